@@ -1,0 +1,86 @@
+/* alerts: what happens to an alert a rule raised — deduplication,
+ * escalation, the follow-up workflow (acknowledge, close, audit trail) and
+ * the JSON-lines alert log.
+ *
+ * Alerts with the same (patient, rule, key) while one is not closed are one
+ * alert: a higher grade (or, without grades, a higher severity) escalates
+ * it; anything else only counts an occurrence. Changes are written in the
+ * caller's open transaction; the log lines they produce are held back until
+ * pv_alerts_committed(), so the log never shows what was rolled back. Calls
+ * store.c (via its connection) and buf.c. */
+#ifndef PV_ALERTS_H
+#define PV_ALERTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "rules.h"
+#include "store.h"
+
+typedef struct pv_alerts pv_alerts;
+
+/* A sink for each committed alert event, e.g. the notifier. The JSON line
+ * and the fields are valid during the call. */
+typedef struct pv_alert_event {
+    const char *event; /* opened | escalated | repeated | acknowledged | closed */
+    int64_t alert_id;
+    const char *json;  /* the alert log line, without newline */
+} pv_alert_event;
+
+/* Opens the alert log for appending ("-" = stdout; NULL = no log file).
+ * The log file is created with mode 0640. */
+int pv_alerts_open(pv_store *store, const char *log_path, pv_alerts **out,
+                   char *err, size_t errcap);
+void pv_alerts_close(pv_alerts *a);
+
+/* Records an alert a rule raised. Must be called inside a transaction.
+ * *event_out (may be NULL) receives "opened", "escalated" or "repeated";
+ * *id_out the alert's id. */
+int pv_alerts_raise(pv_alerts *a, const pv_alert_in *in, const char **event_out,
+                    int64_t *id_out);
+
+/* After the transaction committed: writes the held-back log lines. After a
+ * rollback: forgets them. */
+int pv_alerts_committed(pv_alerts *a);
+void pv_alerts_rolled_back(pv_alerts *a);
+
+/* Replay mode: an alert whose (patient, rule, key) exists already, in any
+ * status, is left alone (event "existing"); only new ones open. */
+void pv_alerts_set_replay(pv_alerts *a, int on);
+
+/* For undoing one item of a batch (a savepoint rolled back): mark before
+ * it, rewind to the mark after. */
+size_t pv_alerts_mark(const pv_alerts *a);
+void pv_alerts_rewind(pv_alerts *a, size_t mark);
+
+/* Hook for every committed event (notify.c uses it to queue mail inside
+ * the same transaction: called at raise time, not at commit). */
+typedef int (*pv_alert_hook)(void *ud, const pv_alert_event *ev,
+                             const pv_alert_in *in, int64_t alert_id);
+void pv_alerts_set_hook(pv_alerts *a, pv_alert_hook hook, void *ud);
+
+/* Workflow. action is "ack" or "close". Runs in its own transaction.
+ * Returns PV_ENOTFOUND for an unknown id, PV_ESTATE (with a sentence in
+ * err) when the alert's status does not allow it. */
+int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,
+                  const char *actor, const char *note, char *err,
+                  size_t errcap);
+
+/* Counts opened/escalated/repeated since the last reset. */
+typedef struct pv_alerts_counts {
+    long opened, escalated, repeated;
+} pv_alerts_counts;
+void pv_alerts_counts_take(pv_alerts *a, pv_alerts_counts *out);
+
+/* Severity ordering: low 1 .. critical 4, unknown 0. */
+int pv_severity_rank(const char *s);
+
+/* Prints alerts for the CLI: a table, or JSON lines with --json. status
+ * NULL = all. */
+int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
+                         int json);
+/* Prints one alert with its evidence and audit trail. */
+int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json);
+
+#endif

@@ -1,0 +1,610 @@
+/* cli_test.c: 'pvwatch test' — rule specs written in Lua.
+ *
+ * A spec file calls pv.test(name) for each case; each case gets a fresh
+ * in-memory database with the configured plugins loaded and a fixed clock,
+ * feeds facts with t:lab{}, t:exposure{}, t:event{} (each stored and run
+ * through the rules exactly as a feed would) and states what must follow
+ * with t:expect_alert{} / t:expect_no_alert{}. Failures name the spec's
+ * FILE:LINE; the run ends with 'N passed, N failed'. */
+#include <dirent.h>
+#include <getopt.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "config.h"
+#include "error.h"
+#include "ingest.h"
+#include "log.h"
+
+#define T_MT "pv.test"
+#define DEFAULT_CLOCK "2026-06-01T00:00:00Z"
+
+static const char usage_test[] =
+    "usage: pvwatch test [-c CONFIG] [PATH...]\n"
+    "\n"
+    "Runs rule specs (Lua files; default: every *.lua under tests/rules)\n"
+    "against the configured plugins (default ./plugins). Each pv.test case\n"
+    "runs on a fresh in-memory database with a fixed clock. Prints each\n"
+    "failure as FILE:LINE, then 'N passed, N failed'; exits 1 if any\n"
+    "failed.\n";
+
+struct runner {
+    pv_config cfg;
+    long passed, failed;
+    struct tcase *current;
+};
+
+struct tcase {
+    struct runner *run;
+    pv_ingest *p;
+    char *name;
+    int failures;
+    int finished;
+};
+
+static struct runner *runner_of(lua_State *L)
+{
+    return *(struct runner **)lua_getextraspace(L);
+}
+
+static void fail(lua_State *L, struct tcase *t, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(lua_State *L, struct tcase *t, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    luaL_where(L, 1);
+    fprintf(stderr, "%stest '%s': %s\n", lua_tostring(L, -1), t->name, msg);
+    lua_pop(L, 1);
+    t->failures++;
+}
+
+static void finish_case(struct runner *r)
+{
+    struct tcase *t = r->current;
+    if (!t || t->finished)
+        return;
+    t->finished = 1;
+    if (t->failures)
+        r->failed++;
+    else
+        r->passed++;
+    pv_ingest_close(t->p);
+    t->p = NULL;
+    r->current = NULL;
+}
+
+static struct tcase *check_case(lua_State *L)
+{
+    struct tcase *t = luaL_checkudata(L, 1, T_MT);
+    if (!t->p)
+        luaL_error(L, "test '%s' is finished", t->name);
+    return t;
+}
+
+static int case_gc(lua_State *L)
+{
+    struct tcase *t = luaL_checkudata(L, 1, T_MT);
+    if (t->run->current == t)
+        finish_case(t->run);
+    pv_ingest_close(t->p);
+    t->p = NULL;
+    free(t->name);
+    t->name = NULL;
+    return 0;
+}
+
+/* Field readers: strings, numbers and times, with errors naming the
+ * field. */
+static const char *opt_str(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    const char *s = lua_isnil(L, -1) ? NULL : lua_tostring(L, -1);
+    if (!lua_isnil(L, -1) && !s)
+        luaL_error(L, "field '%s' must be a string", k);
+    lua_pop(L, 1); /* strings stay alive: the table holds them */
+    return s;
+}
+
+static int opt_num(lua_State *L, int t, const char *k, double *out)
+{
+    lua_getfield(L, t, k);
+    int has = !lua_isnil(L, -1);
+    if (has) {
+        if (!lua_isnumber(L, -1))
+            luaL_error(L, "field '%s' must be a number", k);
+        *out = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return has;
+}
+
+static int opt_time(lua_State *L, int t, const char *k, pv_time_t *out)
+{
+    lua_getfield(L, t, k);
+    int has = !lua_isnil(L, -1);
+    if (has) {
+        if (lua_type(L, -1) == LUA_TNUMBER) {
+            *out = (pv_time_t)lua_tointeger(L, -1);
+        } else {
+            size_t len;
+            const char *s = lua_tolstring(L, -1, &len);
+            if (!s || pv_time_parse(s, len, out))
+                luaL_error(L, "field '%s': '%s' is not a valid time", k,
+                           s ? s : "?");
+        }
+    }
+    lua_pop(L, 1);
+    return has;
+}
+
+static const char *req_str(lua_State *L, int t, const char *k)
+{
+    const char *s = opt_str(L, t, k);
+    if (!s)
+        luaL_error(L, "field '%s' is required", k);
+    return s;
+}
+
+/* Stores one fact in its own transaction, as a feed would. */
+static int feed(lua_State *L, struct tcase *t, int kind)
+{
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int rc = pv_ingest_begin(t->p);
+    int64_t id = 0;
+    if (kind == 'l') {
+        pv_obs o = {0};
+        o.patient_id = req_str(L, 2, "patient_id");
+        o.code = req_str(L, 2, "code");
+        o.code_system = opt_str(L, 2, "code_system");
+        o.name = opt_str(L, 2, "name");
+        o.unit = opt_str(L, 2, "unit");
+        o.flag = opt_str(L, 2, "flag");
+        o.status = opt_str(L, 2, "status");
+        o.has_num = opt_num(L, 2, "value", &o.value_num);
+        lua_getfield(L, 2, "value");
+        o.value_text = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        o.has_low = opt_num(L, 2, "ref_low", &o.ref_low);
+        o.has_high = opt_num(L, 2, "ref_high", &o.ref_high);
+        if (!opt_time(L, 2, "at", &o.at))
+            luaL_error(L, "field 'at' is required");
+        if (!rc)
+            rc = pv_ingest_lab(t->p, &o, &id);
+    } else if (kind == 'x') {
+        pv_exposure e = {0};
+        e.patient_id = req_str(L, 2, "patient_id");
+        e.drug = req_str(L, 2, "drug");
+        e.drug_code = opt_str(L, 2, "drug_code");
+        e.code_system = opt_str(L, 2, "code_system");
+        e.has_dose = opt_num(L, 2, "dose", &e.dose);
+        e.dose_unit = opt_str(L, 2, "dose_unit");
+        if (e.has_dose && !e.dose_unit)
+            e.dose_unit = "mg";
+        e.route = opt_str(L, 2, "route");
+        if (!opt_time(L, 2, "start", &e.start))
+            luaL_error(L, "field 'start' is required");
+        e.has_end = opt_time(L, 2, "end", &e.end);
+        if (!rc)
+            rc = pv_ingest_exposure(t->p, &e, &id);
+    } else {
+        pv_event e = {0};
+        e.patient_id = req_str(L, 2, "patient_id");
+        e.code = req_str(L, 2, "code");
+        e.code_system = opt_str(L, 2, "code_system");
+        e.term = opt_str(L, 2, "term");
+        e.outcome = opt_str(L, 2, "outcome");
+        e.serious = -1;
+        lua_getfield(L, 2, "serious");
+        if (!lua_isnil(L, -1))
+            e.serious = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (!opt_time(L, 2, "onset", &e.onset) &&
+            !opt_time(L, 2, "at", &e.onset))
+            luaL_error(L, "field 'onset' is required");
+        if (!rc)
+            rc = pv_ingest_event(t->p, &e, &id);
+    }
+    if (!rc)
+        rc = pv_ingest_commit(t->p);
+    if (rc) {
+        pv_ingest_rollback(t->p);
+        return luaL_error(L, "storing the fact failed: %s (%s)",
+                          pv_strerror(rc),
+                          pv_store_errmsg(pv_ingest_store(t->p)));
+    }
+    lua_pushinteger(L, id);
+    return 1;
+}
+
+static int t_lab(lua_State *L)
+{
+    return feed(L, check_case(L), 'l');
+}
+
+static int t_exposure(lua_State *L)
+{
+    return feed(L, check_case(L), 'x');
+}
+
+static int t_event(lua_State *L)
+{
+    return feed(L, check_case(L), 'e');
+}
+
+static int t_clock(lua_State *L)
+{
+    struct tcase *t = check_case(L);
+    size_t len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    pv_time_t when;
+    if (pv_time_parse(s, len, &when))
+        return luaL_error(L, "'%s' is not a valid time", s);
+    pv_store_set_clock(pv_ingest_store(t->p), when);
+    return 0;
+}
+
+/* Pushes the list of alerts of the case as tables. */
+static void push_alerts(lua_State *L, struct tcase *t)
+{
+    sqlite3_stmt *st;
+    lua_newtable(L);
+    if (sqlite3_prepare_v2(pv_store_db(pv_ingest_store(t->p)),
+                           "SELECT id, patient_id, rule, signal, severity, "
+                           "grade, title, detail, action, status, "
+                           "occurrences, dedup_key, evidence FROM alerts "
+                           "ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    static const char *const names[] = {
+        "id",     "patient_id", "rule",        "signal", "severity",
+        "grade",  "title",      "detail",      "action", "status",
+        "occurrences", "key",   "evidence"};
+    lua_Integer n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        lua_createtable(L, 0, 13);
+        for (int i = 0; i < 13; i++) {
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_INTEGER:
+                lua_pushinteger(L, sqlite3_column_int64(st, i));
+                break;
+            case SQLITE_NULL:
+                continue;
+            default:
+                lua_pushstring(L, (const char *)sqlite3_column_text(st, i));
+            }
+            lua_setfield(L, -2, names[i]);
+        }
+        lua_rawseti(L, -2, ++n);
+    }
+    sqlite3_finalize(st);
+}
+
+static int t_alerts(lua_State *L)
+{
+    push_alerts(L, check_case(L));
+    return 1;
+}
+
+/* Does alert (table at -1) match every field of the expectation at 2?
+ * Fields ending in _has are substring tests on the field before it. */
+static int matches(lua_State *L, int exp)
+{
+    int a = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, exp)) {
+        const char *k = lua_tostring(L, -2);
+        if (!k || !strcmp(k, "count")) {
+            lua_pop(L, 1);
+            continue;
+        }
+        size_t kl = strlen(k);
+        int ok;
+        if (kl > 4 && !strcmp(k + kl - 4, "_has")) {
+            char field[64];
+            snprintf(field, sizeof field, "%.*s", (int)(kl - 4), k);
+            lua_getfield(L, a, field);
+            const char *have = lua_tostring(L, -1);
+            const char *want = lua_tostring(L, -2);
+            ok = have && want && strstr(have, want);
+            lua_pop(L, 1);
+        } else {
+            lua_getfield(L, a, k);
+            ok = lua_compare(L, -1, -2, LUA_OPEQ);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (!ok) {
+            lua_pop(L, 1); /* the key */
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void describe(lua_State *L, int idx, luaL_Buffer *b)
+{
+    idx = lua_absindex(L, idx);
+    luaL_addstring(b, "{");
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *k = lua_tostring(L, -2);
+        if (k && strcmp(k, "detail") && strcmp(k, "evidence") &&
+            strcmp(k, "action") && strcmp(k, "id")) {
+            lua_pushfstring(L, "%s%s=%s", first ? "" : ", ", k,
+                            luaL_tolstring(L, -1, NULL));
+            lua_remove(L, -2);
+            /* The buffer may be on the stack below: add via a copy. */
+            const char *s = lua_tostring(L, -1);
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "%s", s);
+            lua_pop(L, 1);
+            luaL_addstring(b, tmp);
+            first = 0;
+        }
+        lua_pop(L, 1);
+    }
+    luaL_addstring(b, "}");
+}
+
+static int expect(lua_State *L, int want_some)
+{
+    struct tcase *t = check_case(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "count");
+    lua_Integer count = lua_isnil(L, -1) ? -1 : luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    push_alerts(L, t);
+    int list = lua_gettop(L);
+    lua_Integer n = luaL_len(L, list), hits = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, list, i);
+        if (matches(L, 2))
+            hits++;
+        lua_pop(L, 1);
+    }
+    int ok = want_some ? (count >= 0 ? hits == count : hits > 0) : hits == 0;
+    if (!ok) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        describe(L, 2, &b);
+        luaL_pushresult(&b);
+        char want[1024];
+        snprintf(want, sizeof want, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        luaL_buffinit(L, &b);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, list, i);
+            luaL_addstring(&b, "\n    ");
+            describe(L, -1, &b);
+            lua_pop(L, 1);
+        }
+        luaL_pushresult(&b);
+        if (want_some && count >= 0)
+            fail(L, t, "expected %lld alert(s) matching %s, found %lld; "
+                       "alerts:%s",
+                 (long long)count, want, (long long)hits,
+                 n ? lua_tostring(L, -1) : " none");
+        else if (want_some)
+            fail(L, t, "expected an alert matching %s; alerts:%s", want,
+                 n ? lua_tostring(L, -1) : " none");
+        else
+            fail(L, t, "expected no alert matching %s; alerts:%s", want,
+                 lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+static int t_expect_alert(lua_State *L)
+{
+    return expect(L, 1);
+}
+
+static int t_expect_no_alert(lua_State *L)
+{
+    return expect(L, 0);
+}
+
+/* t:expect(cond, message): a plain assertion that counts as a failure of
+ * the case rather than stopping the file. */
+static int t_expect(lua_State *L)
+{
+    struct tcase *t = check_case(L);
+    if (!lua_toboolean(L, 2))
+        fail(L, t, "%s", luaL_optstring(L, 3, "expectation failed"));
+    lua_pushboolean(L, lua_toboolean(L, 2));
+    return 1;
+}
+
+/* pv.test(name) -> a new case. */
+static int pv_test(lua_State *L)
+{
+    struct runner *r = runner_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    finish_case(r);
+    struct tcase *t = lua_newuserdatauv(L, sizeof *t, 0);
+    memset(t, 0, sizeof *t);
+    t->run = r;
+    t->name = strdup(name);
+    luaL_setmetatable(L, T_MT);
+    pv_config cfg = r->cfg; /* a shallow copy: no alert log for specs */
+    cfg.alert_log = NULL;
+    pv_buf errors = PV_BUF_INIT;
+    int rc = pv_ingest_open(&cfg, ":memory:", 0, &t->p, &errors);
+    if (rc) {
+        lua_pushfstring(L, "cannot load the rules: %s",
+                        pv_buf_cstr(&errors) ? pv_buf_cstr(&errors) : "");
+        pv_buf_free(&errors);
+        return lua_error(L);
+    }
+    pv_buf_free(&errors);
+    pv_time_t when;
+    pv_time_parse(DEFAULT_CLOCK, strlen(DEFAULT_CLOCK), &when);
+    pv_store_set_clock(pv_ingest_store(t->p), when);
+    r->current = t;
+    return 1;
+}
+
+static int msgh(lua_State *L)
+{
+    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+    return 1;
+}
+
+static int run_file(struct runner *r, const char *path)
+{
+    lua_State *L = luaL_newstate();
+    if (!L)
+        return -1;
+    *(struct runner **)lua_getextraspace(L) = r;
+    luaL_openlibs(L);
+    static const luaL_Reg methods[] = {
+        {"lab", t_lab},
+        {"exposure", t_exposure},
+        {"event", t_event},
+        {"clock", t_clock},
+        {"alerts", t_alerts},
+        {"expect_alert", t_expect_alert},
+        {"expect_no_alert", t_expect_no_alert},
+        {"expect", t_expect},
+        {NULL, NULL},
+    };
+    luaL_newmetatable(L, T_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, case_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, pv_test);
+    lua_setfield(L, -2, "test");
+    lua_setglobal(L, "pv");
+    /* Specs may require the rule pack's modules (codes, units, ...). */
+    lua_getglobal(L, "package");
+    pv_buf pp = PV_BUF_INIT;
+    for (size_t i = 0; i < r->cfg.scripts.count; i++)
+        pv_buf_printf(&pp, "%s/?.lua;", r->cfg.scripts.items[i]);
+    lua_pushstring(L, pv_buf_cstr(&pp));
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+    pv_buf_free(&pp);
+
+    lua_pushcfunction(L, msgh);
+    int rc = luaL_loadfilex(L, path, "t");
+    if (rc == LUA_OK)
+        rc = lua_pcall(L, 0, 0, -2);
+    if (rc != LUA_OK) {
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
+        if (r->current)
+            r->current->failures++;
+        else
+            r->failed++;
+    }
+    finish_case(r);
+    lua_close(L);
+    return 0;
+}
+
+static int has_lua_suffix(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 4 && strcmp(s + n - 4, ".lua") == 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void collect(const char *path, pv_strlist *out)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "pvwatch test: %s: no such file or directory\n",
+                path);
+        pv_strlist_add(out, path); /* reported as a failure when run */
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        pv_strlist_add(out, path);
+        return;
+    }
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    pv_strlist names = {0};
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        struct stat s2;
+        if (stat(sub, &s2) == 0 &&
+            (S_ISDIR(s2.st_mode) || has_lua_suffix(e->d_name)))
+            pv_strlist_add(&names, sub);
+    }
+    closedir(d);
+    qsort(names.items, names.count, sizeof *names.items, cmp);
+    for (size_t i = 0; i < names.count; i++)
+        collect(names.items[i], out);
+    pv_strlist_free(&names);
+}
+
+int pv_cli_test(int argc, char **argv)
+{
+    const char *config = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_test, stdout);
+            return 0;
+        }
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt(argc, argv, "+c:")) != -1) {
+        if (c != 'c') {
+            fprintf(stderr, "pvwatch test: unknown option\n%s", usage_test);
+            return 2;
+        }
+        config = optarg;
+    }
+    struct runner r;
+    memset(&r, 0, sizeof r);
+    pv_buf errors = PV_BUF_INIT;
+    if (pv_config_load(config, &r.cfg, &errors)) {
+        fprintf(stderr, "pvwatch: %s", pv_buf_cstr(&errors));
+        pv_buf_free(&errors);
+        pv_config_free(&r.cfg);
+        return 2;
+    }
+    pv_buf_free(&errors);
+    pv_log_set_level(PV_LOG_WARN);
+    pv_strlist files = {0};
+    if (optind >= argc)
+        collect("tests/rules", &files);
+    for (int i = optind; i < argc; i++)
+        collect(argv[i], &files);
+    for (size_t i = 0; i < files.count; i++)
+        run_file(&r, files.items[i]);
+    printf("%ld passed, %ld failed\n", r.passed, r.failed);
+    pv_strlist_free(&files);
+    pv_config_free(&r.cfg);
+    if (files.count == 0 && r.passed == 0)
+        return 1; /* running nothing is not a pass */
+    return r.failed ? 1 : 0;
+}

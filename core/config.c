@@ -1,0 +1,756 @@
+/* config.c: see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "error.h"
+
+#define CONFIG_MAX_BYTES (1 << 20)
+#define CONFIG_MAX_INSTRUCTIONS 10000000
+
+/* What we know while checking one file. */
+struct ctx {
+    lua_State *L;
+    const char *file;   /* as the user named it */
+    const char *source; /* its text, for finding a key's line */
+    char *dir;          /* directory relative paths start from */
+    pv_buf *errors;
+    int nerr;
+};
+
+void pv_strlist_free(pv_strlist *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}
+
+int pv_strlist_add(pv_strlist *l, const char *s)
+{
+    char **n = realloc(l->items, (l->count + 1) * sizeof *n);
+    if (!n)
+        return PV_ENOMEM;
+    l->items = n;
+    if (!(n[l->count] = strdup(s)))
+        return PV_ENOMEM;
+    l->count++;
+    return 0;
+}
+
+static void set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = s ? strdup(s) : NULL;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The line of the first "name =" at the start of a line, else 0. */
+static int key_line(const char *src, const char *name)
+{
+    if (!src)
+        return 0;
+    size_t n = strlen(name);
+    int line = 1;
+    for (const char *p = src; *p; p++) {
+        const char *q = p;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (strncmp(q, name, n) == 0) {
+            const char *r = q + n;
+            while (*r == ' ' || *r == '\t')
+                r++;
+            if (*r == '=' && r[1] != '=')
+                return line;
+        }
+        while (*p && *p != '\n')
+            p++;
+        if (!*p)
+            break;
+        line++;
+    }
+    return 0;
+}
+
+static void cfg_error(struct ctx *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void cfg_error(struct ctx *c, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int line = key ? key_line(c->source, key) : 0;
+    if (line)
+        pv_buf_printf(c->errors, "%s:%d: %s\n", c->file, line, msg);
+    else
+        pv_buf_printf(c->errors, "%s: %s\n", c->file, msg);
+    c->nerr++;
+}
+
+/* Makes p absolute against the config directory unless it already is. */
+static char *resolve(const char *dir, const char *p)
+{
+    if (!dir || p[0] == '/' || strcmp(p, "-") == 0 || strstr(p, "://"))
+        return strdup(p);
+    size_t n = strlen(dir) + strlen(p) + 2;
+    char *r = malloc(n);
+    if (r)
+        snprintf(r, n, "%s/%s", dir, p);
+    return r;
+}
+
+static void set_path(struct ctx *c, char **dst, const char *v)
+{
+    free(*dst);
+    *dst = resolve(c->dir, v);
+}
+
+/* Reads the value at the top of the stack as a string; pops it. */
+static int want_string(struct ctx *c, const char *key, const char *label,
+                       char **dst, int is_path)
+{
+    int ok = lua_type(c->L, -1) == LUA_TSTRING;
+    if (!ok)
+        cfg_error(c, key, "%s must be a string, not %s", label,
+                  luaL_typename(c->L, -1));
+    else if (is_path)
+        set_path(c, dst, lua_tostring(c->L, -1));
+    else
+        set_str(dst, lua_tostring(c->L, -1));
+    lua_pop(c->L, 1);
+    return ok;
+}
+
+static int want_number(struct ctx *c, const char *key, const char *label,
+                       double lo, double hi, double *dst)
+{
+    /* Only real numbers: a string such as "10" is a mistake to report. */
+    int isnum = lua_type(c->L, -1) == LUA_TNUMBER;
+    double v = isnum ? lua_tonumber(c->L, -1) : 0;
+    lua_pop(c->L, 1);
+    if (!isnum) {
+        cfg_error(c, key, "%s must be a number", label);
+        return 0;
+    }
+    if (!(v >= lo && v <= hi) || isnan(v)) {
+        cfg_error(c, key, "%s must be between %g and %g, not %g", label, lo,
+                  hi, v);
+        return 0;
+    }
+    *dst = v;
+    return 1;
+}
+
+static int want_long(struct ctx *c, const char *key, const char *label,
+                     double lo, double hi, long *dst)
+{
+    double v;
+    if (!want_number(c, key, label, lo, hi, &v))
+        return 0;
+    if (v != floor(v)) {
+        cfg_error(c, key, "%s must be a whole number", label);
+        return 0;
+    }
+    *dst = (long)v;
+    return 1;
+}
+
+/* A string or a list of strings; pops it. */
+static void want_strlist(struct ctx *c, const char *key, const char *label,
+                         pv_strlist *dst, int is_path)
+{
+    lua_State *L = c->L;
+    pv_strlist_free(dst);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        char *p = is_path ? resolve(c->dir, lua_tostring(L, -1))
+                          : strdup(lua_tostring(L, -1));
+        if (p)
+            pv_strlist_add(dst, p);
+        free(p);
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1)) {
+        cfg_error(c, key, "%s must be a string or a list of strings", label);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, -1, i);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            cfg_error(c, key, "%s[%lld] must be a string", label,
+                      (long long)i);
+        } else {
+            char *p = is_path ? resolve(c->dir, lua_tostring(L, -1))
+                              : strdup(lua_tostring(L, -1));
+            if (p)
+                pv_strlist_add(dst, p);
+            free(p);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static int one_of(const char *v, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (strcmp(v, *allowed) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *const severities[] = {"low", "medium", "high", "critical",
+                                         NULL};
+
+/* Iterates the table at the top of the stack, calling field() for each
+ * string key; other keys are errors. Pops the table. */
+typedef void (*field_fn)(struct ctx *c, const char *top, const char *name,
+                         pv_config *cfg);
+
+static void each_field(struct ctx *c, const char *top, pv_config *cfg,
+                       field_fn field)
+{
+    lua_State *L = c->L;
+    if (!lua_istable(L, -1)) {
+        cfg_error(c, top, "%s must be a table", top);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            cfg_error(c, top, "%s has a key that is not a name", top);
+            lua_pop(L, 1);
+            continue;
+        }
+        const char *name = lua_tostring(L, -2);
+        /* field() pops the value. */
+        field(c, top, name, cfg);
+    }
+    lua_pop(L, 1);
+}
+
+static void unknown(struct ctx *c, const char *top, const char *name)
+{
+    cfg_error(c, top, "unknown key '%s.%s'", top, name);
+    lua_pop(c->L, 1);
+}
+
+static void mllp_field(struct ctx *c, const char *top, const char *name,
+                       pv_config *cfg)
+{
+    if (!strcmp(name, "listen"))
+        want_string(c, top, "mllp.listen", &cfg->mllp.listen, 0);
+    else if (!strcmp(name, "max_message"))
+        want_long(c, top, "mllp.max_message", 1024, 1 << 30,
+                  &cfg->mllp.max_message);
+    else if (!strcmp(name, "idle_timeout"))
+        want_number(c, top, "mllp.idle_timeout", 0.01, 86400,
+                    &cfg->mllp.idle_timeout);
+    else if (!strcmp(name, "max_connections"))
+        want_long(c, top, "mllp.max_connections", 1, 100000,
+                  &cfg->mllp.max_connections);
+    else if (!strcmp(name, "assigning_authority"))
+        want_string(c, top, "mllp.assigning_authority",
+                    &cfg->mllp.assigning_authority, 0);
+    else
+        unknown(c, top, name);
+}
+
+static void inbox_field(struct ctx *c, const char *top, const char *name,
+                        pv_config *cfg)
+{
+    if (!strcmp(name, "path"))
+        want_string(c, top, "inbox.path", &cfg->inbox.path, 1);
+    else if (!strcmp(name, "rescan_interval"))
+        want_number(c, top, "inbox.rescan_interval", 0.05, 3600,
+                    &cfg->inbox.rescan_interval);
+    else if (!strcmp(name, "settle"))
+        want_number(c, top, "inbox.settle", 0, 3600, &cfg->inbox.settle);
+    else
+        unknown(c, top, name);
+}
+
+static void exposure_field(struct ctx *c, const char *top, const char *name,
+                           pv_config *cfg)
+{
+    if (!strcmp(name, "washout_days"))
+        want_number(c, top, "exposure.washout_days", 0, 3650,
+                    &cfg->exposure.washout_days);
+    else
+        unknown(c, top, name);
+}
+
+static void label_field(struct ctx *c, const char *top, const char *name,
+                        pv_config *cfg)
+{
+    static const char *const ind[] = {"ra", "aa", "covid19", NULL};
+    static const char *const reg[] = {"us", "eu", NULL};
+    char **dst = NULL;
+    const char *const *allowed = NULL;
+    if (!strcmp(name, "indication")) {
+        dst = &cfg->label.indication;
+        allowed = ind;
+    } else if (!strcmp(name, "region")) {
+        dst = &cfg->label.region;
+        allowed = reg;
+    } else {
+        unknown(c, top, name);
+        return;
+    }
+    char label[64];
+    snprintf(label, sizeof label, "label.%s", name);
+    if (want_string(c, top, label, dst, 0) && !one_of(*dst, allowed))
+        cfg_error(c, top, "label.%s '%s' is not one of %s", name, *dst,
+                  allowed == ind ? "ra, aa, covid19" : "us, eu");
+}
+
+static void limits_field(struct ctx *c, const char *top, const char *name,
+                         pv_config *cfg)
+{
+    if (!strcmp(name, "rule_instructions"))
+        want_long(c, top, "limits.rule_instructions", 1000, 1e12,
+                  &cfg->limits.rule_instructions);
+    else if (!strcmp(name, "rule_memory"))
+        want_long(c, top, "limits.rule_memory", 64 * 1024, 1e12,
+                  &cfg->limits.rule_memory);
+    else
+        unknown(c, top, name);
+}
+
+static void check_severity(struct ctx *c, const char *top, const char *label,
+                           const char *v)
+{
+    if (v && !one_of(v, severities))
+        cfg_error(c, top, "%s '%s' is not one of low, medium, high, critical",
+                  label, v);
+}
+
+static void route_field(struct ctx *c, const char *top, const char *name,
+                        pv_email_route *r)
+{
+    if (!strcmp(name, "to")) {
+        want_strlist(c, top, "email.routes[].to", &r->to, 0);
+    } else if (!strcmp(name, "min_severity")) {
+        if (want_string(c, top, "email.routes[].min_severity",
+                        &r->min_severity, 0))
+            check_severity(c, top, "email.routes[].min_severity",
+                           r->min_severity);
+    } else if (!strcmp(name, "signals")) {
+        want_strlist(c, top, "email.routes[].signals", &r->signals, 0);
+    } else {
+        unknown(c, top, name);
+    }
+}
+
+static void email_routes(struct ctx *c, const char *top, pv_config *cfg)
+{
+    lua_State *L = c->L;
+    if (!lua_istable(L, -1)) {
+        cfg_error(c, top, "email.routes must be a list of tables");
+        lua_pop(L, 1);
+        return;
+    }
+    lua_Integer n = luaL_len(L, -1);
+    cfg->email.routes = calloc(n > 0 ? (size_t)n : 1, sizeof(pv_email_route));
+    if (!cfg->email.routes) {
+        lua_pop(L, 1);
+        return;
+    }
+    for (lua_Integer i = 1; i <= n; i++) {
+        pv_email_route *r = &cfg->email.routes[cfg->email.nroutes++];
+        lua_geti(L, -1, i);
+        if (!lua_istable(L, -1)) {
+            cfg_error(c, top, "email.routes[%lld] must be a table",
+                      (long long)i);
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) != LUA_TSTRING) {
+                cfg_error(c, top, "email.routes[%lld] has a bad key",
+                          (long long)i);
+                lua_pop(L, 1);
+                continue;
+            }
+            route_field(c, top, lua_tostring(L, -2), r);
+        }
+        lua_pop(L, 1);
+        if (r->to.count == 0)
+            cfg_error(c, top, "email.routes[%lld] needs 'to'", (long long)i);
+    }
+    lua_pop(L, 1);
+}
+
+static void email_field(struct ctx *c, const char *top, const char *name,
+                        pv_config *cfg)
+{
+    static const char *const tls[] = {"starttls", "implicit", "none", NULL};
+    if (!strcmp(name, "url")) {
+        want_string(c, top, "email.url", &cfg->email.url, 0);
+    } else if (!strcmp(name, "dir")) {
+        want_string(c, top, "email.dir", &cfg->email.dir, 1);
+    } else if (!strcmp(name, "from")) {
+        want_string(c, top, "email.from", &cfg->email.from, 0);
+    } else if (!strcmp(name, "to")) {
+        want_strlist(c, top, "email.to", &cfg->email.to, 0);
+    } else if (!strcmp(name, "min_severity")) {
+        if (want_string(c, top, "email.min_severity",
+                        &cfg->email.min_severity, 0))
+            check_severity(c, top, "email.min_severity",
+                           cfg->email.min_severity);
+    } else if (!strcmp(name, "username")) {
+        want_string(c, top, "email.username", &cfg->email.username, 0);
+    } else if (!strcmp(name, "password_env")) {
+        want_string(c, top, "email.password_env", &cfg->email.password_env,
+                    0);
+    } else if (!strcmp(name, "password_file")) {
+        want_string(c, top, "email.password_file", &cfg->email.password_file,
+                    1);
+    } else if (!strcmp(name, "tls")) {
+        if (want_string(c, top, "email.tls", &cfg->email.tls, 0) &&
+            !one_of(cfg->email.tls, tls))
+            cfg_error(c, top, "email.tls '%s' is not one of starttls, "
+                              "implicit, none",
+                      cfg->email.tls);
+    } else if (!strcmp(name, "insecure")) {
+        cfg->email.insecure = lua_toboolean(c->L, -1);
+        lua_pop(c->L, 1);
+    } else if (!strcmp(name, "timeout")) {
+        want_number(c, top, "email.timeout", 0.1, 3600, &cfg->email.timeout);
+    } else if (!strcmp(name, "max_attempts")) {
+        want_long(c, top, "email.max_attempts", 1, 1000,
+                  &cfg->email.max_attempts);
+    } else if (!strcmp(name, "retry_base")) {
+        want_number(c, top, "email.retry_base", 0.01, 86400,
+                    &cfg->email.retry_base);
+    } else if (!strcmp(name, "retry_cap")) {
+        want_number(c, top, "email.retry_cap", 0.01, 7 * 86400,
+                    &cfg->email.retry_cap);
+    } else if (!strcmp(name, "digest_interval")) {
+        want_number(c, top, "email.digest_interval", 0, 7 * 86400,
+                    &cfg->email.digest_interval);
+    } else if (!strcmp(name, "digest_severity")) {
+        if (want_string(c, top, "email.digest_severity",
+                        &cfg->email.digest_severity, 0))
+            check_severity(c, top, "email.digest_severity",
+                           cfg->email.digest_severity);
+    } else if (!strcmp(name, "routes")) {
+        email_routes(c, top, cfg);
+    } else {
+        unknown(c, top, name);
+    }
+}
+
+/* tail = { { path = "a.csv" }, "b.csv" } */
+static void tail_list(struct ctx *c, pv_config *cfg)
+{
+    lua_State *L = c->L;
+    if (lua_type(L, -1) == LUA_TSTRING || !lua_istable(L, -1)) {
+        want_strlist(c, "tail", "tail", &cfg->tail, 1);
+        return;
+    }
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, -1, i);
+        if (lua_istable(L, -1)) {
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                const char *k = lua_type(L, -2) == LUA_TSTRING
+                                    ? lua_tostring(L, -2)
+                                    : "?";
+                if (strcmp(k, "path") == 0 &&
+                    lua_type(L, -1) == LUA_TSTRING) {
+                    char *p = resolve(c->dir, lua_tostring(L, -1));
+                    if (p)
+                        pv_strlist_add(&cfg->tail, p);
+                    free(p);
+                } else {
+                    cfg_error(c, "tail", "tail[%lld]: unknown key '%s' or "
+                                         "path not a string",
+                              (long long)i, k);
+                }
+                lua_pop(L, 1);
+            }
+        } else if (lua_type(L, -1) == LUA_TSTRING) {
+            char *p = resolve(c->dir, lua_tostring(L, -1));
+            if (p)
+                pv_strlist_add(&cfg->tail, p);
+            free(p);
+        } else {
+            cfg_error(c, "tail", "tail[%lld] must be { path = \"...\" }",
+                      (long long)i);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static void top_field(struct ctx *c, const char *name, pv_config *cfg)
+{
+    if (!strcmp(name, "database")) {
+        want_string(c, name, "database", &cfg->database, 1);
+    } else if (!strcmp(name, "plugins")) {
+        want_strlist(c, name, "plugins", &cfg->plugins, 1);
+    } else if (!strcmp(name, "scripts")) {
+        want_strlist(c, name, "scripts", &cfg->scripts, 1);
+    } else if (!strcmp(name, "alert_log")) {
+        want_string(c, name, "alert_log", &cfg->alert_log, 1);
+    } else if (!strcmp(name, "mllp")) {
+        each_field(c, name, cfg, mllp_field);
+    } else if (!strcmp(name, "inbox")) {
+        each_field(c, name, cfg, inbox_field);
+    } else if (!strcmp(name, "tail")) {
+        tail_list(c, cfg);
+    } else if (!strcmp(name, "email")) {
+        cfg->email.enabled = 1;
+        each_field(c, name, cfg, email_field);
+    } else if (!strcmp(name, "exposure")) {
+        each_field(c, name, cfg, exposure_field);
+    } else if (!strcmp(name, "label")) {
+        each_field(c, name, cfg, label_field);
+    } else if (!strcmp(name, "limits")) {
+        each_field(c, name, cfg, limits_field);
+    } else {
+        cfg_error(c, name, "unknown key '%s'", name);
+        lua_pop(c->L, 1);
+    }
+}
+
+static void set_defaults(pv_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->database = strdup("pvwatch.db");
+    cfg->alert_log = strdup("alerts.jsonl");
+    cfg->mllp.listen = strdup("127.0.0.1:2575");
+    cfg->mllp.max_message = 1048576;
+    cfg->mllp.idle_timeout = 60;
+    cfg->mllp.max_connections = 256;
+    cfg->inbox.path = strdup("inbox");
+    cfg->inbox.rescan_interval = 2.0;
+    cfg->inbox.settle = 0.2;
+    cfg->email.min_severity = strdup("medium");
+    cfg->email.from = strdup("pvwatch@localhost");
+    cfg->email.tls = strdup("none");
+    cfg->email.timeout = 30;
+    cfg->email.max_attempts = 8;
+    cfg->email.retry_base = 5;
+    cfg->email.retry_cap = 3600;
+    cfg->exposure.washout_days = 28;
+    cfg->label.indication = strdup("ra");
+    cfg->label.region = strdup("us");
+    cfg->limits.rule_instructions = 1000000;
+    cfg->limits.rule_memory = 8 * 1024 * 1024;
+}
+
+/* Where the rule pack lives when the config does not say: ./NAME, else the
+ * installed share directory, else the source tree this was built from. */
+static void default_dir(pv_strlist *l, const char *name)
+{
+    if (l->count)
+        return;
+    char p[4096];
+    const char *bases[] = {".", PV_DATADIR, PV_SOURCE_DIR};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", bases[i], name);
+        if (is_dir(p)) {
+            pv_strlist_add(l, i == 0 ? name : p);
+            return;
+        }
+    }
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    luaL_error(L, "configuration runs too long (endless loop?)");
+}
+
+static char *read_file(const char *path, size_t *len, int *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *err = errno;
+        return NULL;
+    }
+    char *buf = malloc(CONFIG_MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+    fclose(f);
+    if (!buf || n > CONFIG_MAX_BYTES) {
+        free(buf);
+        *err = EFBIG;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
+{
+    set_defaults(cfg);
+    int explicit_path = path != NULL;
+    if (!path) {
+        if (!is_file("pvwatch.lua")) {
+            default_dir(&cfg->plugins, "plugins");
+            default_dir(&cfg->scripts, "scripts");
+            return 0;
+        }
+        path = "pvwatch.lua";
+    }
+    (void)explicit_path;
+    cfg->path = strdup(path);
+    size_t len = 0;
+    int eno = 0;
+    char *src = read_file(path, &len, &eno);
+    if (!src) {
+        pv_buf_printf(errors, "%s: cannot read configuration: %s\n", path,
+                      strerror(eno));
+        return PV_EIO;
+    }
+    struct ctx c = {.file = path, .source = src, .errors = errors};
+    const char *slash = strrchr(path, '/');
+    c.dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+    if (slash && slash == path) {
+        free(c.dir);
+        c.dir = strdup("/");
+    }
+
+    lua_State *L = c.L = luaL_newstate();
+    int rc = 0;
+    if (!L) {
+        pv_buf_puts(errors, "out of memory\n");
+        free(src);
+        free(c.dir);
+        return PV_ENOMEM;
+    }
+    char chunk[4096];
+    snprintf(chunk, sizeof chunk, "@%s", path);
+    if (luaL_loadbufferx(L, src, len, chunk, "t") != LUA_OK) {
+        pv_buf_printf(errors, "%s\n", lua_tostring(L, -1));
+        rc = PV_EINVAL;
+        goto out;
+    }
+    /* The chunk's only upvalue is _ENV: give it a fresh, empty table, so
+     * the file can set globals and call nothing. */
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "pv.config.env");
+    lua_setupvalue(L, -2, 1);
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, CONFIG_MAX_INSTRUCTIONS);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        pv_buf_printf(errors, "%s\n", lua_tostring(L, -1));
+        rc = PV_EINVAL;
+        goto out;
+    }
+    lua_sethook(L, NULL, 0, 0);
+    lua_getfield(L, LUA_REGISTRYINDEX, "pv.config.env");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            cfg_error(&c, NULL, "a global with a non-name key");
+            lua_pop(L, 1);
+            continue;
+        }
+        /* Copy the key: top_field pops the value, the key stays for
+         * lua_next. */
+        char key[128];
+        snprintf(key, sizeof key, "%s", lua_tostring(L, -2));
+        top_field(&c, key, cfg);
+    }
+    lua_pop(L, 1);
+    if (cfg->email.enabled && !cfg->email.url && !cfg->email.dir)
+        cfg_error(&c, "email", "email needs either 'url' or 'dir'");
+    if (cfg->email.enabled && cfg->email.url && cfg->email.dir)
+        cfg_error(&c, "email", "email takes 'url' or 'dir', not both");
+    if (cfg->email.enabled && cfg->email.url && cfg->email.to.count == 0 &&
+        cfg->email.nroutes == 0)
+        cfg_error(&c, "email", "email needs recipients: 'to' or 'routes'");
+    if (c.nerr)
+        rc = PV_EINVAL;
+out:
+    lua_close(L);
+    free(src);
+    free(c.dir);
+    default_dir(&cfg->plugins, "plugins");
+    default_dir(&cfg->scripts, "scripts");
+    return rc;
+}
+
+int pv_config_warnings(const pv_config *cfg, pv_buf *out)
+{
+    int n = 0;
+    const char *l = cfg->mllp.listen;
+    if (l && strncmp(l, "127.", 4) != 0 && strncmp(l, "localhost:", 10) != 0 &&
+        strncmp(l, "[::1]:", 6) != 0) {
+        pv_buf_printf(out,
+                      "%s: mllp.listen '%s' accepts connections from other "
+                      "machines; HL7 carries patient data unencrypted\n",
+                      cfg->path ? cfg->path : "(defaults)", l);
+        n++;
+    }
+    if (cfg->plugins.count == 0) {
+        pv_buf_printf(out, "%s: no plugin directory found; no rules will run\n",
+                      cfg->path ? cfg->path : "(defaults)");
+        n++;
+    }
+    return n;
+}
+
+void pv_config_free(pv_config *cfg)
+{
+    free(cfg->path);
+    free(cfg->database);
+    pv_strlist_free(&cfg->plugins);
+    pv_strlist_free(&cfg->scripts);
+    free(cfg->alert_log);
+    free(cfg->mllp.listen);
+    free(cfg->mllp.assigning_authority);
+    free(cfg->inbox.path);
+    pv_strlist_free(&cfg->tail);
+    free(cfg->email.url);
+    free(cfg->email.dir);
+    free(cfg->email.from);
+    pv_strlist_free(&cfg->email.to);
+    free(cfg->email.min_severity);
+    free(cfg->email.username);
+    free(cfg->email.password_env);
+    free(cfg->email.password_file);
+    free(cfg->email.tls);
+    free(cfg->email.digest_severity);
+    for (size_t i = 0; i < cfg->email.nroutes; i++) {
+        pv_strlist_free(&cfg->email.routes[i].to);
+        free(cfg->email.routes[i].min_severity);
+        pv_strlist_free(&cfg->email.routes[i].signals);
+    }
+    free(cfg->email.routes);
+    free(cfg->label.indication);
+    free(cfg->label.region);
+    memset(cfg, 0, sizeof *cfg);
+}

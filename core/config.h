@@ -1,0 +1,94 @@
+/* config: the Lua configuration file, read into a typed struct.
+ *
+ * The file is evaluated in an empty sandbox (no libraries, an instruction
+ * cap) and may only set the globals documented in DESIGN.md
+ * ("Configuration"); every key has a type, a default and bounds, and an
+ * unknown key is an error naming the file and line. Relative paths are made
+ * relative to the config file's directory. Without a file, the built-in
+ * defaults apply, with ./plugins and ./scripts when they exist, else the
+ * installed or source-tree rule pack. Calls Lua and buf; nothing else. */
+#ifndef PV_CONFIG_H
+#define PV_CONFIG_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+typedef struct pv_strlist {
+    char **items;
+    size_t count;
+} pv_strlist;
+
+typedef struct pv_email_route {
+    pv_strlist to;
+    char *min_severity; /* NULL = any */
+    pv_strlist signals; /* empty = any */
+} pv_email_route;
+
+typedef struct pv_config {
+    char *path;      /* the file read, or NULL for built-in defaults */
+    char *database;
+    pv_strlist plugins;
+    pv_strlist scripts;
+    char *alert_log; /* "-" = stdout */
+    struct {
+        char *listen;
+        long max_message;
+        double idle_timeout;
+        long max_connections;
+        char *assigning_authority; /* PID-3 authority to prefer, or NULL */
+    } mllp;
+    struct {
+        char *path;
+        double rescan_interval; /* seconds */
+        double settle;          /* a file unchanged this long is complete */
+    } inbox;
+    pv_strlist tail;
+    struct {
+        int enabled;
+        char *url;
+        char *dir;
+        char *from;
+        pv_strlist to;
+        char *min_severity;
+        char *username;
+        char *password_env;
+        char *password_file;
+        char *tls;              /* "starttls", "implicit" (smtps), "none" */
+        int insecure;           /* skip certificate checks (tests only) */
+        double timeout;
+        long max_attempts;
+        double retry_base, retry_cap;
+        double digest_interval; /* seconds; 0 = no digest */
+        char *digest_severity;  /* at or below this go to the digest */
+        pv_email_route *routes;
+        size_t nroutes;
+    } email;
+    struct {
+        double washout_days;
+    } exposure;
+    struct {
+        char *indication; /* ra | aa | covid19 */
+        char *region;     /* us | eu */
+    } label;
+    struct {
+        long rule_instructions;
+        long rule_memory;
+    } limits;
+} pv_config;
+
+/* Loads the configuration. path NULL means "pvwatch.lua in the working
+ * directory if present, else defaults". On error returns PV_EINVAL (or
+ * PV_EIO for an unreadable file) with one "FILE:LINE: reason" line per
+ * problem appended to errors; cfg is then still safe to free. */
+int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors);
+void pv_config_free(pv_config *cfg);
+
+/* A warning for people (not an error): e.g. MLLP listening beyond
+ * loopback. Appends lines to out; returns how many. */
+int pv_config_warnings(const pv_config *cfg, pv_buf *out);
+
+void pv_strlist_free(pv_strlist *l);
+int pv_strlist_add(pv_strlist *l, const char *s);
+
+#endif

@@ -1,0 +1,68 @@
+/* facts: the three kinds of clinical fact every feed is mapped to.
+ *
+ * These are plain records, not handles: map.c fills them from CSV rows or
+ * HL7 segments, store.c writes them, rules.c hands them to Lua. Strings are
+ * borrowed (NUL-terminated, owned by whoever filled the record, valid until
+ * the call that receives it returns); NULL means absent. Depends on pvtime.h
+ * only. */
+#ifndef PV_FACTS_H
+#define PV_FACTS_H
+
+#include <stdint.h>
+
+#include "pvtime.h"
+
+typedef enum pv_fact_kind {
+    PV_FACT_LAB = 1,
+    PV_FACT_EXPOSURE = 2,
+    PV_FACT_EVENT = 3,
+} pv_fact_kind;
+
+typedef struct pv_obs {
+    const char *patient_id;
+    const char *code;
+    const char *code_system; /* "LN" when absent */
+    const char *name;
+    const char *value_text;  /* the value as received */
+    int has_num;             /* value_num holds a number */
+    double value_num;
+    const char *comparator;  /* "<", "<=", ">", ">=" for SN values, else NULL */
+    const char *unit;
+    int has_low, has_high;
+    double ref_low, ref_high;
+    const char *flag;
+    const char *status;      /* F, C, P, D ...; "F" when absent */
+    pv_time_t at;
+    int64_t message_id;      /* 0 when none */
+    long line;               /* source line, 0 when none */
+} pv_obs;
+
+typedef struct pv_exposure {
+    const char *patient_id;
+    const char *drug;
+    const char *drug_code;
+    const char *code_system;
+    int has_dose;
+    double dose;
+    const char *dose_unit;
+    const char *route;
+    pv_time_t start;
+    int has_end;
+    pv_time_t end;
+    int64_t message_id;
+    long line;
+} pv_exposure;
+
+typedef struct pv_event {
+    const char *patient_id;
+    const char *code;
+    const char *code_system; /* "ICD10CM" when absent */
+    const char *term;
+    pv_time_t onset;
+    int serious;             /* 1 yes, 0 no, -1 unknown */
+    const char *outcome;
+    int64_t message_id;
+    long line;
+} pv_event;
+
+#endif

@@ -1,0 +1,498 @@
+/* main.c: the pvwatch command line (DESIGN.md "Command line").
+ *
+ * Parses arguments, loads the configuration and hands over to the module
+ * that does the work. Exit status: 0 success; 1 runtime failure; 2 usage or
+ * configuration error; 3 'ingest' finished but rejected some input. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "alerts.h"
+#include "cli.h"
+#include "config.h"
+#include "engine.h"
+#include "error.h"
+#include "ingest.h"
+#include "log.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define EXIT_REJECTED 3
+
+static const char usage_main[] =
+    "usage: pvwatch COMMAND [OPTIONS]\n"
+    "\n"
+    "Watches patients on baricitinib (and any drug a rule names) for safety\n"
+    "signals: lab results, medication exposures and clinical events come in,\n"
+    "Lua rules raise alerts, alerts go to a log, a workflow and email.\n"
+    "\n"
+    "commands:\n"
+    "  run     [-c CONFIG]               run the engine until SIGINT/SIGTERM;\n"
+    "                                    SIGHUP reloads the rules\n"
+    "  ingest  [-c CONFIG] PATH...       ingest files once ('-' = stdin), run\n"
+    "                                    the rules, exit\n"
+    "  replay  [-c CONFIG] [--since T] [--rule NAME]\n"
+    "                                    re-run rules over stored history\n"
+    "  alerts  [-c CONFIG] [list|show ID|ack ID|close ID] [--status S]\n"
+    "          [--json] [--note TEXT] [--by NAME]\n"
+    "  test    [PATH...]                 run rule specs (default tests/rules)\n"
+    "  check   [-c CONFIG]               load config and every rule; report\n"
+    "                                    errors; change nothing\n"
+    "  version                           print the version\n"
+    "\n"
+    "'pvwatch COMMAND --help' describes one command. Without -c, pvwatch\n"
+    "reads ./pvwatch.lua when present, else runs on built-in defaults.\n"
+    "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error,\n"
+    "3 ingest rejected some input (the rest was stored).\n";
+
+static const char usage_run[] =
+    "usage: pvwatch run [-c CONFIG]\n"
+    "\n"
+    "Runs the engine: watches the inbox directory (default ./inbox; files\n"
+    "are moved to inbox/processed/ or inbox/rejected/ with a .error file),\n"
+    "follows the 'tail' CSV files, listens for HL7 over MLLP (default\n"
+    "127.0.0.1:2575) and runs the rules on every new fact. SIGINT or SIGTERM\n"
+    "finish the batch at hand and exit 0; SIGHUP reloads the rules.\n";
+
+static const char usage_ingest[] =
+    "usage: pvwatch ingest [-c CONFIG] [--db FILE] PATH...\n"
+    "\n"
+    "Stores every good record of each CSV or HL7 file ('-' = stdin), runs\n"
+    "the rules, writes alerts to the database and the alert log, and prints\n"
+    "a summary per file. Each rejected record is one line on stderr:\n"
+    "FILE:LINE: reason. A file ingested before (same bytes) is skipped.\n"
+    "Exit 0, or 3 when some records were rejected (the rest were stored).\n";
+
+static const char usage_alerts[] =
+    "usage: pvwatch alerts [-c CONFIG] [list] [--status open|acknowledged|closed] [--json]\n"
+    "       pvwatch alerts [-c CONFIG] show ID [--json]\n"
+    "       pvwatch alerts [-c CONFIG] ack ID [--note TEXT] [--by NAME]\n"
+    "       pvwatch alerts [-c CONFIG] close ID [--note TEXT] [--by NAME]\n"
+    "\n"
+    "Lists and follows up alerts. Every ack and close is recorded with its\n"
+    "author (default: your login name) and note in the audit trail. A\n"
+    "closed alert cannot be acknowledged.\n";
+
+static const char usage_check[] =
+    "usage: pvwatch check [-c CONFIG]\n"
+    "\n"
+    "Loads the configuration and every rule plugin and reports each error\n"
+    "as FILE:LINE: reason. Changes nothing. Exit 0 when all is well, 2\n"
+    "otherwise.\n";
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            return 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+    }
+    return 0;
+}
+
+/* Options shared by the commands; unknown ones are usage errors. */
+struct opts {
+    const char *config;
+    const char *db;
+    const char *status;
+    const char *note;
+    const char *by;
+    const char *since;
+    const char *rule;
+    int json;
+    char **args;
+    int nargs;
+};
+
+static int parse_opts(int argc, char **argv, const char *allowed,
+                      struct opts *o, const char *usage)
+{
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, 'd'},
+        {"status", required_argument, NULL, 's'},
+        {"note", required_argument, NULL, 'n'},
+        {"by", required_argument, NULL, 'b'},
+        {"since", required_argument, NULL, 'S'},
+        {"rule", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:", longs, NULL)) != -1) {
+        if (c == '?' || c == ':' || !strchr(allowed, c)) {
+            fprintf(stderr, "pvwatch %s: unknown or incomplete option '%s'\n%s",
+                    argv[0], argv[optind - 1], usage);
+            return -1;
+        }
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'd':
+            o->db = optarg;
+            break;
+        case 's':
+            o->status = optarg;
+            break;
+        case 'n':
+            o->note = optarg;
+            break;
+        case 'b':
+            o->by = optarg;
+            break;
+        case 'S':
+            o->since = optarg;
+            break;
+        case 'r':
+            o->rule = optarg;
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        }
+    }
+    o->args = argv + optind;
+    o->nargs = argc - optind;
+    return 0;
+}
+
+static int load_config(const char *path, pv_config *cfg)
+{
+    pv_buf errors = PV_BUF_INIT;
+    int rc = pv_config_load(path, cfg, &errors);
+    if (rc) {
+        const char *e = pv_buf_cstr(&errors);
+        /* Each line already names FILE:LINE. */
+        for (const char *p = e; p && *p;) {
+            const char *nl = strchr(p, '\n');
+            int len = nl ? (int)(nl - p) : (int)strlen(p);
+            fprintf(stderr, "pvwatch: %.*s\n", len, p);
+            p = nl ? nl + 1 : p + len;
+        }
+    }
+    pv_buf_free(&errors);
+    return rc;
+}
+
+static void print_lines(const char *text)
+{
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(stderr, "pvwatch: %.*s\n", len, p);
+        p = nl ? nl + 1 : p + len;
+    }
+}
+
+/* Opens the pipeline; prints errors; returns an exit status or 0. */
+static int open_pipeline(const pv_config *cfg, const char *db, int no_rules,
+                         pv_ingest **p)
+{
+    pv_buf errors = PV_BUF_INIT;
+    int rc = pv_ingest_open(cfg, db, no_rules, p, &errors);
+    print_lines(pv_buf_cstr(&errors));
+    pv_buf_free(&errors);
+    if (!rc)
+        return 0;
+    return rc == PV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct opts o;
+    if (wants_help(argc, argv)) {
+        fputs(usage_run, stdout);
+        return 0;
+    }
+    if (parse_opts(argc, argv, "c", &o, usage_run) || o.nargs) {
+        if (o.nargs)
+            fprintf(stderr, "pvwatch run: unexpected argument '%s'\n%s",
+                    o.args[0], usage_run);
+        return EXIT_USAGE;
+    }
+    pv_config cfg;
+    if (load_config(o.config, &cfg)) {
+        pv_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    pv_buf warn = PV_BUF_INIT;
+    pv_config_warnings(&cfg, &warn);
+    print_lines(pv_buf_cstr(&warn));
+    pv_buf_free(&warn);
+    pv_ingest *p;
+    int status = open_pipeline(&cfg, NULL, 0, &p);
+    if (!status) {
+        status = pv_engine_run(&cfg, p);
+        pv_ingest_close(p);
+    }
+    pv_config_free(&cfg);
+    return status;
+}
+
+static int cmd_ingest(int argc, char **argv)
+{
+    struct opts o;
+    if (wants_help(argc, argv)) {
+        fputs(usage_ingest, stdout);
+        return 0;
+    }
+    if (parse_opts(argc, argv, "cd", &o, usage_ingest))
+        return EXIT_USAGE;
+    if (o.nargs == 0) {
+        fprintf(stderr, "pvwatch ingest: no files given\n%s", usage_ingest);
+        return EXIT_USAGE;
+    }
+    pv_config cfg;
+    if (load_config(o.config, &cfg)) {
+        pv_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    pv_ingest *p;
+    int status = open_pipeline(&cfg, o.db, 0, &p);
+    if (status) {
+        pv_config_free(&cfg);
+        return status;
+    }
+    long stored = 0, rejected = 0, dups = 0, failed = 0;
+    pv_alerts_counts total = {0, 0, 0};
+    for (int i = 0; i < o.nargs && status != EXIT_RUNTIME; i++) {
+        const char *path = o.args[i];
+        const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
+        pv_file_report rep;
+        int rc = pv_ingest_begin(p);
+        if (!rc)
+            rc = pv_ingest_file(p, path, name, &rep);
+        else
+            memset(&rep, 0, sizeof rep);
+        if (!rc)
+            rc = pv_ingest_commit(p);
+        if (rc) {
+            pv_ingest_rollback(p);
+            fprintf(stderr, "pvwatch: %s: not stored: %s (%s)\n", name,
+                    pv_strerror(rc), pv_store_errmsg(pv_ingest_store(p)));
+            status = EXIT_RUNTIME;
+            pv_file_report_free(&rep);
+            break;
+        }
+        pv_alerts_counts c;
+        pv_alerts_counts_take(pv_ingest_alerts(p), &c);
+        total.opened += c.opened;
+        total.escalated += c.escalated;
+        total.repeated += c.repeated;
+        if (rep.errors.len)
+            print_lines(pv_buf_cstr(&rep.errors));
+        if (rep.duplicate) {
+            dups++;
+            printf("%s: already ingested (message %lld); skipped\n", name,
+                   (long long)rep.duplicate_of);
+        } else {
+            printf("%s: %s: %ld stored, %ld rejected; alerts: %ld opened, "
+                   "%ld escalated, %ld repeated\n",
+                   name, rep.kind ? rep.kind : "not ingested", rep.stored,
+                   rep.rejected, c.opened, c.escalated, c.repeated);
+        }
+        stored += rep.stored;
+        rejected += rep.rejected;
+        failed += rep.failed;
+        pv_file_report_free(&rep);
+    }
+    if (o.nargs > 1)
+        printf("total: %d files, %ld stored, %ld rejected, %ld skipped as "
+               "duplicates; alerts: %ld opened, %ld escalated, %ld "
+               "repeated\n",
+               o.nargs, stored, rejected, dups, total.opened,
+               total.escalated, total.repeated);
+    pv_ingest_close(p);
+    pv_config_free(&cfg);
+    if (status)
+        return status;
+    return rejected || failed ? EXIT_REJECTED : 0;
+}
+
+static const char *login_name(void)
+{
+    const char *u = getenv("USER");
+    if (u && *u)
+        return u;
+    struct passwd *pw = getpwuid(getuid());
+    return pw ? pw->pw_name : "unknown";
+}
+
+static int parse_id(const char *s, int64_t *id)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v <= 0)
+        return -1;
+    *id = v;
+    return 0;
+}
+
+static int cmd_alerts(int argc, char **argv)
+{
+    struct opts o;
+    if (wants_help(argc, argv)) {
+        fputs(usage_alerts, stdout);
+        return 0;
+    }
+    if (parse_opts(argc, argv, "csjnb", &o, usage_alerts))
+        return EXIT_USAGE;
+    const char *verb = o.nargs ? o.args[0] : "list";
+    int need_id = strcmp(verb, "list") != 0;
+    if (strcmp(verb, "list") && strcmp(verb, "show") && strcmp(verb, "ack") &&
+        strcmp(verb, "close")) {
+        fprintf(stderr, "pvwatch alerts: unknown action '%s'\n%s", verb,
+                usage_alerts);
+        return EXIT_USAGE;
+    }
+    if (o.nargs != (need_id ? 2 : (o.nargs ? 1 : 0))) {
+        fprintf(stderr, "pvwatch alerts %s: %s\n%s", verb,
+                need_id ? "needs one alert ID" : "takes no arguments",
+                usage_alerts);
+        return EXIT_USAGE;
+    }
+    int64_t id = 0;
+    if (need_id && parse_id(o.args[1], &id)) {
+        fprintf(stderr, "pvwatch alerts %s: '%s' is not an alert ID\n", verb,
+                o.args[1]);
+        return EXIT_USAGE;
+    }
+    if (o.status && strcmp(o.status, "open") &&
+        strcmp(o.status, "acknowledged") && strcmp(o.status, "closed")) {
+        fprintf(stderr, "pvwatch alerts: --status must be open, "
+                        "acknowledged or closed\n");
+        return EXIT_USAGE;
+    }
+    pv_config cfg;
+    if (load_config(o.config, &cfg)) {
+        pv_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    pv_ingest *p;
+    int status = open_pipeline(&cfg, NULL, 1, &p);
+    if (status) {
+        pv_config_free(&cfg);
+        return status;
+    }
+    pv_store *s = pv_ingest_store(p);
+    if (!strcmp(verb, "list")) {
+        if (pv_alerts_print_list(s, stdout, o.status, o.json))
+            status = EXIT_RUNTIME;
+    } else if (!strcmp(verb, "show")) {
+        int rc = pv_alerts_print_show(s, stdout, id, o.json);
+        if (rc == PV_ENOTFOUND) {
+            fprintf(stderr, "pvwatch: no alert with id %lld\n",
+                    (long long)id);
+            status = EXIT_USAGE;
+        } else if (rc) {
+            status = EXIT_RUNTIME;
+        }
+    } else {
+        char err[512];
+        int rc = pv_alerts_act(pv_ingest_alerts(p), id, verb,
+                               o.by ? o.by : login_name(), o.note, err,
+                               sizeof err);
+        if (rc) {
+            fprintf(stderr, "pvwatch: %s\n", err);
+            status = rc == PV_ENOTFOUND || rc == PV_ESTATE ? EXIT_USAGE
+                                                            : EXIT_RUNTIME;
+        } else {
+            printf("alert %lld %s\n", (long long)id,
+                   strcmp(verb, "ack") == 0 ? "acknowledged" : "closed");
+        }
+    }
+    pv_ingest_close(p);
+    pv_config_free(&cfg);
+    return status;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    struct opts o;
+    if (wants_help(argc, argv)) {
+        fputs(usage_check, stdout);
+        return 0;
+    }
+    if (parse_opts(argc, argv, "c", &o, usage_check) || o.nargs)
+        return EXIT_USAGE;
+    pv_config cfg;
+    int rc = load_config(o.config, &cfg);
+    pv_buf out = PV_BUF_INIT;
+    if (!rc) {
+        pv_config_warnings(&cfg, &out);
+        print_lines(pv_buf_cstr(&out));
+        pv_buf_reset(&out);
+        /* Rules are loaded against a private in-memory database, so the
+         * check changes nothing. */
+        pv_store *s;
+        char err[512];
+        rc = pv_store_open(":memory:", &s, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "pvwatch: %s\n", err);
+        } else {
+            pv_rules *r = NULL;
+            rc = pv_rules_load(&cfg, s, &r, &out);
+            print_lines(pv_buf_cstr(&out));
+            if (!rc) {
+                printf("configuration %s: ok\n",
+                       cfg.path ? cfg.path : "(built-in defaults)");
+                for (size_t i = 0; i < pv_rules_count(r); i++)
+                    printf("  rule %-36s %s\n", pv_rules_name(r, i),
+                           pv_rules_file(r, i));
+                printf("%zu rule%s loaded\n", pv_rules_count(r),
+                       pv_rules_count(r) == 1 ? "" : "s");
+            }
+            pv_rules_free(r);
+            pv_store_close(s);
+        }
+    }
+    pv_buf_free(&out);
+    pv_config_free(&cfg);
+    return rc ? EXIT_USAGE : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("pvwatch %s (Lua %s.%s, SQLite %s, libuv %s)\n", PV_VERSION,
+               LUA_VERSION_MAJOR, LUA_VERSION_MINOR, sqlite3_libversion(),
+               uv_version_string());
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"run", cmd_run},       {"ingest", cmd_ingest},
+        {"alerts", cmd_alerts}, {"check", cmd_check},
+        {"test", pv_cli_test},  {"replay", pv_cli_replay},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(cmd, cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "pvwatch: unknown command '%s'\n%s", cmd, usage_main);
+    return EXIT_USAGE;
+}

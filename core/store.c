@@ -1,0 +1,585 @@
+/* store.c: SQLite behind the engine. See store.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "migrations.h"
+
+enum stmt {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_MSG_ADD,
+    S_MSG_FIND,
+    S_MSG_FINISH,
+    S_PATIENT,
+    S_OBS,
+    S_EXPOSURE,
+    S_EVENT,
+    S_LABS,
+    S_EVENTS,
+    S_EXPOSURES,
+    S_PATIENT_GET,
+    S_STATE_GET,
+    S_STATE_SET,
+    S_STATE_DEL,
+    S_MSG_REKEY,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S__COUNT
+};
+
+static const char *const stmt_sql[S__COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_MSG_ADD] = "INSERT INTO messages (source, control_id, type, name, raw, "
+                  "status, received_at) VALUES (?,?,?,?,?,?,?)",
+    [S_MSG_FIND] = "SELECT id FROM messages WHERE source = ? AND "
+                   "control_id = ?",
+    [S_MSG_FINISH] = "UPDATE messages SET status = ?, error = ?, "
+                     "rows_stored = ?, rows_rejected = ? WHERE id = ?",
+    [S_PATIENT] = "INSERT INTO patients (id, birth_date, sex, updated_at) "
+                  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "
+                  "birth_date = coalesce(?2, birth_date), "
+                  "sex = coalesce(?3, sex), updated_at = ?4 "
+                  "WHERE ?2 IS NOT NULL OR ?3 IS NOT NULL",
+    [S_OBS] = "INSERT INTO observations (patient_id, code, code_system, name, "
+              "value_num, value_text, unit, ref_low, ref_high, flag, status, "
+              "observed_at, message_id, line) "
+              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_EXPOSURE] = "INSERT INTO exposures (patient_id, drug, drug_code, "
+                   "code_system, dose, dose_unit, route, start_at, end_at, "
+                   "message_id, line) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    [S_EVENT] = "INSERT INTO events (patient_id, code, code_system, term, "
+                "onset_at, serious, outcome, message_id, line) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+    [S_LABS] = "SELECT id, code, code_system, name, value_num, value_text, "
+               "unit, ref_low, ref_high, flag, status, observed_at "
+               "FROM observations WHERE patient_id = ?1 AND "
+               "(?2 IS NULL OR code IN (SELECT value FROM json_each(?2))) "
+               "AND (?3 IS NULL OR observed_at >= ?3) "
+               "AND (?4 IS NULL OR observed_at <= ?4) AND status != 'D' "
+               "ORDER BY observed_at DESC, id DESC LIMIT ?5",
+    [S_EVENTS] = "SELECT id, code, code_system, term, onset_at, serious, "
+                 "outcome FROM events WHERE patient_id = ?1 AND "
+                 "(?2 IS NULL OR code IN (SELECT value FROM json_each(?2))) "
+                 "AND (?3 IS NULL OR onset_at >= ?3) "
+                 "AND (?4 IS NULL OR onset_at <= ?4) "
+                 "ORDER BY onset_at DESC, id DESC LIMIT ?5",
+    [S_EXPOSURES] = "SELECT id, drug, drug_code, code_system, dose, "
+                    "dose_unit, route, start_at, end_at FROM exposures "
+                    "WHERE patient_id = ? ORDER BY start_at, id",
+    [S_PATIENT_GET] = "SELECT id, birth_date, sex FROM patients WHERE id = ?",
+    [S_STATE_GET] = "SELECT value FROM rule_state WHERE rule = ? AND key = ?",
+    [S_STATE_SET] = "INSERT INTO rule_state (rule, key, value, updated_at) "
+                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (rule, key) DO "
+                    "UPDATE SET value = ?3, updated_at = ?4",
+    [S_STATE_DEL] = "DELETE FROM rule_state WHERE rule = ? AND key = ?",
+    [S_MSG_REKEY] = "UPDATE messages SET control_id = ? WHERE id = ?",
+    [S_SAVEPOINT] = "SAVEPOINT item",
+    [S_RELEASE] = "RELEASE item",
+    [S_ROLLBACK_TO] = "ROLLBACK TO item",
+};
+
+struct pv_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S__COUNT];
+    int in_tx;
+    pv_time_t fixed_clock;
+};
+
+sqlite3 *pv_store_db(pv_store *s)
+{
+    return s->db;
+}
+
+const char *pv_store_errmsg(pv_store *s)
+{
+    return sqlite3_errmsg(s->db);
+}
+
+pv_time_t pv_store_now(const pv_store *s)
+{
+    return s->fixed_clock ? s->fixed_clock : (pv_time_t)time(NULL);
+}
+
+void pv_store_set_clock(pv_store *s, pv_time_t fixed)
+{
+    s->fixed_clock = fixed;
+}
+
+static int db_err(pv_store *s, int rc)
+{
+    (void)s;
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return PV_EBUSY;
+    if (rc == SQLITE_NOMEM)
+        return PV_ENOMEM;
+    return PV_EDB;
+}
+
+static int exec_sql(pv_store *s, const char *sql, char *err, size_t errcap)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errcap, "%s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return db_err(s, rc);
+    }
+    return 0;
+}
+
+/* Applies, each in its own transaction, every embedded migration that
+ * schema_migrations does not list yet. */
+static int migrate(pv_store *s, char *err, size_t errcap)
+{
+    int rc = exec_sql(s,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      "name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
+                      err, errcap);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < pv_migrations_count; i++) {
+        const struct pv_migration *m = &pv_migrations[i];
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT 1 FROM schema_migrations WHERE name=?",
+                               -1, &q, NULL) != SQLITE_OK) {
+            snprintf(err, errcap, "%s", sqlite3_errmsg(s->db));
+            return PV_EDB;
+        }
+        sqlite3_bind_text(q, 1, m->name, -1, SQLITE_STATIC);
+        int done = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+        if (done)
+            continue;
+        if ((rc = exec_sql(s, "BEGIN IMMEDIATE", err, errcap)))
+            return rc;
+        char em[512];
+        if ((rc = exec_sql(s, m->sql, em, sizeof em))) {
+            snprintf(err, errcap, "migration %s: %s", m->name, em);
+            exec_sql(s, "ROLLBACK", em, sizeof em);
+            return rc;
+        }
+        char now[PV_TIME_BUFSZ];
+        pv_time_format(pv_store_now(s), now);
+        char *sql = sqlite3_mprintf("INSERT INTO schema_migrations VALUES "
+                                    "(%Q, %Q); COMMIT",
+                                    m->name, now);
+        rc = sql ? exec_sql(s, sql, err, errcap) : PV_ENOMEM;
+        sqlite3_free(sql);
+        if (rc) {
+            exec_sql(s, "ROLLBACK", em, sizeof em);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
+{
+    *out = NULL;
+    int memory = strcmp(path, ":memory:") == 0;
+    if (!memory) {
+        /* Create the file ourselves so that it is never readable by others,
+         * whatever the umask: it holds patient data. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            snprintf(err, errcap, "%s: %s", path, strerror(errno));
+            return PV_EIO;
+        }
+        close(fd);
+    }
+    pv_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errcap, "out of memory");
+        return PV_ENOMEM;
+    }
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errcap, "%s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        pv_store_close(s);
+        return PV_EDB;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_extended_result_codes(s->db, 0);
+    rc = exec_sql(s,
+                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                  "PRAGMA cache_size=-16000; PRAGMA temp_store=MEMORY",
+                  err, errcap);
+    if (!rc)
+        rc = migrate(s, err, errcap);
+    for (int i = 0; !rc && i < S__COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
+                               SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errcap, "preparing statement %d: %s", i,
+                     sqlite3_errmsg(s->db));
+            rc = PV_EDB;
+        }
+    }
+    if (rc) {
+        pv_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void pv_store_close(pv_store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < S__COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+/* Runs a statement that returns no rows and resets it. */
+static int step_done(pv_store *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    return db_err(s, rc);
+}
+
+int pv_store_begin(pv_store *s)
+{
+    if (s->in_tx)
+        return PV_ESTATE;
+    int rc = step_done(s, s->stmt[S_BEGIN]);
+    if (!rc)
+        s->in_tx = 1;
+    return rc;
+}
+
+int pv_store_commit(pv_store *s)
+{
+    if (!s->in_tx)
+        return PV_ESTATE;
+    int rc = step_done(s, s->stmt[S_COMMIT]);
+    if (!rc)
+        s->in_tx = 0;
+    return rc;
+}
+
+void pv_store_rollback(pv_store *s)
+{
+    if (!s->in_tx)
+        return;
+    /* A failed COMMIT can leave SQLite already rolled back; then ROLLBACK
+     * reports an error we have nothing to do about. */
+    step_done(s, s->stmt[S_ROLLBACK]);
+    s->in_tx = 0;
+}
+
+int pv_store_in_tx(const pv_store *s)
+{
+    return s->in_tx;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_time(sqlite3_stmt *st, int i, pv_time_t t)
+{
+    char buf[PV_TIME_BUFSZ];
+    sqlite3_bind_text(st, i, pv_time_format(t, buf), -1, SQLITE_TRANSIENT);
+}
+
+static void bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+    if (id > 0)
+        sqlite3_bind_int64(st, i, id);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_line(sqlite3_stmt *st, int i, long line)
+{
+    if (line > 0)
+        sqlite3_bind_int64(st, i, line);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int pv_store_message_add(pv_store *s, const char *source,
+                         const char *control_id, const char *type,
+                         const char *name, const void *raw, size_t rawlen,
+                         const char *status, int64_t *id, int64_t *dup_id)
+{
+    sqlite3_stmt *st = s->stmt[S_MSG_ADD];
+    bind_text(st, 1, source);
+    bind_text(st, 2, control_id);
+    bind_text(st, 3, type);
+    bind_text(st, 4, name);
+    if (raw)
+        sqlite3_bind_blob64(st, 5, raw, rawlen, SQLITE_TRANSIENT);
+    bind_text(st, 6, status);
+    bind_time(st, 7, pv_store_now(s));
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_CONSTRAINT) {
+        sqlite3_stmt *f = s->stmt[S_MSG_FIND];
+        bind_text(f, 1, source);
+        bind_text(f, 2, control_id);
+        if (sqlite3_step(f) == SQLITE_ROW && dup_id)
+            *dup_id = sqlite3_column_int64(f, 0);
+        sqlite3_reset(f);
+        sqlite3_clear_bindings(f);
+        return PV_ESTATE;
+    }
+    if (rc != SQLITE_DONE)
+        return db_err(s, rc);
+    if (id)
+        *id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int pv_store_message_rekey(pv_store *s, int64_t id, const char *source,
+                           const char *control_id, int64_t *dup_id)
+{
+    sqlite3_stmt *st = s->stmt[S_MSG_REKEY];
+    bind_text(st, 1, control_id);
+    sqlite3_bind_int64(st, 2, id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_CONSTRAINT) {
+        sqlite3_stmt *f = s->stmt[S_MSG_FIND];
+        bind_text(f, 1, source);
+        bind_text(f, 2, control_id);
+        if (sqlite3_step(f) == SQLITE_ROW && dup_id)
+            *dup_id = sqlite3_column_int64(f, 0);
+        sqlite3_reset(f);
+        sqlite3_clear_bindings(f);
+        return PV_ESTATE;
+    }
+    return rc == SQLITE_DONE ? 0 : db_err(s, rc);
+}
+
+int pv_store_savepoint(pv_store *s)
+{
+    return step_done(s, s->stmt[S_SAVEPOINT]);
+}
+
+int pv_store_release(pv_store *s)
+{
+    return step_done(s, s->stmt[S_RELEASE]);
+}
+
+void pv_store_rollback_to(pv_store *s)
+{
+    /* ROLLBACK TO keeps the savepoint open; release it as well. */
+    step_done(s, s->stmt[S_ROLLBACK_TO]);
+    step_done(s, s->stmt[S_RELEASE]);
+}
+
+int pv_store_message_finish(pv_store *s, int64_t id, const char *status,
+                            const char *error, long stored, long rejected)
+{
+    sqlite3_stmt *st = s->stmt[S_MSG_FINISH];
+    bind_text(st, 1, status);
+    bind_text(st, 2, error);
+    sqlite3_bind_int64(st, 3, stored);
+    sqlite3_bind_int64(st, 4, rejected);
+    sqlite3_bind_int64(st, 5, id);
+    return step_done(s, st);
+}
+
+int pv_store_patient(pv_store *s, const char *id, const char *birth_date,
+                     const char *sex)
+{
+    sqlite3_stmt *st = s->stmt[S_PATIENT];
+    bind_text(st, 1, id);
+    bind_text(st, 2, birth_date);
+    bind_text(st, 3, sex);
+    bind_time(st, 4, pv_store_now(s));
+    return step_done(s, st);
+}
+
+static int finish_insert(pv_store *s, sqlite3_stmt *st, int64_t *id)
+{
+    int rc = step_done(s, st);
+    if (!rc && id)
+        *id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+int pv_store_add_obs(pv_store *s, const pv_obs *o, int64_t *id)
+{
+    sqlite3_stmt *st = s->stmt[S_OBS];
+    bind_text(st, 1, o->patient_id);
+    bind_text(st, 2, o->code);
+    bind_text(st, 3, o->code_system ? o->code_system : "LN");
+    bind_text(st, 4, o->name);
+    if (o->has_num)
+        sqlite3_bind_double(st, 5, o->value_num);
+    bind_text(st, 6, o->value_text);
+    bind_text(st, 7, o->unit);
+    if (o->has_low)
+        sqlite3_bind_double(st, 8, o->ref_low);
+    if (o->has_high)
+        sqlite3_bind_double(st, 9, o->ref_high);
+    bind_text(st, 10, o->flag);
+    bind_text(st, 11, o->status ? o->status : "F");
+    bind_time(st, 12, o->at);
+    bind_id(st, 13, o->message_id);
+    bind_line(st, 14, o->line);
+    return finish_insert(s, st, id);
+}
+
+int pv_store_add_exposure(pv_store *s, const pv_exposure *e, int64_t *id)
+{
+    sqlite3_stmt *st = s->stmt[S_EXPOSURE];
+    bind_text(st, 1, e->patient_id);
+    bind_text(st, 2, e->drug);
+    bind_text(st, 3, e->drug_code);
+    bind_text(st, 4, e->code_system);
+    if (e->has_dose)
+        sqlite3_bind_double(st, 5, e->dose);
+    bind_text(st, 6, e->dose_unit);
+    bind_text(st, 7, e->route);
+    bind_time(st, 8, e->start);
+    if (e->has_end)
+        bind_time(st, 9, e->end);
+    bind_id(st, 10, e->message_id);
+    bind_line(st, 11, e->line);
+    return finish_insert(s, st, id);
+}
+
+int pv_store_add_event(pv_store *s, const pv_event *e, int64_t *id)
+{
+    sqlite3_stmt *st = s->stmt[S_EVENT];
+    bind_text(st, 1, e->patient_id);
+    bind_text(st, 2, e->code);
+    bind_text(st, 3, e->code_system ? e->code_system : "ICD10CM");
+    bind_text(st, 4, e->term);
+    bind_time(st, 5, e->onset);
+    if (e->serious >= 0)
+        sqlite3_bind_int(st, 6, e->serious);
+    bind_text(st, 7, e->outcome);
+    bind_id(st, 8, e->message_id);
+    bind_line(st, 9, e->line);
+    return finish_insert(s, st, id);
+}
+
+/* Steps a query statement, handing each row to fn, then resets it. */
+static int each_row(pv_store *s, sqlite3_stmt *st, pv_store_row_fn fn,
+                    void *ud)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fn(ud, st)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, rc);
+}
+
+static int history(pv_store *s, sqlite3_stmt *st, const char *patient,
+                   const char *codes_json, const char *since,
+                   const char *until, long limit, pv_store_row_fn fn,
+                   void *ud)
+{
+    bind_text(st, 1, patient);
+    bind_text(st, 2, codes_json);
+    bind_text(st, 3, since);
+    bind_text(st, 4, until);
+    sqlite3_bind_int64(st, 5, limit > 0 ? limit : -1);
+    return each_row(s, st, fn, ud);
+}
+
+int pv_store_labs(pv_store *s, const char *patient, const char *codes_json,
+                  const char *since, const char *until, long limit,
+                  pv_store_row_fn fn, void *ud)
+{
+    return history(s, s->stmt[S_LABS], patient, codes_json, since, until,
+                   limit, fn, ud);
+}
+
+int pv_store_events(pv_store *s, const char *patient, const char *codes_json,
+                    const char *since, const char *until, long limit,
+                    pv_store_row_fn fn, void *ud)
+{
+    return history(s, s->stmt[S_EVENTS], patient, codes_json, since, until,
+                   limit, fn, ud);
+}
+
+int pv_store_exposures(pv_store *s, const char *patient, pv_store_row_fn fn,
+                       void *ud)
+{
+    sqlite3_stmt *st = s->stmt[S_EXPOSURES];
+    bind_text(st, 1, patient);
+    return each_row(s, st, fn, ud);
+}
+
+int pv_store_patient_get(pv_store *s, const char *patient, pv_store_row_fn fn,
+                         void *ud)
+{
+    sqlite3_stmt *st = s->stmt[S_PATIENT_GET];
+    bind_text(st, 1, patient);
+    return each_row(s, st, fn, ud);
+}
+
+int pv_store_state_get(pv_store *s, const char *rule, const char *key,
+                       char **value)
+{
+    sqlite3_stmt *st = s->stmt[S_STATE_GET];
+    bind_text(st, 1, rule);
+    bind_text(st, 2, key);
+    int rc = sqlite3_step(st);
+    int ret = PV_ENOTFOUND;
+    *value = NULL;
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        *value = strdup(v ? v : "");
+        ret = *value ? 0 : PV_ENOMEM;
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = db_err(s, rc);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int pv_store_state_set(pv_store *s, const char *rule, const char *key,
+                       const char *value)
+{
+    sqlite3_stmt *st = s->stmt[value ? S_STATE_SET : S_STATE_DEL];
+    bind_text(st, 1, rule);
+    bind_text(st, 2, key);
+    if (value) {
+        bind_text(st, 3, value);
+        bind_time(st, 4, pv_store_now(s));
+    }
+    return step_done(s, st);
+}

@@ -1,0 +1,103 @@
+/* store: the SQLite database: opening, migrations, transactions, the
+ * writes of facts and messages, and the history queries rules ask for.
+ *
+ * One connection, owned by the loop thread (there is one writer). Opening
+ * applies the embedded migrations of db/migrations in order and sets WAL
+ * mode, synchronous=FULL (an ACK means on disk) and a busy timeout. A new
+ * database file is created with mode 0600. Other modules (alerts, notify,
+ * tail) prepare their own statements on pv_store_db(). Does not know about
+ * Lua, feeds or alerts. */
+#ifndef PV_STORE_H
+#define PV_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "facts.h"
+
+typedef struct pv_store pv_store;
+
+/* Opens (creating if needed) the database at path; ":memory:" gives a
+ * private in-memory one. On failure returns a negative code and writes a
+ * sentence into err. The caller frees the store with pv_store_close(). */
+int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap);
+void pv_store_close(pv_store *s);
+
+/* The raw connection, for modules that keep their own statements. */
+sqlite3 *pv_store_db(pv_store *s);
+/* The last SQLite error message of the connection. */
+const char *pv_store_errmsg(pv_store *s);
+
+/* Transactions. begin is a no-op returning PV_ESTATE when one is open. */
+int pv_store_begin(pv_store *s);
+int pv_store_commit(pv_store *s);
+void pv_store_rollback(pv_store *s);
+int pv_store_in_tx(const pv_store *s);
+
+/* Records an inbound message or file. Returns PV_ESTATE when (source,
+ * control_id) exists already, and then sets *dup_id to that row. */
+int pv_store_message_add(pv_store *s, const char *source,
+                         const char *control_id, const char *type,
+                         const char *name, const void *raw, size_t rawlen,
+                         const char *status, int64_t *id, int64_t *dup_id);
+/* Gives a message its final control id (a file's SHA-256 is known only
+ * after reading it). Returns PV_ESTATE, with *dup_id set, when another
+ * message of that source has it. */
+int pv_store_message_rekey(pv_store *s, int64_t id, const char *source,
+                           const char *control_id, int64_t *dup_id);
+/* Savepoints inside the open transaction, so one file or message can be
+ * undone without the rest of its batch. */
+int pv_store_savepoint(pv_store *s);
+int pv_store_release(pv_store *s);
+void pv_store_rollback_to(pv_store *s);
+/* Sets the final status, error summary and row counts of a message. */
+int pv_store_message_finish(pv_store *s, int64_t id, const char *status,
+                            const char *error, long stored, long rejected);
+
+/* Inserts or refreshes a patient (birth date and sex may be NULL). */
+int pv_store_patient(pv_store *s, const char *id, const char *birth_date,
+                     const char *sex);
+
+/* Insert facts; *id (may be NULL) receives the new row id. */
+int pv_store_add_obs(pv_store *s, const pv_obs *o, int64_t *id);
+int pv_store_add_exposure(pv_store *s, const pv_exposure *e, int64_t *id);
+int pv_store_add_event(pv_store *s, const pv_event *e, int64_t *id);
+
+/* History queries. Each result row is passed to fn with the statement
+ * positioned on it (columns as documented per query); fn returns nonzero to
+ * stop. codes_json is a JSON array of code strings, or NULL for every code.
+ * since/until are ISO times or NULL; limit <= 0 means no limit. Rows come
+ * newest first. */
+typedef int (*pv_store_row_fn)(void *ud, sqlite3_stmt *row);
+
+/* Columns: id, code, code_system, name, value_num, value_text, unit,
+ * ref_low, ref_high, flag, status, observed_at. */
+int pv_store_labs(pv_store *s, const char *patient, const char *codes_json,
+                  const char *since, const char *until, long limit,
+                  pv_store_row_fn fn, void *ud);
+/* Columns: id, code, code_system, term, onset_at, serious, outcome. */
+int pv_store_events(pv_store *s, const char *patient, const char *codes_json,
+                    const char *since, const char *until, long limit,
+                    pv_store_row_fn fn, void *ud);
+/* Columns: id, drug, drug_code, code_system, dose, dose_unit, route,
+ * start_at, end_at; oldest first. */
+int pv_store_exposures(pv_store *s, const char *patient, pv_store_row_fn fn,
+                       void *ud);
+/* Columns: id, birth_date, sex. */
+int pv_store_patient_get(pv_store *s, const char *patient, pv_store_row_fn fn,
+                         void *ud);
+
+/* Rule memory (pv.state). get returns PV_ENOTFOUND when unset; the value is
+ * copied into a malloc'd string the caller frees. set with value NULL
+ * deletes. */
+int pv_store_state_get(pv_store *s, const char *rule, const char *key,
+                       char **value);
+int pv_store_state_set(pv_store *s, const char *rule, const char *key,
+                       const char *value);
+
+/* Current clock for stored times; tests and 'pvwatch test' fix it. */
+pv_time_t pv_store_now(const pv_store *s);
+void pv_store_set_clock(pv_store *s, pv_time_t fixed); /* 0 = real clock */
+
+#endif

@@ -1,0 +1,66 @@
+# Every test is registered here from the files that exist, so adding a test
+# is adding a file: tests/unit/test_NAME.c, tests/lua/test_NAME.lua,
+# tests/fuzz/fuzz_NAME.c (+ tests/fuzz/corpus/NAME/), tests/e2e/NAME.sh.
+
+set(PV_TEST_ENV
+  "PVWATCH=$<TARGET_FILE:pvwatch>"
+  "PV_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+  "PV_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared"
+  "PV_BUILD_DIR=${CMAKE_BINARY_DIR}")
+
+# C unit tests, one executable each, linked against the core library.
+file(GLOB PV_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
+foreach(src ${PV_UNIT_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
+  target_link_libraries(${name} PRIVATE pvcore)
+  add_test(NAME unit.${name} COMMAND ${name}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/unit)
+  set_tests_properties(unit.${name} PROPERTIES ENVIRONMENT "${PV_TEST_ENV}"
+                       TIMEOUT 120)
+endforeach()
+
+# Pure Lua tests of the modules in scripts/, run by a small host that only
+# sets package.path to scripts/.
+add_executable(pvlua ${CMAKE_SOURCE_DIR}/tests/lua/runner.c)
+target_link_libraries(pvlua PRIVATE PkgConfig::LUA m)
+file(GLOB PV_LUA_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/lua/test_*.lua)
+foreach(src ${PV_LUA_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME lua.${name}
+           COMMAND pvlua ${CMAKE_SOURCE_DIR}/scripts ${src})
+endforeach()
+
+# Fuzz targets: each is replayed over its committed corpus by a plain driver,
+# so gcc builds exercise them too; with PV_FUZZ a libFuzzer binary is built.
+file(GLOB PV_FUZZ_TARGETS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
+foreach(src ${PV_FUZZ_TARGETS})
+  get_filename_component(name ${src} NAME_WE)
+  string(REGEX REPLACE "^fuzz_" "" short ${name})
+  add_executable(replay_${short} ${src} ${CMAKE_SOURCE_DIR}/tests/fuzz/replay.c)
+  target_link_libraries(replay_${short} PRIVATE pvcore)
+  add_test(NAME fuzz.${short}
+           COMMAND replay_${short} ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${short})
+  set_tests_properties(fuzz.${short} PROPERTIES TIMEOUT 300)
+  if(PV_FUZZ)
+    add_executable(${name} ${src})
+    target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    target_link_libraries(${name} PRIVATE pvcore)
+  endif()
+endforeach()
+
+# End-to-end tests: the real binary in a temporary directory.
+file(GLOB PV_E2E_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/test_*.sh)
+foreach(src ${PV_E2E_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME e2e.${name} COMMAND bash ${src})
+  set_tests_properties(e2e.${name} PROPERTIES ENVIRONMENT "${PV_TEST_ENV}"
+                       TIMEOUT 300)
+endforeach()
+
+# Rule specs, run by the real binary's 'pvwatch test' against plugins/.
+add_test(NAME rules.specs
+         COMMAND pvwatch test ${CMAKE_SOURCE_DIR}/tests/rules
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
