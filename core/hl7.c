@@ -207,8 +207,8 @@ static bool delim_ok(unsigned char c)
 
 /* Reads MSH-1 and MSH-2 from an MSH line (line[0..n) starts with "MSH").
  * Fills d, or writes a reason into why and returns false. */
-static bool read_delims(const char *line, size_t n, struct delims *d,
-                        char *why, size_t whycap)
+static bool read_delims(const char *line, size_t n, struct delims *d, char *why,
+                        size_t whycap)
 {
     char q[200];
     if (n < 4) {
@@ -486,8 +486,7 @@ static int add_segment(pv_hl7_msg *m, size_t start, size_t end, long line,
     if (bad || v.need)
         return set_error(err, PV_EINVAL, line,
                          "invalid UTF-8 (byte 0x%02X) in %.3s-%zu",
-                         (unsigned char)b[seq], b + start,
-                         field_no(msh, elem));
+                         (unsigned char)b[seq], b + start, field_no(msh, elem));
     s->nelem = (uint32_t)(m->nf - s->first);
     m->nseg++;
     return 0;
@@ -951,12 +950,11 @@ static bool decode_format(struct writer *w, const char *b, size_t n)
         return true;
     if (n >= 3 && (memcmp(b, ".sp", 3) == 0 || memcmp(b, ".in", 3) == 0 ||
                    memcmp(b, ".ti", 3) == 0 || memcmp(b, ".sk", 3) == 0)) {
-        size_t i = 3;
-        if (i < n && (b[i] == '+' || b[i] == '-'))
-            i++;
-        if (i == n && n > 3)
+        /* An optional sign must be followed by digits. */
+        bool sign = n > 3 && (b[3] == '+' || b[3] == '-');
+        if (sign && n == 4)
             return false;
-        for (; i < n; i++)
+        for (size_t i = sign ? 4 : 3; i < n; i++)
             if (b[i] < '0' || b[i] > '9')
                 return false;
         return true;
@@ -1138,10 +1136,17 @@ static long envelope_count(const char *b, size_t from, size_t to)
     return digits ? n : -1;
 }
 
+/* The splitter's state: where the open message starts and ends, and which
+ * envelopes are open. */
 struct splitter {
     const char *b;
+    pv_hl7_msg_fn on_msg;
     pv_hl7_split_error_fn on_error;
     void *ud;
+    bool in_msg, skipping, fhs_open, bhs_open;
+    long fhs_line, bhs_line, msg_line;
+    long batch_msgs, nbatches, loose_msgs;
+    size_t msg_start, msg_end;
 };
 
 static void fault(struct splitter *s, long line, const char *fmt, ...)
@@ -1156,34 +1161,91 @@ static void fault(struct splitter *s, long line, const char *fmt, ...)
     s->on_error(s->ud, line, reason);
 }
 
+/* Delivers the open message, if any; returns the callback's value. */
+static int emit(struct splitter *s)
+{
+    int rc = 0;
+    if (s->in_msg && s->on_msg)
+        rc = s->on_msg(s->ud,
+                       mkspan(s->b + s->msg_start, s->msg_end - s->msg_start),
+                       s->msg_line);
+    s->in_msg = false;
+    return rc;
+}
+
+static void open_batch(struct splitter *s, long line)
+{
+    if (s->bhs_open) {
+        fault(s, line, "BHS inside the batch opened at line %ld (nested batch)",
+              s->bhs_line);
+        return;
+    }
+    s->bhs_open = true;
+    s->bhs_line = line;
+    s->batch_msgs = 0;
+    s->nbatches++;
+}
+
+static void close_batch(struct splitter *s, long line, size_t from, size_t eol)
+{
+    if (!s->bhs_open) {
+        fault(s, line, "BTS without an open batch (no BHS)");
+        return;
+    }
+    s->bhs_open = false;
+    long n = envelope_count(s->b, from, eol);
+    if (n == -2)
+        fault(s, line, "BTS-1 batch message count is not a number");
+    else if (n >= 0 && n != s->batch_msgs)
+        fault(s, line,
+              "BTS-1 says %ld messages but the batch opened at line %ld has "
+              "%ld",
+              n, s->bhs_line, s->batch_msgs);
+}
+
+/* Returns true when the file ends here (FTS seen). */
+static bool close_file(struct splitter *s, long line, size_t from, size_t eol)
+{
+    if (s->bhs_open) {
+        fault(s, line, "batch opened at line %ld has no BTS", s->bhs_line);
+        s->bhs_open = false;
+    }
+    if (!s->fhs_open) {
+        fault(s, line, "FTS without FHS");
+        return false;
+    }
+    s->fhs_open = false;
+    long n = envelope_count(s->b, from, eol);
+    if (n == -2)
+        fault(s, line, "FTS-1 batch count is not a number");
+    else if (n >= 0 && n != s->nbatches &&
+             !(s->nbatches == 0 && n == s->loose_msgs))
+        /* A file of bare messages has no batches; some senders then count
+         * its messages, which is accepted too. */
+        fault(s, line, "FTS-1 says %ld batches but the file has %ld", n,
+              s->nbatches);
+    return true;
+}
+
 int pv_hl7_split(const char *buf, size_t len, pv_hl7_msg_fn on_msg,
                  pv_hl7_split_error_fn on_error, void *ud)
 {
-    struct splitter s = {buf, on_error, ud};
-    bool in_msg = false, skipping = false, seen = false, after_fts = false;
-    bool fhs_open = false, bhs_open = false;
-    long fhs_line = 0, bhs_line = 0, msg_line = 0;
-    long batch_msgs = 0, nbatches = 0, loose_msgs = 0;
-    size_t msg_start = 0, msg_end = 0;
+    struct splitter s;
+    memset(&s, 0, sizeof s);
+    s.b = buf;
+    s.on_msg = on_msg;
+    s.on_error = on_error;
+    s.ud = ud;
+    bool seen = false, ended = false;
     long line = 1;
     size_t pos = 0;
+    int rc = 0;
     char q[200];
     if (!buf)
         len = 0;
     if (len >= 3 && (unsigned char)buf[0] == 0xEF &&
         (unsigned char)buf[1] == 0xBB && (unsigned char)buf[2] == 0xBF)
         pos = 3;
-
-#define EMIT()                                                                 \
-    do {                                                                       \
-        if (in_msg) {                                                          \
-            in_msg = false;                                                    \
-            int rc_ = on_msg(ud, mkspan(buf + msg_start, msg_end - msg_start), \
-                             msg_line);                                        \
-            if (rc_)                                                           \
-                return rc_;                                                    \
-        }                                                                      \
-    } while (0)
 
     for (; pos < len; line++) {
         size_t from = pos;
@@ -1195,114 +1257,85 @@ int pv_hl7_split(const char *buf, size_t len, pv_hl7_msg_fn on_msg,
             continue;
         bool first = !seen;
         seen = true;
-        if (after_fts) {
+        if (seg_is(buf, from, eol, "MSH")) {
+            if ((rc = emit(&s)) != 0)
+                return rc;
+            s.in_msg = true;
+            s.skipping = false;
+            s.msg_start = from;
+            s.msg_end = eol;
+            s.msg_line = line;
+            s.batch_msgs += s.bhs_open;
+            s.loose_msgs += !s.bhs_open;
+        } else if (seg_is(buf, from, eol, "BHS")) {
+            if (s.bhs_open && s.in_msg) {
+                /* The message is cut: delivering its first half would lose
+                 * its results silently, so it is reported instead. */
+                s.in_msg = false;
+                s.skipping = true;
+                fault(&s, line,
+                      "BHS inside the batch opened at line %ld (nested "
+                      "batch); the message at line %ld and the lines up to "
+                      "the next MSH are skipped",
+                      s.bhs_line, s.msg_line);
+                continue;
+            }
+            if ((rc = emit(&s)) != 0)
+                return rc;
+            s.skipping = false;
+            open_batch(&s, line);
+        } else if (seg_is(buf, from, eol, "BTS")) {
+            if ((rc = emit(&s)) != 0)
+                return rc;
+            s.skipping = false;
+            close_batch(&s, line, from, eol);
+        } else if (seg_is(buf, from, eol, "FHS")) {
+            if ((rc = emit(&s)) != 0)
+                return rc;
+            s.skipping = false;
+            if (!first) {
+                fault(&s, line, "FHS is not the first segment of the file");
+                continue;
+            }
+            s.fhs_open = true;
+            s.fhs_line = line;
+        } else if (seg_is(buf, from, eol, "FTS")) {
+            if ((rc = emit(&s)) != 0)
+                return rc;
+            s.skipping = false;
+            if ((ended = close_file(&s, line, from, eol)))
+                break;
+        } else if (s.in_msg) {
+            s.msg_end = eol;
+        } else if (!s.skipping) {
+            s.skipping = true;
+            fault(&s, line,
+                  "segment '%s' outside a message (no MSH before it); lines "
+                  "up to the next MSH are skipped",
+                  quote(q, sizeof q, buf + from,
+                        eol - from < 3 ? eol - from : 3));
+        }
+    }
+    /* Anything but blank lines after FTS is a fault: the file said it
+     * ended. */
+    for (line += ended; ended && pos < len; line++) {
+        size_t from = pos;
+        size_t eol = line_end(buf, pos, len);
+        pos = next_line(buf, eol, len);
+        if (!is_blank_framed(buf, from, eol)) {
             fault(&s, line,
                   "text after FTS (end of file); the rest of the file is "
                   "skipped");
             break;
         }
-        if (seg_is(buf, from, eol, "MSH")) {
-            EMIT();
-            in_msg = true;
-            skipping = false;
-            msg_start = from;
-            msg_end = eol;
-            msg_line = line;
-            batch_msgs += bhs_open;
-            loose_msgs += !bhs_open;
-        } else if (seg_is(buf, from, eol, "BHS")) {
-            if (bhs_open && in_msg) {
-                in_msg = false;
-                skipping = true;
-                fault(&s, line,
-                      "BHS inside the batch opened at line %ld (nested "
-                      "batch); the message at line %ld and the lines up to "
-                      "the next MSH are skipped",
-                      bhs_line, msg_line);
-                continue;
-            }
-            EMIT();
-            if (bhs_open) {
-                fault(&s, line,
-                      "BHS inside the batch opened at line %ld (nested "
-                      "batch)",
-                      bhs_line);
-                continue;
-            }
-            skipping = false;
-            bhs_open = true;
-            bhs_line = line;
-            batch_msgs = 0;
-            nbatches++;
-        } else if (seg_is(buf, from, eol, "BTS")) {
-            EMIT();
-            skipping = false;
-            if (!bhs_open) {
-                fault(&s, line, "BTS without an open batch (no BHS)");
-                continue;
-            }
-            bhs_open = false;
-            long n = envelope_count(buf, from, eol);
-            if (n == -2)
-                fault(&s, line, "BTS-1 batch message count is not a number");
-            else if (n >= 0 && n != batch_msgs)
-                fault(&s, line,
-                      "BTS-1 says %ld messages but the batch opened at line "
-                      "%ld has %ld",
-                      n, bhs_line, batch_msgs);
-        } else if (seg_is(buf, from, eol, "FHS")) {
-            EMIT();
-            skipping = false;
-            if (!first) {
-                fault(&s, line, "FHS is not the first segment of the file");
-                continue;
-            }
-            fhs_open = true;
-            fhs_line = line;
-        } else if (seg_is(buf, from, eol, "FTS")) {
-            EMIT();
-            skipping = false;
-            if (bhs_open) {
-                fault(&s, line, "batch opened at line %ld has no BTS",
-                      bhs_line);
-                bhs_open = false;
-            }
-            if (!fhs_open) {
-                fault(&s, line, "FTS without FHS");
-                continue;
-            }
-            fhs_open = false;
-            after_fts = true;
-            long n = envelope_count(buf, from, eol);
-            if (n == -2)
-                fault(&s, line, "FTS-1 batch count is not a number");
-            else if (n >= 0 && n != nbatches &&
-                     !(nbatches == 0 && n == loose_msgs))
-                /* A file of bare messages has no batches; some senders
-                 * then count its messages, which is accepted too. */
-                fault(&s, line,
-                      "FTS-1 says %ld batches but the file has %ld", n,
-                      nbatches);
-        } else if (in_msg) {
-            msg_end = eol;
-        } else if (!skipping) {
-            skipping = true;
-            size_t n = 0;
-            while (from + n < eol && n < 3)
-                n++;
-            fault(&s, line,
-                  "segment '%s' outside a message (no MSH before it); lines "
-                  "up to the next MSH are skipped",
-                  quote(q, sizeof q, buf + from, n));
-        }
     }
-    EMIT();
-#undef EMIT
-    if (bhs_open)
-        fault(&s, line - 1, "batch opened at line %ld has no BTS", bhs_line);
-    if (fhs_open)
+    if ((rc = emit(&s)) != 0)
+        return rc;
+    if (s.bhs_open)
+        fault(&s, line - 1, "batch opened at line %ld has no BTS", s.bhs_line);
+    if (s.fhs_open)
         fault(&s, line - 1, "file header opened at line %ld has no FTS",
-              fhs_line);
+              s.fhs_line);
     return 0;
 }
 
@@ -1449,9 +1482,8 @@ static bool format_ts(int64_t t, char *out, size_t cap)
     y += mo <= 2;
     if (y < 0 || y > 9999)
         return false;
-    snprintf(out, cap, "%04d%02d%02d%02d%02d%02d+0000", (int)y, (int)mo,
-             (int)d, (int)(secs / 3600), (int)(secs / 60 % 60),
-             (int)(secs % 60));
+    snprintf(out, cap, "%04d%02d%02d%02d%02d%02d+0000", (int)y, (int)mo, (int)d,
+             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
     return true;
 }
 

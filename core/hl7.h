@@ -146,20 +146,21 @@ size_t pv_hl7_escape(pv_span text, char *out, size_t cap);
 
 /* ---- MSH getters (raw spans, empty when absent) ------------------------- */
 
-pv_span pv_hl7_msg_type(const pv_hl7_msg *m);      /* MSH-9.1, "ORU" */
-pv_span pv_hl7_trigger(const pv_hl7_msg *m);       /* MSH-9.2, "R01" */
-pv_span pv_hl7_structure(const pv_hl7_msg *m);     /* MSH-9.3, "ORU_R01" */
-pv_span pv_hl7_control_id(const pv_hl7_msg *m);    /* MSH-10 */
-pv_span pv_hl7_processing_id(const pv_hl7_msg *m); /* MSH-11.1, P/D/T */
-pv_span pv_hl7_version(const pv_hl7_msg *m);       /* MSH-12.1, "2.5.1" */
-pv_span pv_hl7_sending_app(const pv_hl7_msg *m);   /* MSH-3, whole HD */
+pv_span pv_hl7_msg_type(const pv_hl7_msg *m);         /* MSH-9.1, "ORU" */
+pv_span pv_hl7_trigger(const pv_hl7_msg *m);          /* MSH-9.2, "R01" */
+pv_span pv_hl7_structure(const pv_hl7_msg *m);        /* MSH-9.3, "ORU_R01" */
+pv_span pv_hl7_control_id(const pv_hl7_msg *m);       /* MSH-10 */
+pv_span pv_hl7_processing_id(const pv_hl7_msg *m);    /* MSH-11.1, P/D/T */
+pv_span pv_hl7_version(const pv_hl7_msg *m);          /* MSH-12.1, "2.5.1" */
+pv_span pv_hl7_sending_app(const pv_hl7_msg *m);      /* MSH-3, whole HD */
 pv_span pv_hl7_sending_facility(const pv_hl7_msg *m); /* MSH-4, whole HD */
-pv_span pv_hl7_time(const pv_hl7_msg *m);          /* MSH-7.1, HL7 TS */
-pv_span pv_hl7_accept_ack(const pv_hl7_msg *m);    /* MSH-15, AL/NE/ER/SU */
-pv_span pv_hl7_app_ack(const pv_hl7_msg *m);       /* MSH-16 */
-pv_span pv_hl7_charset(const pv_hl7_msg *m); /* MSH-18 as declared; the
-                                                 bytes are UTF-8 whatever it
-                                                 says */
+pv_span pv_hl7_time(const pv_hl7_msg *m);             /* MSH-7.1, HL7 TS */
+pv_span pv_hl7_accept_ack(const pv_hl7_msg *m);       /* MSH-15, AL/NE/ER/SU */
+pv_span pv_hl7_app_ack(const pv_hl7_msg *m);          /* MSH-16 */
+
+/* MSH-18 as declared. The message's bytes are UTF-8 whatever it says: an
+ * ISO 8859-1 message has been transcoded. */
+pv_span pv_hl7_charset(const pv_hl7_msg *m);
 
 /* True when the message is itself an acknowledgement (MSH-9.1 is "ACK"), so
  * the engine never acknowledges an ACK. */
@@ -179,9 +180,10 @@ bool pv_hl7_raw_is_ack(const char *in, size_t len);
 typedef int (*pv_hl7_msg_fn)(void *ud, pv_span msg, long line);
 
 /* Called once per fault in the file's structure; the lines it covers are
- * skipped and splitting goes on. 'reason' is a short English phrase such as
- * "BHS inside a batch opened at line 1 (nested batch); message at line 2 and
- * the lines up to the next MSH skipped" and is valid during the call. */
+ * skipped and splitting goes on. 'line' is where the fault was seen and
+ * 'reason' a short English phrase valid during the call, such as "BHS
+ * inside the batch opened at line 1 (nested batch); the message at line 2
+ * and the lines up to the next MSH are skipped". */
 typedef void (*pv_hl7_split_error_fn)(void *ud, long line, const char *reason);
 
 /* Walks a whole file buffer and reports each message in it, in order. Lines
@@ -189,10 +191,11 @@ typedef void (*pv_hl7_split_error_fn)(void *ud, long line, const char *reason);
  * MLLP framing bytes left in dump files (0x0B at a line's start, a line of
  * only 0x1C) are skipped. FHS / BHS / BTS / FTS envelopes are checked and
  * skipped: FHS only first, no nested BHS, BTS and FTS only closing what is
- * open, their counts (BTS-1, FTS-1) equal to what was seen, nothing after
- * FTS, and every envelope closed at the end. Lines outside any message are
- * faults. The messages themselves are not parsed. Returns 0, or the nonzero
- * value a message callback returned. on_error may be NULL. */
+ * open, their counts equal to what was seen (BTS-1 messages; FTS-1 batches,
+ * or messages in a file without batches), nothing after FTS, and every
+ * envelope closed at the end. Lines outside any message are faults. The
+ * messages themselves are not parsed. Returns 0, or the nonzero value a
+ * message callback returned. Either callback may be NULL. */
 int pv_hl7_split(const char *buf, size_t len, pv_hl7_msg_fn on_msg,
                  pv_hl7_split_error_fn on_error, void *ud);
 

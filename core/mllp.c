@@ -25,8 +25,7 @@ struct pv_mllp {
     bool skipped_visible; /* some of them were not white space */
 };
 
-pv_mllp *pv_mllp_new(size_t max_message, const pv_mllp_callbacks *cb,
-                     void *ud)
+pv_mllp *pv_mllp_new(size_t max_message, const pv_mllp_callbacks *cb, void *ud)
 {
     pv_mllp *f = calloc(1, sizeof *f);
     if (!f)

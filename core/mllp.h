@@ -60,8 +60,7 @@ typedef struct pv_mllp_callbacks {
 /* Creates a framer. max_message bounds one message (0 = the default); the
  * buffer grows as frames need, up to that. The callbacks are copied. Returns
  * NULL when out of memory. Free with pv_mllp_free(). */
-pv_mllp *pv_mllp_new(size_t max_message, const pv_mllp_callbacks *cb,
-                     void *ud);
+pv_mllp *pv_mllp_new(size_t max_message, const pv_mllp_callbacks *cb, void *ud);
 
 /* Frees the framer, dropping any unfinished frame. NULL is allowed. */
 void pv_mllp_free(pv_mllp *f);

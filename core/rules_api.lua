@@ -397,7 +397,7 @@ local function normalise(rule, a, fact)
     local list = a.evidence or (fact and { fact } or {})
     for _, f in ipairs(list) do
         ev[#ev + 1] = {
-            kind = f._kind or "lab", id = f.id, code = f.code,
+            kind = f._kind or "lab", id = f.id, code = f.code or f.drug_code or f.drug,
             value = f.value or f.value_text or f.dose, unit = f.unit or f.dose_unit,
             at = f.at or f.start or f.onset,
         }
@@ -415,6 +415,7 @@ function host.call(rule, kind, fact)
     local patient = setmetatable({ id = fact and fact.patient_id, _at = fact and fact.at }, Patient)
     if fact then
         fact._kind = kind
+        fact.kind = kind
         if kind == "lab" then lab(fact) end
         if kind == "exposure" then fact.at = fact.start end
         if kind == "event" then fact.at = fact.onset end

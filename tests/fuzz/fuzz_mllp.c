@@ -87,8 +87,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t max = h & 1 ? 1 + (h >> 8) % 64 : 0;
     pv_mllp_callbacks cb = {on_message, on_error};
 
-    struct run whole = {max ? max : PV_MLLP_MAX_MESSAGE, 14695981039346656037ULL,
-                        0, 0, 0, NULL, 0};
+    struct run whole = {max ? max : PV_MLLP_MAX_MESSAGE,
+                        14695981039346656037ULL,
+                        0,
+                        0,
+                        0,
+                        NULL,
+                        0};
     pv_mllp *f = pv_mllp_new(max, &cb, &whole);
     REQUIRE(f);
     REQUIRE(pv_mllp_feed(f, in, size) == 0);

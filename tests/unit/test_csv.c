@@ -476,6 +476,22 @@ static void test_stop(void)
     pv_csv_free(p);
     free(l.s);
 
+    /* Detection takes a quote after any candidate delimiter as opening a
+     * field, so it can see one record where the chosen delimiter makes two;
+     * a stop in that replay at finish leaves the rest to feed again. */
+    memset(&l, 0, sizeof l);
+    l.stop_at = 1;
+    p = pv_csv_new(0, on_record, on_error, &l);
+    CHECK_INT(pv_csv_feed(p, "a,b;\"c\nd,e", 11), 0);
+    CHECK_INT(pv_csv_delimiter(p), 0);
+    CHECK_INT(pv_csv_finish(p), 1);
+    CHECK_INT(pv_csv_offset(p), 7);
+    CHECK_INT(pv_csv_feed(p, "d,e", 3), 0);
+    CHECK_INT(pv_csv_finish(p), 0);
+    CHECK_STR(l.s, "R1:[a][b;\"c]\nR2:[d][e]\n");
+    pv_csv_free(p);
+    free(l.s);
+
     /* A stop from the last record, delivered by finish. */
     memset(&l, 0, sizeof l);
     l.stop_at = 1;
@@ -500,6 +516,18 @@ static void test_resume(void)
     CHECK_STR(l.s, "R7:[a,b][c]\n");
     pv_csv_free(p);
     free(l.s);
+
+    /* A quote or line end cannot be a delimiter: asking for one detects. */
+    memset(&l, 0, sizeof l);
+    p = pv_csv_new(0, on_record, on_error, &l);
+    pv_csv_resume(p, '"', 3, 10);
+    pv_csv_feed(p, "a;b\n", 4);
+    CHECK_INT(pv_csv_delimiter(p), ';');
+    pv_csv_finish(p);
+    CHECK_STR(l.s, "R3:[a][b]\n");
+    pv_csv_free(p);
+    free(l.s);
+    pv_csv_free(NULL);
 
     /* Resuming at 0 with no delimiter is a fresh start. */
     memset(&l, 0, sizeof l);

@@ -281,13 +281,11 @@ static void test_corpus_dir(const char *sub)
         if (n < 4 || strcmp(de->d_name + n - 4, ".hl7") != 0)
             continue;
         char rel[512];
-        snprintf(rel, sizeof rel, "%s%s%s", sub, sub[0] ? "/" : "",
-                 de->d_name);
+        snprintf(rel, sizeof rel, "%s%s%s", sub, sub[0] ? "/" : "", de->d_name);
         struct outcome o = run_file(rel);
         files++;
-        printf("  %-50s parsed %d, rejected %d, faults %d%s%s\n", rel,
-               o.parsed, o.rejected, o.faults, o.reasons[0] ? ": " : "",
-               o.reasons);
+        printf("  %-50s parsed %d, rejected %d, faults %d%s%s\n", rel, o.parsed,
+               o.rejected, o.faults, o.reasons[0] ? ": " : "", o.reasons);
         CHECK(!o.timeout);
         const struct expect *x = find_expect(rel);
         if (!x) {
@@ -561,8 +559,7 @@ static void test_escape_files(void)
     if (m) {
         CHECK_PV(pv_hl7_trigger(m), "");
         const char *t = dec(m, GET(m, "NTE", 1, 3, 1, 0, 0));
-        CHECK(strncmp(t, "\n                  Lipid - Target Levels", 40) ==
-              0);
+        CHECK(strncmp(t, "\n                  Lipid - Target Levels", 40) == 0);
         CHECK(strstr(t, "\n  |  Risk   |") != NULL);
         pv_hl7_free(m);
     }
@@ -813,10 +810,10 @@ static void test_reasons(void)
            "first)");
     REJECT(MSH_OK "\rBHS|^~\\&\r", PV_EINVAL, 2,
            "batch segment BHS inside a message");
-    REJECT(MSH_OK "\rPID|1||x||Do\x01" "e\r", PV_EINVAL, 2,
-           "control character 0x01 in PID-5");
-    REJECT(MSH_OK "\x1b(B\r", PV_EINVAL, 1,
-           "control character 0x1B in MSH-12");
+    REJECT(MSH_OK "\rPID|1||x||Do\x01"
+                  "e\r",
+           PV_EINVAL, 2, "control character 0x01 in PID-5");
+    REJECT(MSH_OK "\x1b(B\r", PV_EINVAL, 1, "control character 0x1B in MSH-12");
     REJECT(MSH_OK "\rPID|1||\xFFx\r", PV_EINVAL, 2,
            "invalid UTF-8 (byte 0xFF) in PID-3");
     REJECT(MSH_OK "\rPID|1||\xC3\r", PV_EINVAL, 2,
@@ -927,9 +924,9 @@ static void test_hostile(void)
 
 static void test_accessors(void)
 {
-    pv_hl7_msg *m = parse_str(
-        "\xEF\xBB\xBF\r\n" MSH_OK "\r\nPID|1|a~b^c&d&e~|x||\r\n\r\nOBX\r\n"
-        "OBX|1|NM\nNTE|1|\"\"");
+    pv_hl7_msg *m = parse_str("\xEF\xBB\xBF\r\n" MSH_OK
+                              "\r\nPID|1|a~b^c&d&e~|x||\r\n\r\nOBX\r\n"
+                              "OBX|1|NM\nNTE|1|\"\"");
     if (!m)
         return;
     CHECK_INT(pv_hl7_segment_count(m), 5);
@@ -1026,8 +1023,9 @@ static void test_latin1(void)
             CHECK_PV(pv_hl7_field(m, 1, 1), "\xC2\xB5g");
         pv_hl7_free(m);
     }
-    const char *utf8[] = {"UNICODE UTF-8", "ASCII", "UTF-8", "unicode utf-8",
-                          " ASCII ", "~UNICODE UTF-8", "ISO IR6"};
+    const char *utf8[] = {"UNICODE UTF-8", "ASCII",   "UTF-8",
+                          "unicode utf-8", " ASCII ", "~UNICODE UTF-8",
+                          "ISO IR6"};
     for (size_t i = 0; i < 7; i++) {
         char msg[256];
         snprintf(msg, sizeof msg, MSH_OK "||||||%s\rPID|\xC2\xB5g\r", utf8[i]);
@@ -1176,8 +1174,8 @@ static void test_ack(void)
                          "\r") != NULL);
     free(a);
     a = ack(m, PV_HL7_AR, 999, "x");
-    CHECK(a && strstr(a, "ERR|||207^Application internal error^HL70357") !=
-                   NULL);
+    CHECK(a &&
+          strstr(a, "ERR|||207^Application internal error^HL70357") != NULL);
     free(a);
     a = ack(m, PV_HL7_AR, PV_HL7_ERR_UNSUPPORTED_VERSION, "v");
     CHECK(a && strstr(a, "ERR|||203^Unsupported version id^HL70357") != NULL);
@@ -1295,8 +1293,7 @@ static void test_ack_unparsed(void)
     /* Values with control bytes or absurd lengths are left out. */
     const char junk[] = "\x0bMSH|^~\\&|A\x01|B|||||ORU^R01|1|P|"
                         "2.8.10000000000000000000000000000000\r";
-    CHECK_INT(pv_hl7_ack_unparsed(junk, sizeof junk - 1, &info, &out, &len),
-              0);
+    CHECK_INT(pv_hl7_ack_unparsed(junk, sizeof junk - 1, &info, &out, &len), 0);
     CHECK_STR(out, "MSH|^~\\&||||B|20231114221320+0000||ACK^R01^ACK|ACK9|P|"
                    "2.5\rMSA|AR|1\r"
                    "ERR|||207^Application internal error^HL70357|E||||\r");

@@ -66,7 +66,8 @@ static struct rec feed(const char *s, size_t len, size_t max, size_t chunk,
     return r;
 }
 
-#define FEED(lit, max, chunk, rc) feed((lit), sizeof(lit) - 1, (max), (chunk), (rc))
+#define FEED(lit, max, chunk, rc)                                              \
+    feed((lit), sizeof(lit) - 1, (max), (chunk), (rc))
 
 #define MSG_A "MSH|^~\\&|A|B|C|D|2026||ORU^R01|1|P|2.5\rPID|1||P1\r"
 #define MSG_B "MSH|^~\\&|A|B|C|D|2026||ORU^R01|2|P|2.5\rOBX|1|NM|x||5\r"
@@ -143,12 +144,18 @@ static void test_incomplete(void)
     if (!f)
         return;
     CHECK_INT(pv_mllp_pending(f), 0);
-    pv_mllp_feed(f, "\x0b" "abc", 4);
+    pv_mllp_feed(f,
+                 "\x0b"
+                 "abc",
+                 4);
     CHECK_INT(pv_mllp_pending(f), 3);
     CHECK_INT(pv_mllp_finish(f), PV_EAGAIN);
     CHECK_INT(pv_mllp_pending(f), 0);
     CHECK_INT(pv_mllp_finish(f), 0);
-    pv_mllp_feed(f, "\x0b" "abc\x1c\r", 6);
+    pv_mllp_feed(f,
+                 "\x0b"
+                 "abc\x1c\r",
+                 6);
     CHECK_INT(q.n, 1);
     CHECK_STR(q.msgs[0], "abc");
     pv_mllp_free(f);
@@ -166,18 +173,25 @@ static void test_faults(void)
     CHECK_INT(r.bytes[0], 16);
     CHECK_STR(r.reasons[0], "16 bytes outside a frame skipped");
     /* ... also when it ends the stream. */
-    r = FEED("\x0b" "a\x1c\rxyz", 0, 0, &rc);
+    r = FEED("\x0b"
+             "a\x1c\rxyz",
+             0, 0, &rc);
     CHECK_INT(r.n, 1);
     CHECK_INT(r.faults, 1);
     CHECK_INT(r.bytes[0], 3);
     CHECK_INT(rc, 0);
     /* White space alone between frames is not a fault. */
-    r = FEED("\r\n \x0b" "a\x1c\r\r\n", 0, 1, &rc);
+    r = FEED("\r\n \x0b"
+             "a\x1c\r\r\n",
+             0, 1, &rc);
     CHECK_INT(r.n, 1);
     CHECK_INT(r.faults, 0);
 
     /* 0x1C must be followed by 0x0D. */
-    r = FEED("\x0b" "abc\x1cX\x0b" "def\x1c\r", 0, 0, &rc);
+    r = FEED("\x0b"
+             "abc\x1cX\x0b"
+             "def\x1c\r",
+             0, 0, &rc);
     CHECK_INT(r.n, 1);
     CHECK_STR(r.msgs[0], "def");
     CHECK(r.faults >= 1);
@@ -185,13 +199,19 @@ static void test_faults(void)
     CHECK_STR(r.reasons[0], "0x1C followed by 0x58 instead of 0x0D; 3 bytes "
                             "dropped");
     /* The byte after 0x1C may start the next frame. */
-    r = FEED("\x0b" "abc\x1c\x0b" "def\x1c\r", 0, 1, &rc);
+    r = FEED("\x0b"
+             "abc\x1c\x0b"
+             "def\x1c\r",
+             0, 1, &rc);
     CHECK_INT(r.n, 1);
     CHECK_STR(r.msgs[0], "def");
     CHECK_INT(r.faults, 1);
 
     /* A start byte inside a frame drops the frame so far. */
-    r = FEED("\x0b" "abc\x0b" "def\x1c\r", 0, 0, &rc);
+    r = FEED("\x0b"
+             "abc\x0b"
+             "def\x1c\r",
+             0, 0, &rc);
     CHECK_INT(r.n, 1);
     CHECK_STR(r.msgs[0], "def");
     CHECK_INT(r.faults, 1);
@@ -203,12 +223,16 @@ static void test_oversize(void)
 {
     int rc;
     /* At the ceiling is fine; one byte over is reported once. */
-    struct rec r = FEED("\x0b" "0123456789\x1c\r", 10, 0, &rc);
+    struct rec r = FEED("\x0b"
+                        "0123456789\x1c\r",
+                        10, 0, &rc);
     CHECK_INT(r.n, 1);
     CHECK_INT(r.faults, 0);
     for (size_t chunk = 0; chunk <= 3; chunk++) {
-        r = FEED("\x0b" "0123456789A0123456789\x1c\r\x0b" "ok\x1c\r", 10,
-                 chunk, &rc);
+        r = FEED("\x0b"
+                 "0123456789A0123456789\x1c\r\x0b"
+                 "ok\x1c\r",
+                 10, chunk, &rc);
         CHECK_INT(r.n, 1);
         CHECK_STR(r.msgs[0], "ok");
         CHECK_INT(r.faults, 1);
@@ -219,11 +243,16 @@ static void test_oversize(void)
         CHECK_INT(rc, 0);
     }
     /* An oversized frame that never ends is incomplete at the end. */
-    r = FEED("\x0b" "0123456789ABC", 10, 0, &rc);
+    r = FEED("\x0b"
+             "0123456789ABC",
+             10, 0, &rc);
     CHECK_INT(r.faults, 1);
     CHECK_INT(rc, PV_EAGAIN);
     /* A 0x1C without 0x0D inside the discarded part does not end it. */
-    r = FEED("\x0b" "0123456789AB\x1cZ\x1c\r\x0b" "ok\x1c\r", 10, 0, &rc);
+    r = FEED("\x0b"
+             "0123456789AB\x1cZ\x1c\r\x0b"
+             "ok\x1c\r",
+             10, 0, &rc);
     CHECK_INT(r.n, 1);
     CHECK_STR(r.msgs[0], "ok");
 
@@ -258,7 +287,9 @@ static void test_stop(void)
     pv_mllp *f = pv_mllp_new(0, &cbs, &r);
     if (!f)
         return;
-    const char s[] = "\x0b" "a\x1c\r\x0b" "b\x1c\r";
+    const char s[] = "\x0b"
+                     "a\x1c\r\x0b"
+                     "b\x1c\r";
     CHECK_INT(pv_mllp_feed(f, s, sizeof s - 1), 7);
     CHECK_INT(r.n, 1);
     pv_mllp_free(f);
@@ -266,7 +297,11 @@ static void test_stop(void)
     /* NULL callbacks are allowed. */
     pv_mllp *g = pv_mllp_new(0, NULL, NULL);
     if (g) {
-        CHECK_INT(pv_mllp_feed(g, "zz\x0b" "a\x1c\r\x0b", 7), 0);
+        CHECK_INT(pv_mllp_feed(g,
+                               "zz\x0b"
+                               "a\x1c\r\x0b",
+                               7),
+                  0);
         CHECK_INT(pv_mllp_finish(g), PV_EAGAIN);
         pv_mllp_free(g);
     }
@@ -295,7 +330,9 @@ static void test_wrap(void)
     CHECK_INT(pv_mllp_wrap(e, &out, &len), 0);
     CHECK_INT(len, 3);
     free(out);
-    pv_span bad1 = {"a\x1c" "b", 3};
+    pv_span bad1 = {"a\x1c"
+                    "b",
+                    3};
     CHECK_INT(pv_mllp_wrap(bad1, &out, &len), PV_EINVAL);
     CHECK(out == NULL);
     pv_span bad2 = {"\x0b", 1};

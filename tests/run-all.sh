@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The README's second command and what CI runs: installs what is missing,
+# builds pvwatch, and runs the whole test suite with ctest — once in a
+# normal build and once with AddressSanitizer and UndefinedBehaviorSanitizer.
+# PV_SKIP_SANITIZE=1 skips the second pass.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../.ci/deps.sh
+. "$root/.ci/deps.sh"
+pv_install "${PV_BUILD_PACKAGES[@]}" "${PV_TEST_PACKAGES[@]}"
+
+# The npm MLLP clients for the end-to-end tests, from the committed lock files.
+for d in "$root"/tests/e2e/npm/*/; do
+    [ -f "$d/package-lock.json" ] || continue
+    (cd "$d" && npm ci --silent --no-audit --no-fund >/dev/null)
+done
+
+jobs=$(nproc)
+echo "== build (RelWithDebInfo)"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j"$jobs" >/dev/null
+echo "== tests"
+ctest --test-dir "$root/build" --output-on-failure -j"$jobs"
+
+if [ "${PV_SKIP_SANITIZE:-0}" != 1 ]; then
+    echo "== build with ASan + UBSan (clang)"
+    CC=clang cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug \
+        -DPV_SANITIZE=ON >/dev/null
+    cmake --build "$root/build-asan" -j"$jobs" >/dev/null
+    echo "== tests under ASan + UBSan"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs"
+fi
