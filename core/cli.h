@@ -11,4 +11,7 @@ int pv_cli_test(int argc, char **argv);
 /* pvwatch replay [-c CONFIG] [--since T] [--rule NAME] (cli_replay.c). */
 int pv_cli_replay(int argc, char **argv);
 
+/* pvwatch send HOST:PORT FILE... (cli_send.c). */
+int pv_cli_send(int argc, char **argv);
+
 #endif

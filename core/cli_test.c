@@ -254,6 +254,25 @@ static int t_clock(lua_State *L)
     return 0;
 }
 
+/* t:tick(at): runs the scheduled rules at time 'at' (default: the clock)
+ * for every exposed patient, as the engine's timer would. */
+static int t_tick(lua_State *L)
+{
+    struct tcase *t = check_case(L);
+    pv_time_t at = pv_store_now(pv_ingest_store(t->p));
+    if (!lua_isnoneornil(L, 2)) {
+        size_t len;
+        const char *s = luaL_checklstring(L, 2, &len);
+        if (pv_time_parse(s, len, &at))
+            return luaL_error(L, "'%s' is not a valid time", s);
+        pv_store_set_clock(pv_ingest_store(t->p), at);
+    }
+    int rc = pv_ingest_tick(t->p, at, 1);
+    if (rc)
+        return luaL_error(L, "tick failed: %s", pv_strerror(rc));
+    return 0;
+}
+
 /* Pushes the list of alerts of the case as tables. */
 static void push_alerts(lua_State *L, struct tcase *t)
 {
@@ -477,6 +496,7 @@ static int run_file(struct runner *r, const char *path)
         {"exposure", t_exposure},
         {"event", t_event},
         {"clock", t_clock},
+        {"tick", t_tick},
         {"alerts", t_alerts},
         {"expect_alert", t_expect_alert},
         {"expect_no_alert", t_expect_no_alert},

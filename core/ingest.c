@@ -10,6 +10,7 @@
 
 #include "csv.h"
 #include "error.h"
+#include "hl7.h"
 #include "log.h"
 #include "map.h"
 #include "sha256.h"
@@ -28,7 +29,15 @@ struct pv_ingest {
      * patient: a direct-mapped cache of hashes. */
     uint64_t seen[PATIENT_CACHE];
     int db_failed; /* the sink hit a database error */
+    void (*flush)(void *ud);
+    void *flush_ud;
 };
+
+void pv_ingest_set_flush(pv_ingest *p, void (*flush)(void *ud), void *ud)
+{
+    p->flush = flush;
+    p->flush_ud = ud;
+}
 
 pv_store *pv_ingest_store(pv_ingest *p)
 {
@@ -105,6 +114,8 @@ void pv_ingest_close(pv_ingest *p)
 
 int pv_ingest_begin(pv_ingest *p)
 {
+    if (pv_store_in_tx(p->store) && p->flush)
+        p->flush(p->flush_ud);
     return pv_store_begin(p->store);
 }
 
@@ -192,6 +203,69 @@ int pv_ingest_event(pv_ingest *p, const pv_event *e, int64_t *id)
         *id = rid;
     if (!rc && p->rules)
         rc = pv_rules_on_event(p->rules, e, rid, sink, p);
+    return rc;
+}
+
+int pv_ingest_tick(pv_ingest *p, pv_time_t now, int force)
+{
+    if (!p->rules || !pv_rules_has_schedule(p->rules))
+        return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(p->store),
+                           "SELECT DISTINCT patient_id FROM exposures "
+                           "ORDER BY patient_id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    pv_strlist ids = {0};
+    while (sqlite3_step(st) == SQLITE_ROW)
+        pv_strlist_add(&ids, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    char **list = calloc(ids.count + 1, sizeof *list);
+    int rc = list ? 0 : PV_ENOMEM;
+    for (size_t i = 0; list && i < ids.count; i++)
+        list[i] = ids.items[i];
+    int own_tx = !pv_store_in_tx(p->store);
+    if (!rc && own_tx)
+        rc = pv_ingest_begin(p);
+    if (!rc)
+        rc = pv_rules_tick(p->rules, now, (const char *const *)list, force,
+                           sink, p);
+    if (own_tx) {
+        if (!rc)
+            rc = pv_ingest_commit(p);
+        else
+            pv_ingest_rollback(p);
+    }
+    free(list);
+    pv_strlist_free(&ids);
+    return rc;
+}
+
+int pv_ingest_engine_alert(pv_ingest *p, const char *rule, const char *key,
+                           const char *title, const char *detail,
+                           const char *action)
+{
+    pv_alert_in a = {
+        .patient_id = "-",
+        .rule = rule,
+        .signal = "engine",
+        .severity = "high",
+        .title = title,
+        .detail = detail,
+        .action = action,
+        .key = key,
+        .evidence_json = "[]",
+    };
+    int own_tx = !pv_store_in_tx(p->store);
+    int rc = own_tx ? pv_ingest_begin(p) : 0;
+    if (!rc)
+        rc = pv_alerts_raise(p->alerts, &a, NULL, NULL);
+    if (own_tx) {
+        if (!rc)
+            rc = pv_ingest_commit(p);
+        else
+            pv_ingest_rollback(p);
+    }
     return rc;
 }
 
@@ -302,6 +376,95 @@ static const char *final_status(const pv_file_report *rep)
     return rep->rejected ? "partial" : "accepted";
 }
 
+/* HL7 files are read whole: a file of messages is small next to what a
+ * CSV extract can be, and its messages are split before parsing. */
+#define HL7_FILE_MAX (64u << 20)
+
+struct hl7_file {
+    pv_ingest *p;
+    const char *name;
+    pv_file_report *rep;
+    int db_rc;
+};
+
+static int on_hl7_message(void *ud, pv_span msg, long line)
+{
+    struct hl7_file *h = ud;
+    pv_hl7_result res;
+    int rc = pv_ingest_hl7(h->p, msg.ptr, msg.len, h->name, line, &res);
+    if (rc) {
+        pv_hl7_result_free(&res);
+        h->db_rc = rc;
+        return 1;
+    }
+    if (res.ack == PV_HL7_AE || res.ack == PV_HL7_AR)
+        report_error(h->rep, h->name, line, res.text);
+    else if (res.duplicate)
+        pv_info("%s:%ld: %s", h->name, line, res.text);
+    h->rep->stored += res.facts;
+    pv_hl7_result_free(&res);
+    return 0;
+}
+
+static void on_hl7_split_error(void *ud, long line, const char *reason)
+{
+    struct hl7_file *h = ud;
+    report_error(h->rep, h->name, line, reason);
+}
+
+static int ingest_hl7_file(pv_ingest *p, int fd, const char *name,
+                           const char *head, size_t headlen,
+                           pv_file_report *rep)
+{
+    pv_buf all = PV_BUF_INIT;
+    pv_buf_append(&all, head, headlen);
+    char chunk[READ_CHUNK];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (all.len + (size_t)n > HL7_FILE_MAX) {
+            pv_buf_printf(&rep->errors, "%s: HL7 file larger than %u MiB; "
+                                        "split it\n",
+                          name, HL7_FILE_MAX >> 20);
+            rep->failed = 1;
+            rep->rejected++;
+            pv_buf_free(&all);
+            return 0;
+        }
+        pv_buf_append(&all, chunk, (size_t)n);
+    }
+    if (!pv_buf_ok(&all)) {
+        pv_buf_free(&all);
+        return PV_ENOMEM;
+    }
+    rep->kind = "hl7";
+    rep->bytes = all.len;
+    struct hl7_file h = {p, name, rep, 0};
+    pv_hl7_split(all.ptr, all.len, on_hl7_message, on_hl7_split_error, &h);
+    pv_buf_free(&all);
+    if (!h.db_rc && rep->stored == 0 && rep->rejected > 0)
+        rep->failed = 1;
+    return h.db_rc;
+}
+
+/* Whether a file starts like HL7 (after blank lines): MSH, FHS or BHS, or
+ * an MLLP start byte. */
+static int looks_hl7(const char *b, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (b[i] == '\r' || b[i] == '\n' || b[i] == ' '))
+        i++;
+    if (i < n && b[i] == 0x0b)
+        return 1;
+    if (n - i < 4)
+        return 0;
+    return (!memcmp(b + i, "MSH", 3) || !memcmp(b + i, "FHS", 3) ||
+            !memcmp(b + i, "BHS", 3));
+}
+
 int pv_ingest_file(pv_ingest *p, const char *path, const char *name,
                    pv_file_report *rep)
 {
@@ -312,6 +475,25 @@ int pv_ingest_file(pv_ingest *p, const char *path, const char *name,
                       strerror(errno));
         rep->failed = 1;
         return 0;
+    }
+    /* Peek at the start to tell HL7 from CSV. */
+    char head[512];
+    size_t headlen = 0;
+    for (;;) {
+        ssize_t n = read(fd, head + headlen, sizeof head - headlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        headlen += (size_t)n;
+        if (headlen == sizeof head)
+            break;
+    }
+    if (looks_hl7(head, headlen)) {
+        int rc = ingest_hl7_file(p, fd, name, head, headlen, rep);
+        if (fd)
+            close(fd);
+        return rc;
     }
     int rc = pv_store_savepoint(p->store);
     if (rc) {
@@ -337,6 +519,15 @@ int pv_ingest_file(pv_ingest *p, const char *path, const char *name,
     if (!rc && !buf)
         rc = PV_ENOMEM;
     int stopped = 0;
+    if (!rc && headlen) {
+        rep->bytes += headlen;
+        pv_sha256_update(&sha, head, headlen);
+        if (pv_csv_feed(csv, head, headlen) != 0) {
+            stopped = 1;
+            if (c.db_rc)
+                rc = c.db_rc;
+        }
+    }
     while (!rc) {
         ssize_t n = read(fd, buf, READ_CHUNK);
         if (n < 0 && errno == EINTR)

@@ -39,7 +39,11 @@ const pv_config *pv_ingest_config(pv_ingest *p);
 /* Replaces the rule set (hot reload); the old one is freed. */
 void pv_ingest_set_rules(pv_ingest *p, pv_rules *r);
 
+/* Opens a transaction. When one is open already (an MLLP batch waiting for
+ * its commit point) the flush hook is called first, so that the batch is
+ * committed and acknowledged before other work starts its own. */
 int pv_ingest_begin(pv_ingest *p);
+void pv_ingest_set_flush(pv_ingest *p, void (*flush)(void *ud), void *ud);
 /* Commits and then writes the alert log lines of the transaction. */
 int pv_ingest_commit(pv_ingest *p);
 void pv_ingest_rollback(pv_ingest *p);
@@ -48,6 +52,39 @@ void pv_ingest_rollback(pv_ingest *p);
 int pv_ingest_lab(pv_ingest *p, const pv_obs *o, int64_t *id);
 int pv_ingest_exposure(pv_ingest *p, const pv_exposure *e, int64_t *id);
 int pv_ingest_event(pv_ingest *p, const pv_event *e, int64_t *id);
+
+/* Runs the scheduled rules due at 'now' (all when force) for every
+ * patient who has an exposure, in one transaction of its own. */
+int pv_ingest_tick(pv_ingest *p, pv_time_t now, int force);
+
+/* Raises an engine alert not tied to a patient (patient id "-"), e.g. a
+ * failed rule reload, in a transaction of its own. */
+int pv_ingest_engine_alert(pv_ingest *p, const char *rule, const char *key,
+                           const char *title, const char *detail,
+                           const char *action);
+
+/* What became of one HL7 message, for its ACK. */
+typedef struct pv_hl7_result {
+    int ack;           /* 0 AA, 1 AE, 2 AR (pv_hl7_ack_code); -1: no ACK at
+                        * all, because the message is itself an ACK */
+    int error;         /* ERR-3 code for AE/AR */
+    char text[512];    /* why, for AE/AR (and logs) */
+    int duplicate;     /* seen before from the same sender: not stored */
+    long facts;        /* facts stored */
+    struct pv_hl7_msg *msg; /* the parsed message (for the ACK), or NULL when
+                             * it could not be parsed; free with
+                             * pv_hl7_result_free */
+} pv_hl7_result;
+
+/* Stores one HL7 message (raw bytes, one message) and its facts inside the
+ * open transaction, as one savepoint, and runs the rules on them. 'peer'
+ * names where it came from (file or address) for messages; first_line is
+ * the line of the message in its file (1 for MLLP). Returns 0 with the
+ * outcome in res (AA, AE or AR), or a negative code when the database
+ * failed (the savepoint is rolled back; answer AE). */
+int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
+                  long first_line, pv_hl7_result *res);
+void pv_hl7_result_free(pv_hl7_result *res);
 
 /* What happened to one file. */
 typedef struct pv_file_report {

@@ -46,6 +46,7 @@ static const char usage_main[] =
     "  test    [PATH...]                 run rule specs (default tests/rules)\n"
     "  check   [-c CONFIG]               load config and every rule; report\n"
     "                                    errors; change nothing\n"
+    "  send    HOST:PORT FILE...         send HL7 files over MLLP, print ACKs\n"
     "  version                           print the version\n"
     "\n"
     "'pvwatch COMMAND --help' describes one command. Without -c, pvwatch\n"
@@ -489,6 +490,7 @@ int main(int argc, char **argv)
         {"run", cmd_run},       {"ingest", cmd_ingest},
         {"alerts", cmd_alerts}, {"check", cmd_check},
         {"test", pv_cli_test},  {"replay", pv_cli_replay},
+        {"send", pv_cli_send},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

@@ -167,19 +167,62 @@ static int find_col(const pv_span *f, size_t n, const char *name)
     return -1;
 }
 
+/* Kinds whose columns alone do not tell them apart: Synthea's encounters,
+ * procedures, careplans, allergies ... all have START, STOP, PATIENT, CODE
+ * and DESCRIPTION, like its conditions. Their header may hold only the
+ * kind's own columns and these. */
+static const struct {
+    const char *label;
+    const char *also[4];
+} closed_kinds[] = {
+    {"synthea conditions", {"encounter", "system", NULL}},
+};
+
+/* Whether the header fits kind d: always, unless d is a closed kind and
+ * the header has a column d does not know. */
+static int header_fits(const struct kind_def *d, const pv_span *f, size_t n)
+{
+    const char *const *also = NULL;
+    for (size_t k = 0; k < sizeof closed_kinds / sizeof *closed_kinds; k++)
+        if (!strcmp(closed_kinds[k].label, d->label))
+            also = closed_kinds[k].also;
+    if (!also)
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = f[i].ptr;
+        size_t len = f[i].len;
+        trim(&s, &len);
+        int known = 0;
+        for (const struct colname *c = d->cols; c->name && !known; c++)
+            known = strlen(c->name) == len && !strncasecmp(s, c->name, len);
+        for (int k = 0; also[k] && !known; k++)
+            known = strlen(also[k]) == len && !strncasecmp(s, also[k], len);
+        if (!known)
+            return 0;
+    }
+    return 1;
+}
+
 int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m,
                       char *err, size_t errcap)
 {
     memset(m, 0, sizeof *m);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (fields[i].len && fields[i].len == fields[j].len &&
-                strncasecmp(fields[i].ptr, fields[j].ptr, fields[i].len) ==
-                    0) {
+    /* Names are compared as find_col() sees them: blanks trimmed. */
+    for (size_t i = 0; i < n; i++) {
+        const char *a = fields[i].ptr;
+        size_t alen = fields[i].len;
+        trim(&a, &alen);
+        for (size_t j = i + 1; alen && j < n; j++) {
+            const char *b = fields[j].ptr;
+            size_t blen = fields[j].len;
+            trim(&b, &blen);
+            if (alen == blen && strncasecmp(a, b, alen) == 0) {
                 snprintf(err, errcap, "column '%.*s' appears twice",
-                         (int)fields[i].len, fields[i].ptr);
+                         (int)alen, a);
                 return PV_EINVAL;
             }
+        }
+    }
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         const struct kind_def *d = &kinds[k];
         if (d->must_have && find_col(fields, n, d->must_have) < 0)
@@ -193,7 +236,13 @@ int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m,
                 ok = 0;
             m->col[c->col] = i;
         }
-        if (!ok)
+        if (!ok || !header_fits(d, fields, n))
+            continue;
+        /* patient_id and nothing else we know is a broken feed of another
+         * kind (a labs file without its unit column), not a patients
+         * file whose rows would all be taken for patients. */
+        if (d->kind == PV_CSV_PATIENTS && m->col[C_BIRTH] < 0 &&
+            m->col[C_SEX] < 0)
             continue;
         m->kind = d->kind;
         m->name = d->label;
@@ -323,6 +372,14 @@ static int required(const char *s, const char *label, char *err,
 }
 
 /* "3.5-7.0", "<5", ">40" */
+static int parse_range(const char *s, pv_obs *o, char *err, size_t errcap);
+
+int pv_map_ref_range(const char *s, pv_obs *o)
+{
+    char err[128];
+    return parse_range(s, o, err, sizeof err);
+}
+
 static int parse_range(const char *s, pv_obs *o, char *err, size_t errcap)
 {
     size_t len = strlen(s);

@@ -59,4 +59,8 @@ int pv_map_csv_row(const pv_csv_map *m, const pv_span *fields, size_t n,
  * PV_EINVAL. Accepts only finite decimal numbers. */
 int pv_map_number(const char *s, size_t len, double *out);
 
+/* Parses a reference range ("3.5-7.0", "<5", ">40") into o's ref_low /
+ * ref_high. Returns 0, or PV_EINVAL leaving o unchanged. */
+int pv_map_ref_range(const char *s, pv_obs *o);
+
 #endif

@@ -1273,12 +1273,20 @@ int pv_rules_on_event(pv_rules *r, const pv_event *e, int64_t id,
     return 0;
 }
 
+int pv_rules_has_schedule(const pv_rules *r)
+{
+    for (size_t i = 0; i < r->nrules; i++)
+        if (r->rules[i].every > 0)
+            return 1;
+    return 0;
+}
+
 int pv_rules_tick(pv_rules *r, pv_time_t now, const char *const *patients,
-                  pv_alert_sink sink, void *ud)
+                  int force, pv_alert_sink sink, void *ud)
 {
     for (size_t i = 0; i < r->nrules; i++) {
         struct rule *ru = &r->rules[i];
-        if (ru->every <= 0 || skip(r, ru) || now < ru->next_due)
+        if (ru->every <= 0 || skip(r, ru) || (!force && now < ru->next_due))
             continue;
         ru->next_due = now + (pv_time_t)ru->every;
         lua_State *L = ru->pl->L;

@@ -68,10 +68,12 @@ int pv_rules_on_exposure(pv_rules *r, const pv_exposure *e, int64_t id,
 int pv_rules_on_event(pv_rules *r, const pv_event *e, int64_t id,
                       pv_alert_sink sink, void *ud);
 
-/* Runs the scheduled rules ('every') that are due at 'now' for each
- * patient in the list given by patients (NULL-terminated). */
+/* Runs the scheduled rules ('every') that are due at 'now' (all of them
+ * when force is set) for each patient of the NULL-terminated list. */
 int pv_rules_tick(pv_rules *r, pv_time_t now, const char *const *patients,
-                  pv_alert_sink sink, void *ud);
+                  int force, pv_alert_sink sink, void *ud);
+/* Whether any rule is scheduled. */
+int pv_rules_has_schedule(const pv_rules *r);
 /* Seconds until the next scheduled rule is due (<0: none scheduled). */
 double pv_rules_next_due(const pv_rules *r, pv_time_t now);
 

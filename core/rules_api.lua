@@ -241,6 +241,49 @@ function Patient:exposed(drug, at)
     return false
 end
 
+--- patient:current(drug, at) -> exposure, taking | nil. Of the exposures
+--- that cover 'at' (as exposed() counts them, washout included), the one
+--- in force: one still being taken at 'at' (before the end of its last
+--- day) wins over one only in its washout, then the latest start. After a
+--- dose change this is the new dose, where exposed() returns the oldest.
+--- 'taking' is false when 'at' lies only in the washout.
+function Patient:current(drug, at)
+    at = to_time(at or self._at or prim.now(), "at")
+    local best, best_taking
+    for _, e in ipairs(self:exposures(drug)) do
+        if covers(e, at) then
+            local taking = e["end"] == nil or at < math_floor(e["end"] / DAY) * DAY + DAY
+            if best == nil or (taking and not best_taking)
+                or (taking == best_taking and e.start >= best.start) then
+                best, best_taking = e, taking
+            end
+        end
+    end
+    if best == nil then return nil end
+    return best, best_taking
+end
+
+--- patient:course_start(drug, exposure) -> time, first exposure: the start
+--- of the continuous course 'exposure' belongs to. An earlier exposure
+--- that still covers the second before it starts (washout included) makes
+--- it a continuation (a refill, a dose change, a short interruption).
+--- course_start(drug, e) == e.start means 'e' is an initiation.
+function Patient:course_start(drug, exposure)
+    local list = self:exposures(drug)
+    local start, first = exposure.start, exposure
+    local moved = true
+    while moved do
+        moved = false
+        for _, e in ipairs(list) do -- oldest first
+            if e.start < start and covers(e, start - 1) then
+                start, first, moved = e.start, e, true
+                break
+            end
+        end
+    end
+    return start, first
+end
+
 --- patient:age(at) -> whole years, or nil when the birth date is unknown.
 function Patient:age(at)
     local p = prim.patient(self.id)

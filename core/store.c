@@ -68,7 +68,8 @@ static const char *const stmt_sql[S__COUNT] = {
                "FROM observations WHERE patient_id = ?1 AND "
                "(?2 IS NULL OR code IN (SELECT value FROM json_each(?2))) "
                "AND (?3 IS NULL OR observed_at >= ?3) "
-               "AND (?4 IS NULL OR observed_at <= ?4) AND status != 'D' "
+               "AND (?4 IS NULL OR observed_at <= ?4) "
+               "AND status NOT IN ('D', 'W') "
                "ORDER BY observed_at DESC, id DESC LIMIT ?5",
     [S_EVENTS] = "SELECT id, code, code_system, term, onset_at, serious, "
                  "outcome FROM events WHERE patient_id = ?1 AND "
@@ -327,6 +328,23 @@ static void bind_line(sqlite3_stmt *st, int i, long line)
         sqlite3_bind_null(st, i);
 }
 
+/* After a constraint failure on messages: PV_ESTATE with *dup_id set when
+ * (source, control_id) exists, else the failure was another constraint
+ * (a NULL column) and is a database error, not a duplicate. */
+static int find_dup(pv_store *s, const char *source, const char *control_id,
+                    int64_t *dup_id)
+{
+    sqlite3_stmt *f = s->stmt[S_MSG_FIND];
+    bind_text(f, 1, source);
+    bind_text(f, 2, control_id);
+    int found = sqlite3_step(f) == SQLITE_ROW;
+    if (found && dup_id)
+        *dup_id = sqlite3_column_int64(f, 0);
+    sqlite3_reset(f);
+    sqlite3_clear_bindings(f);
+    return found ? PV_ESTATE : PV_EDB;
+}
+
 int pv_store_message_add(pv_store *s, const char *source,
                          const char *control_id, const char *type,
                          const char *name, const void *raw, size_t rawlen,
@@ -344,16 +362,8 @@ int pv_store_message_add(pv_store *s, const char *source,
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc == SQLITE_CONSTRAINT) {
-        sqlite3_stmt *f = s->stmt[S_MSG_FIND];
-        bind_text(f, 1, source);
-        bind_text(f, 2, control_id);
-        if (sqlite3_step(f) == SQLITE_ROW && dup_id)
-            *dup_id = sqlite3_column_int64(f, 0);
-        sqlite3_reset(f);
-        sqlite3_clear_bindings(f);
-        return PV_ESTATE;
-    }
+    if (rc == SQLITE_CONSTRAINT)
+        return find_dup(s, source, control_id, dup_id);
     if (rc != SQLITE_DONE)
         return db_err(s, rc);
     if (id)
@@ -370,16 +380,8 @@ int pv_store_message_rekey(pv_store *s, int64_t id, const char *source,
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc == SQLITE_CONSTRAINT) {
-        sqlite3_stmt *f = s->stmt[S_MSG_FIND];
-        bind_text(f, 1, source);
-        bind_text(f, 2, control_id);
-        if (sqlite3_step(f) == SQLITE_ROW && dup_id)
-            *dup_id = sqlite3_column_int64(f, 0);
-        sqlite3_reset(f);
-        sqlite3_clear_bindings(f);
-        return PV_ESTATE;
-    }
+    if (rc == SQLITE_CONSTRAINT)
+        return find_dup(s, source, control_id, dup_id);
     return rc == SQLITE_DONE ? 0 : db_err(s, rc);
 }
 

@@ -1,0 +1,547 @@
+/* ingest_hl7.c: HL7 v2 messages to facts (DESIGN "Feeds": ORU^R01,
+ * RDE^O11, RAS^O17, VXU^V04, ADT^A01/A03/A04/A08), stored through the
+ * pipeline. See ingest.h.
+ *
+ * What we accept: versions 2.3 to 2.8; messages that are not ours to
+ * understand but are well-formed are stored and acknowledged AA with no
+ * facts; an ACK is never answered. A message with the same sending
+ * application, facility and control id as a stored one is a duplicate: AA,
+ * not stored again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "hl7.h"
+#include "ingest.h"
+#include "log.h"
+#include "map.h"
+#include "sha256.h"
+
+/* Decoded strings live until the message is done. */
+struct strs {
+    char **items;
+    size_t n, cap;
+};
+
+static const char *keep(struct strs *s, char *str)
+{
+    if (!str)
+        return NULL;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 32;
+        char **n = realloc(s->items, cap * sizeof *n);
+        if (!n) {
+            free(str);
+            return NULL;
+        }
+        s->items = n;
+        s->cap = cap;
+    }
+    s->items[s->n++] = str;
+    return str;
+}
+
+static void strs_free(struct strs *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->items[i]);
+    free(s->items);
+}
+
+struct ctx {
+    pv_ingest *p;
+    const pv_hl7_msg *m;
+    struct strs strs;
+    pv_hl7_result *res;
+    int64_t message_id;
+    pv_time_t msh_time;
+    int has_msh_time;
+    const char *patient;
+};
+
+/* The decoded text of a component, or NULL when empty or HL7 null (""). */
+static const char *val(struct ctx *c, long seg, size_t field, size_t rep,
+                       size_t comp)
+{
+    if (seg < 0)
+        return NULL;
+    pv_span sp = pv_hl7_get(c->m, (size_t)seg, field, rep, comp, 0);
+    if (sp.len == 0 || pv_hl7_is_null(sp))
+        return NULL;
+    char *d = pv_hl7_decode_dup(c->m, sp);
+    if (d && !*d) {
+        free(d);
+        return NULL;
+    }
+    return keep(&c->strs, d);
+}
+
+static int span_eq(pv_span s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
+
+static int ts(const char *s, pv_time_t *t)
+{
+    return s && pv_time_parse(s, strlen(s), t) == 0;
+}
+
+static void set_result(pv_hl7_result *r, int ack, int error, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+
+static void set_result(pv_hl7_result *r, int ack, int error, const char *fmt,
+                       ...)
+{
+    r->ack = ack;
+    r->error = error;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->text, sizeof r->text, fmt, ap);
+    va_end(ap);
+}
+
+/* PID-3: the first identifier, or the one whose assigning authority
+ * (CX.4) the configuration names. */
+static const char *patient_id(struct ctx *c, long pid)
+{
+    const char *want = pv_ingest_config(c->p)->mllp.assigning_authority;
+    size_t reps = pv_hl7_rep_count(c->m, (size_t)pid, 3);
+    for (size_t r = 1; want && r <= reps; r++) {
+        const char *auth = val(c, pid, 3, r, 4);
+        if (auth && strcmp(auth, want) == 0)
+            return val(c, pid, 3, r, 1);
+    }
+    return val(c, pid, 3, 1, 1);
+}
+
+static int store_patient(struct ctx *c, long pid)
+{
+    c->patient = patient_id(c, pid);
+    if (!c->patient)
+        return 0;
+    /* Only the birth date (as a date) and sex: never names. */
+    const char *dob = val(c, pid, 7, 1, 1);
+    char date[11] = "";
+    pv_time_t t;
+    if (ts(dob, &t)) {
+        char iso[PV_TIME_BUFSZ];
+        snprintf(date, sizeof date, "%.10s", pv_time_format(t, iso));
+    }
+    return pv_store_patient(pv_ingest_store(c->p), c->patient,
+                            date[0] ? date : NULL, val(c, pid, 8, 1, 1));
+}
+
+/* Marks earlier results of the same patient, code and time as replaced
+ * ('W') or deleted ('D'). Returns how many there were. */
+static int supersede(struct ctx *c, const char *code, pv_time_t at,
+                     const char *mark, int *count)
+{
+    sqlite3_stmt *st;
+    char iso[PV_TIME_BUFSZ];
+    if (sqlite3_prepare_v2(pv_store_db(pv_ingest_store(c->p)),
+                           "UPDATE observations SET status = ? WHERE "
+                           "patient_id = ? AND code = ? AND observed_at = ? "
+                           "AND status NOT IN ('D', 'W')",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_text(st, 1, mark, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->patient, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, pv_time_format(at, iso), -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    *count = sqlite3_changes(pv_store_db(pv_ingest_store(c->p)));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : PV_EDB;
+}
+
+static int map_obx(struct ctx *c, long obx, long obr)
+{
+    pv_obs o = {0};
+    o.patient_id = c->patient;
+    o.code = val(c, obx, 3, 1, 1);
+    o.name = val(c, obx, 3, 1, 2);
+    const char *sys = val(c, obx, 3, 1, 3);
+    if (!o.code) {
+        /* Only the alternate identifier (CE.4-6) is filled. */
+        o.code = val(c, obx, 3, 1, 4);
+        o.name = val(c, obx, 3, 1, 5);
+        sys = val(c, obx, 3, 1, 6);
+    }
+    o.code_system = sys ? sys : "LN";
+    if (!o.code) {
+        set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                   "OBX-3 observation identifier missing (segment at line "
+                   "%ld)",
+                   pv_hl7_segment_line(c->m, (size_t)obx));
+        return 1;
+    }
+    const char *type = val(c, obx, 2, 1, 1);
+    o.status = val(c, obx, 11, 1, 1);
+    if (!o.status)
+        o.status = "F";
+    o.unit = val(c, obx, 6, 1, 1);
+    o.flag = val(c, obx, 8, 1, 1);
+    const char *range = val(c, obx, 7, 1, 0);
+    if (range)
+        pv_map_ref_range(range, &o);
+    /* OBX-14, else OBR-7, else MSH-7. */
+    const char *when = val(c, obx, 14, 1, 1);
+    if (!ts(when, &o.at) && !ts(val(c, obr, 7, 1, 1), &o.at)) {
+        if (!c->has_msh_time) {
+            set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                       "no observation time for %s (OBX-14, OBR-7 and MSH-7 "
+                       "are empty or invalid)",
+                       o.code);
+            return 1;
+        }
+        o.at = c->msh_time;
+    }
+    if (type && !strcmp(type, "SN")) {
+        /* comparator ^ num1 ^ separator ^ num2: keep a plain comparator
+         * with its number; ratios and ranges stay text. */
+        const char *cmp = val(c, obx, 5, 1, 1);
+        const char *n1 = val(c, obx, 5, 1, 2);
+        const char *sep = val(c, obx, 5, 1, 3);
+        if (n1 && !sep && pv_map_number(n1, strlen(n1), &o.value_num) == 0) {
+            o.has_num = 1;
+            o.comparator = cmp;
+        }
+        o.value_text = val(c, obx, 5, 1, 0);
+    } else if (type && (!strcmp(type, "CE") || !strcmp(type, "CWE") ||
+                        !strcmp(type, "CNE"))) {
+        const char *text = val(c, obx, 5, 1, 2);
+        o.value_text = text ? text : val(c, obx, 5, 1, 1);
+    } else {
+        o.value_text = val(c, obx, 5, 0, 0);
+        if (o.value_text &&
+            pv_map_number(o.value_text, strlen(o.value_text), &o.value_num) ==
+                0)
+            o.has_num = 1;
+    }
+    o.message_id = c->message_id;
+    o.line = pv_hl7_segment_line(c->m, (size_t)obx);
+    int n = 0;
+    if (!strcmp(o.status, "D"))
+        return supersede(c, o.code, o.at, "D", &n);
+    if (!strcmp(o.status, "C")) {
+        int rc = supersede(c, o.code, o.at, "W", &n);
+        if (rc)
+            return rc;
+    }
+    int rc = pv_ingest_lab(c->p, &o, NULL);
+    if (!rc)
+        c->res->facts++;
+    return rc;
+}
+
+static int map_oru(struct ctx *c)
+{
+    long obr = -1;
+    size_t n = pv_hl7_segment_count(c->m);
+    for (size_t i = 0; i < n; i++) {
+        pv_span name = pv_hl7_segment_name(c->m, i);
+        if (span_eq(name, "PID")) {
+            int rc = store_patient(c, (long)i);
+            if (rc)
+                return rc;
+        } else if (span_eq(name, "OBR")) {
+            obr = (long)i;
+        } else if (span_eq(name, "OBX")) {
+            if (!c->patient) {
+                set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                           "OBX before any PID with a PID-3 patient "
+                           "identifier");
+                return 1;
+            }
+            int rc = map_obx(c, (long)i, obr);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* An RXE (orders) or RXA (administrations) segment to an exposure. */
+static int map_rx(struct ctx *c, long seg, int is_rxa, long tq1, long rxr)
+{
+    pv_exposure e = {0};
+    e.patient_id = c->patient;
+    size_t code_f = is_rxa ? 5 : 2;
+    e.drug_code = val(c, seg, code_f, 1, 1);
+    const char *text = val(c, seg, code_f, 1, 2);
+    e.drug = text ? text : e.drug_code;
+    e.code_system = val(c, seg, code_f, 1, 3);
+    if (!e.drug) {
+        set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                   "%s-%zu drug code missing", is_rxa ? "RXA" : "RXE",
+                   code_f);
+        return 1;
+    }
+    const char *dose = val(c, seg, is_rxa ? 6 : 3, 1, 1);
+    if (dose && pv_map_number(dose, strlen(dose), &e.dose) == 0)
+        e.has_dose = 1;
+    e.dose_unit = val(c, seg, is_rxa ? 7 : 5, 1, 1);
+    e.route = rxr >= 0 ? val(c, rxr, 1, 1, 1) : NULL;
+    const char *start, *end;
+    if (is_rxa) {
+        start = val(c, seg, 3, 1, 1);
+        end = val(c, seg, 4, 1, 1);
+        const char *done = val(c, seg, 20, 1, 1);
+        const char *action = val(c, seg, 21, 1, 1);
+        /* Refused or not administered, or a deletion: no exposure. */
+        if ((done && (!strcmp(done, "RE") || !strcmp(done, "NA"))) ||
+            (action && !strcmp(action, "D")))
+            return 0;
+    } else {
+        /* TQ1-7/8 (v2.5+), else RXE-1 quantity/timing start/end (v2.3). */
+        start = tq1 >= 0 ? val(c, tq1, 7, 1, 1) : NULL;
+        end = tq1 >= 0 ? val(c, tq1, 8, 1, 1) : NULL;
+        if (!start) {
+            start = val(c, seg, 1, 1, 4);
+            end = val(c, seg, 1, 1, 5);
+        }
+    }
+    if (!ts(start, &e.start)) {
+        if (!c->has_msh_time) {
+            set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                       "no start time for %s", e.drug);
+            return 1;
+        }
+        e.start = c->msh_time;
+    }
+    e.has_end = ts(end, &e.end) && e.end >= e.start;
+    e.message_id = c->message_id;
+    e.line = pv_hl7_segment_line(c->m, (size_t)seg);
+    int rc = pv_ingest_exposure(c->p, &e, NULL);
+    if (!rc)
+        c->res->facts++;
+    return rc;
+}
+
+static int map_rx_message(struct ctx *c, int is_rxa)
+{
+    size_t n = pv_hl7_segment_count(c->m);
+    long tq1 = -1;
+    for (size_t i = 0; i < n; i++) {
+        pv_span name = pv_hl7_segment_name(c->m, i);
+        if (span_eq(name, "PID")) {
+            int rc = store_patient(c, (long)i);
+            if (rc)
+                return rc;
+        } else if (span_eq(name, "TQ1")) {
+            tq1 = (long)i;
+        } else if (span_eq(name, is_rxa ? "RXA" : "RXE")) {
+            if (!c->patient) {
+                set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                           "PID-3 patient identifier missing");
+                return 1;
+            }
+            /* The route is the RXR that follows. */
+            long rxr = pv_hl7_find_from(c->m, i + 1, "RXR");
+            long next = pv_hl7_find_from(c->m, i + 1, is_rxa ? "RXA" : "RXE");
+            if (next >= 0 && rxr > next)
+                rxr = -1;
+            int rc = map_rx(c, (long)i, is_rxa, tq1, rxr);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int map_adt(struct ctx *c)
+{
+    long pid = pv_hl7_find(c->m, "PID", 1);
+    if (pid < 0 || store_patient(c, pid) || !c->patient) {
+        set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                   "PID-3 patient identifier missing");
+        return 1;
+    }
+    long evn = pv_hl7_find(c->m, "EVN", 1);
+    size_t n = pv_hl7_segment_count(c->m);
+    for (size_t i = 0; i < n; i++) {
+        if (!span_eq(pv_hl7_segment_name(c->m, i), "DG1"))
+            continue;
+        pv_event e = {0};
+        e.patient_id = c->patient;
+        e.code = val(c, (long)i, 3, 1, 1);
+        if (!e.code)
+            continue;
+        const char *text = val(c, (long)i, 3, 1, 2);
+        e.term = text ? text : val(c, (long)i, 4, 1, 0);
+        const char *sys = val(c, (long)i, 3, 1, 3);
+        /* I10 and I10C are HL7's names for ICD-10(-CM). */
+        e.code_system = !sys || !strncmp(sys, "I10", 3) ? "ICD10CM" : sys;
+        e.serious = -1;
+        if (!ts(val(c, (long)i, 5, 1, 1), &e.onset) &&
+            !ts(val(c, evn, 2, 1, 1), &e.onset)) {
+            if (!c->has_msh_time) {
+                set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                           "no time for diagnosis %s", e.code);
+                return 1;
+            }
+            e.onset = c->msh_time;
+        }
+        e.message_id = c->message_id;
+        e.line = pv_hl7_segment_line(c->m, i);
+        int rc = pv_ingest_event(c->p, &e, NULL);
+        if (rc)
+            return rc;
+        c->res->facts++;
+    }
+    return 0;
+}
+
+static int supported_version(pv_span v)
+{
+    /* 2.3 to 2.8, with or without a further level (2.5.1). */
+    return v.len >= 3 && v.ptr[0] == '2' && v.ptr[1] == '.' &&
+           v.ptr[2] >= '3' && v.ptr[2] <= '8' &&
+           (v.len == 3 || v.ptr[3] == '.');
+}
+
+void pv_hl7_result_free(pv_hl7_result *res)
+{
+    pv_hl7_free(res->msg);
+    res->msg = NULL;
+}
+
+int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
+                  long first_line, pv_hl7_result *res)
+{
+    memset(res, 0, sizeof *res);
+    pv_store *s = pv_ingest_store(p);
+    pv_hl7_opts opts = {.max_bytes = 0, .first_line = first_line};
+    pv_hl7_error perr;
+    int rc = pv_hl7_parse(raw, len, &opts, &res->msg, &perr);
+    if (rc) {
+        set_result(res, PV_HL7_AR, PV_HL7_ERR_SEGMENT_SEQUENCE, "%s",
+                   perr.reason);
+        if (pv_hl7_raw_is_ack(raw, len)) {
+            res->ack = -1;
+            return 0;
+        }
+        /* Keep what could not be read, so nothing is lost. */
+        pv_sha256 h;
+        char hex[65], key[80];
+        pv_sha256_init(&h);
+        pv_sha256_update(&h, raw, len);
+        pv_sha256_hex(&h, hex);
+        snprintf(key, sizeof key, "sha256:%s", hex);
+        int64_t id;
+        rc = pv_store_message_add(s, "unparsed", key, NULL, peer, raw, len,
+                                  "rejected", &id, NULL);
+        if (!rc)
+            rc = pv_store_message_finish(s, id, "rejected", res->text, 0, 0);
+        return rc == PV_ESTATE ? 0 : rc;
+    }
+    const pv_hl7_msg *m = res->msg;
+    if (pv_hl7_is_ack(m)) {
+        res->ack = -1;
+        snprintf(res->text, sizeof res->text, "an ACK; not answered");
+        return 0;
+    }
+    struct ctx c = {.p = p, .m = m, .res = res};
+    char *type = pv_hl7_decode_dup(m, pv_hl7_structure(m));
+    char msgtype[64];
+    pv_span mt = pv_hl7_msg_type(m), tr = pv_hl7_trigger(m);
+    snprintf(msgtype, sizeof msgtype, "%.*s^%.*s", (int)mt.len, mt.ptr,
+             (int)tr.len, tr.ptr);
+    free(type);
+    pv_span app = pv_hl7_sending_app(m), fac = pv_hl7_sending_facility(m);
+    pv_span ctl = pv_hl7_control_id(m);
+    char source[512], control[256];
+    snprintf(source, sizeof source, "hl7:%.*s|%.*s", (int)app.len, app.ptr,
+             (int)fac.len, fac.ptr);
+    snprintf(control, sizeof control, "%.*s", (int)ctl.len, ctl.ptr);
+    if (!control[0]) {
+        set_result(res, PV_HL7_AR, PV_HL7_ERR_REQUIRED_FIELD,
+                   "MSH-10 message control id missing");
+        return 0;
+    }
+    if (!supported_version(pv_hl7_version(m))) {
+        pv_span v = pv_hl7_version(m);
+        set_result(res, PV_HL7_AR, PV_HL7_ERR_UNSUPPORTED_VERSION,
+                   "HL7 version '%.*s' in MSH-12 is not supported (2.3 to "
+                   "2.8)",
+                   (int)(v.len > 20 ? 20 : v.len), v.ptr);
+        return 0;
+    }
+    c.has_msh_time = ts(val(&c, 0, 7, 1, 1), &c.msh_time);
+
+    rc = pv_store_savepoint(s);
+    if (rc) {
+        strs_free(&c.strs);
+        return rc;
+    }
+    size_t mark = pv_alerts_mark(pv_ingest_alerts(p));
+    rc = pv_store_message_add(s, source, control, msgtype, peer, raw, len,
+                              "accepted", &c.message_id, NULL);
+    if (rc == PV_ESTATE) {
+        pv_store_rollback_to(s);
+        res->duplicate = 1;
+        res->ack = PV_HL7_AA;
+        snprintf(res->text, sizeof res->text,
+                 "duplicate of a stored message (control id %.100s from "
+                 "%.200s); not stored again",
+                 control, source + 4);
+        strs_free(&c.strs);
+        return 0;
+    }
+    int mapped = 0;
+    if (!rc) {
+        if (span_eq(mt, "ORU") && span_eq(tr, "R01"))
+            mapped = map_oru(&c);
+        else if (span_eq(mt, "RDE"))
+            mapped = map_rx_message(&c, 0);
+        else if (span_eq(mt, "RAS") || span_eq(mt, "VXU"))
+            mapped = map_rx_message(&c, 1);
+        else if (span_eq(mt, "ADT") &&
+                 (span_eq(tr, "A01") || span_eq(tr, "A03") ||
+                  span_eq(tr, "A04") || span_eq(tr, "A08")))
+            mapped = map_adt(&c);
+        /* Anything else well-formed: stored, no facts, AA. */
+        if (mapped < 0)
+            rc = mapped;
+    }
+    if (!rc && mapped > 0) {
+        /* Understood but not storable (AE): keep the raw message as
+         * rejected, without its partial facts. */
+        pv_store_rollback_to(s);
+        pv_alerts_rewind(pv_ingest_alerts(p), mark);
+        res->facts = 0;
+        rc = pv_store_savepoint(s);
+        int64_t id;
+        /* Under a source of its own, so that the message sent again once
+         * fixed is not taken for a duplicate. */
+        char rsource[600];
+        snprintf(rsource, sizeof rsource, "rejected:%s", source);
+        if (!rc)
+            rc = pv_store_message_add(s, rsource, control, msgtype, peer,
+                                      raw, len, "rejected", &id, NULL);
+        if (!rc)
+            rc = pv_store_message_finish(s, id, "rejected", res->text, 0, 1);
+        if (rc == PV_ESTATE)
+            rc = 0;
+        if (!rc)
+            rc = pv_store_release(s);
+        else
+            pv_store_rollback_to(s);
+        strs_free(&c.strs);
+        return rc;
+    }
+    if (!rc)
+        rc = pv_store_message_finish(s, c.message_id, "accepted", NULL,
+                                     res->facts, 0);
+    if (rc) {
+        pv_store_rollback_to(s);
+        pv_alerts_rewind(pv_ingest_alerts(p), mark);
+        strs_free(&c.strs);
+        return rc;
+    }
+    res->ack = PV_HL7_AA;
+    strs_free(&c.strs);
+    return pv_store_release(s);
+}

@@ -1,0 +1,491 @@
+/* mllp_server.c: see mllp_server.h. */
+#include "mllp_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "hl7.h"
+#include "log.h"
+#include "mllp.h"
+
+/* A batch commits at the latest after this many messages. */
+#define BATCH_CAP 1000
+
+struct conn;
+
+/* A message waiting for its batch to commit before its ACK is written. */
+struct pending {
+    struct conn *c;
+    pv_hl7_msg *msg; /* parsed message, or NULL */
+    char *raw;       /* for an unparsed message: its bytes, for the ACK */
+    size_t rawlen;
+    int code;        /* PV_HL7_AA / AE / AR */
+    int error;
+    char *text;
+};
+
+struct pv_mllp_server {
+    uv_loop_t *loop;
+    pv_ingest *p;
+    const pv_config *cfg;
+    uv_tcp_t listener;
+    uv_check_t commit_point;
+    struct pending *batch;
+    size_t nbatch, capbatch;
+    unsigned long nconn;
+    unsigned long ack_seq;
+    int stopping;
+    int open_handles;
+    pv_mllp_stats stats;
+};
+
+struct conn {
+    pv_mllp_server *srv;
+    uv_tcp_t tcp;
+    uv_timer_t idle;
+    pv_mllp *framer;
+    char peer[80];
+    int pending;       /* messages in the batch */
+    int closed;        /* uv_close called */
+    int handles;       /* open libuv handles (tcp, timer) */
+    int close_after;   /* close once the pending ACKs are written */
+};
+
+struct write_req {
+    uv_write_t req;
+    struct conn *c;
+    char *buf;
+};
+
+static void conn_close(struct conn *c);
+
+static void conn_maybe_free(struct conn *c)
+{
+    if (c->closed && c->handles == 0 && c->pending == 0) {
+        pv_mllp_free(c->framer);
+        free(c);
+    }
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    c->handles--;
+    if (c->handles == 0)
+        c->srv->nconn--;
+    conn_maybe_free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->idle, on_conn_handle_closed);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct conn *c = w->c;
+    free(w->buf);
+    free(w);
+    if (status < 0 && !c->closed)
+        conn_close(c);
+}
+
+/* Frames and writes one ACK; takes ownership of ack. */
+static void write_ack(struct conn *c, char *ack, size_t len)
+{
+    char *framed;
+    size_t flen;
+    if (pv_mllp_wrap((pv_span){ack, len}, &framed, &flen) != 0) {
+        free(ack);
+        return;
+    }
+    free(ack);
+    struct write_req *w = malloc(sizeof *w);
+    if (!w) {
+        free(framed);
+        return;
+    }
+    w->c = c;
+    w->buf = framed;
+    uv_buf_t b = uv_buf_init(framed, (unsigned)flen);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+        free(framed);
+        free(w);
+        conn_close(c);
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+/* Builds and writes the ACK of one pending message; frees the entry. */
+static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
+{
+    struct conn *c = pe->c;
+    int code = failed ? PV_HL7_AE : pe->code;
+    char ctl[64];
+    snprintf(ctl, sizeof ctl, "PVACK%lu", ++srv->ack_seq);
+    pv_hl7_ack_info info = {
+        .code = code,
+        .error = failed ? PV_HL7_ERR_INTERNAL : pe->error,
+        .text = failed ? "could not be stored (database error); send it "
+                         "again"
+                       : pe->text,
+        .control_id = ctl,
+        .now = pv_store_now(pv_ingest_store(srv->p)),
+    };
+    char *ack = NULL;
+    size_t len = 0;
+    int rc = pe->msg ? pv_hl7_ack(pe->msg, &info, &ack, &len)
+                     : pv_hl7_ack_unparsed(pe->raw, pe->rawlen, &info, &ack,
+                                           &len);
+    if (code == PV_HL7_AA)
+        srv->stats.aa++;
+    else if (code == PV_HL7_AE)
+        srv->stats.ae++;
+    else
+        srv->stats.ar++;
+    if (!rc && !c->closed)
+        write_ack(c, ack, len);
+    else
+        free(ack);
+    pv_hl7_free(pe->msg);
+    free(pe->raw);
+    free(pe->text);
+    c->pending--;
+    if (c->closed) {
+        conn_maybe_free(c);
+    } else if (c->pending == 0) {
+        if (c->close_after)
+            conn_close(c);
+        else if (!srv->stopping)
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
+/* The commit point: commit the batch, then write its ACKs. */
+static void flush(void *ud)
+{
+    pv_mllp_server *srv = ud;
+    if (srv->nbatch == 0 && !pv_store_in_tx(pv_ingest_store(srv->p)))
+        return;
+    int failed = 0;
+    if (pv_store_in_tx(pv_ingest_store(srv->p))) {
+        int rc = pv_ingest_commit(srv->p);
+        if (rc) {
+            pv_error("MLLP batch of %zu messages not committed: %s (%s); "
+                     "answering AE",
+                     srv->nbatch, pv_strerror(rc),
+                     pv_store_errmsg(pv_ingest_store(srv->p)));
+            pv_ingest_rollback(srv->p);
+            failed = 1;
+        }
+    }
+    srv->stats.batches++;
+    /* Take the batch first: answering may start reads that add to it. */
+    struct pending *b = srv->batch;
+    size_t n = srv->nbatch;
+    srv->batch = NULL;
+    srv->nbatch = srv->capbatch = 0;
+    for (size_t i = 0; i < n; i++)
+        answer(srv, &b[i], failed && b[i].code == PV_HL7_AA);
+    free(b);
+}
+
+static void on_check(uv_check_t *h)
+{
+    flush(h->data);
+}
+
+static int queue(pv_mllp_server *srv, struct pending pe)
+{
+    if (srv->nbatch == srv->capbatch) {
+        size_t cap = srv->capbatch ? srv->capbatch * 2 : 16;
+        struct pending *n = realloc(srv->batch, cap * sizeof *n);
+        if (!n)
+            return PV_ENOMEM;
+        srv->batch = n;
+        srv->capbatch = cap;
+    }
+    srv->batch[srv->nbatch++] = pe;
+    pe.c->pending++;
+    return 0;
+}
+
+static int on_message(void *ud, pv_span msg)
+{
+    struct conn *c = ud;
+    pv_mllp_server *srv = c->srv;
+    srv->stats.messages++;
+    pv_ingest *p = srv->p;
+    int rc = 0;
+    if (!pv_store_in_tx(pv_ingest_store(p)))
+        rc = pv_ingest_begin(p);
+    pv_hl7_result res;
+    memset(&res, 0, sizeof res);
+    if (!rc)
+        rc = pv_ingest_hl7(p, msg.ptr, msg.len, c->peer, 1, &res);
+    struct pending pe = {.c = c};
+    if (rc) {
+        pe.code = PV_HL7_AE;
+        pe.error = PV_HL7_ERR_INTERNAL;
+        pe.text = strdup("could not be stored (database error); send it "
+                         "again");
+        pv_error("%s: message not stored: %s (%s)", c->peer, pv_strerror(rc),
+                 pv_store_errmsg(pv_ingest_store(p)));
+    } else if (res.ack < 0) {
+        /* An ACK: never answered (the peer may be acknowledging ours). */
+        pv_debug("%s: %s", c->peer, res.text);
+        pv_hl7_result_free(&res);
+        return 0;
+    } else {
+        pe.code = res.ack;
+        pe.error = res.error;
+        pe.text = res.text[0] ? strdup(res.text) : NULL;
+        if (res.duplicate) {
+            srv->stats.duplicates++;
+            pv_info("%s: %s", c->peer, res.text);
+        } else if (res.ack != PV_HL7_AA) {
+            pv_warn("%s: %s: %s", c->peer, res.ack == PV_HL7_AE ? "AE" : "AR",
+                    res.text);
+        }
+    }
+    pe.msg = res.msg;
+    res.msg = NULL;
+    if (!pe.msg) {
+        pe.raw = malloc(msg.len ? msg.len : 1);
+        if (pe.raw)
+            memcpy(pe.raw, msg.ptr, msg.len);
+        pe.rawlen = pe.raw ? msg.len : 0;
+    }
+    if (queue(srv, pe)) {
+        pv_hl7_free(pe.msg);
+        free(pe.raw);
+        free(pe.text);
+        return 1;
+    }
+    /* Backpressure: read no more from this peer until its ACKs are out. */
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (srv->nbatch >= BATCH_CAP)
+        flush(srv);
+    return 0;
+}
+
+static void on_frame_error(void *ud, pv_mllp_fault fault, size_t bytes,
+                           const char *reason)
+{
+    struct conn *c = ud;
+    (void)bytes;
+    pv_warn("%s: %s", c->peer, reason);
+    if (fault != PV_MLLP_TOO_BIG)
+        return;
+    struct pending pe = {.c = c, .code = PV_HL7_AR,
+                         .error = PV_HL7_ERR_INTERNAL};
+    char text[128];
+    snprintf(text, sizeof text, "message larger than %ld bytes; rejected",
+             c->srv->cfg->mllp.max_message);
+    pe.text = strdup(text);
+    c->close_after = 1;
+    if (queue(c->srv, pe))
+        free(pe.text);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    static char slab[64 * 1024];
+    /* One read at a time on the loop thread: a static slab suffices, the
+     * framer copies what it keeps. */
+    *buf = uv_buf_init(slab, sizeof slab);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    pv_info("%s: idle for %.0fs; closing", c->peer,
+            c->srv->cfg->mllp.idle_timeout);
+    if (c->pending)
+        c->close_after = 1;
+    else
+        conn_close(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+    if (n < 0) {
+        if (c->pending)
+            c->close_after = 1;
+        else
+            conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return;
+    uv_timer_again(&c->idle);
+    if (pv_mllp_feed(c->framer, buf->base, (size_t)n) != 0 && !c->pending)
+        conn_close(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    pv_mllp_server *srv = server->data;
+    if (status < 0)
+        return;
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->idle);
+    c->tcp.data = c->idle.data = c;
+    c->handles = 2;
+    srv->nconn++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(c->peer, sizeof c->peer, "mllp:?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[64] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "mllp:%s:%d", ip, port);
+    }
+    if (srv->nconn > (unsigned long)srv->cfg->mllp.max_connections ||
+        srv->stopping) {
+        pv_warn("%s: refused: %lu connections open (mllp.max_connections)",
+                c->peer, srv->nconn - 1);
+        conn_close(c);
+        return;
+    }
+    srv->stats.connections++;
+    pv_mllp_callbacks cb = {on_message, on_frame_error};
+    c->framer =
+        pv_mllp_new((size_t)srv->cfg->mllp.max_message, &cb, c);
+    if (!c->framer) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uint64_t idle_ms = (uint64_t)(srv->cfg->mllp.idle_timeout * 1000);
+    uv_timer_start(&c->idle, on_idle, idle_ms, idle_ms);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static int parse_listen(const char *spec, struct sockaddr_storage *ss)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec)
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || end == colon + 1)
+        return -1;
+    size_t hl = (size_t)(colon - spec);
+    if (hl >= sizeof host)
+        return -1;
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        return uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)ss);
+    }
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
+}
+
+int pv_mllp_server_start(uv_loop_t *loop, pv_ingest *p, const pv_config *cfg,
+                         pv_mllp_server **out, char *err, size_t errcap)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (parse_listen(cfg->mllp.listen, &ss) != 0) {
+        snprintf(err, errcap, "mllp.listen '%s' is not HOST:PORT",
+                 cfg->mllp.listen);
+        return PV_EINVAL;
+    }
+    pv_mllp_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return PV_ENOMEM;
+    srv->loop = loop;
+    srv->p = p;
+    srv->cfg = cfg;
+    uv_tcp_init(loop, &srv->listener);
+    srv->listener.data = srv;
+    srv->open_handles = 1;
+    int rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    if (!rc)
+        rc = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
+    if (rc) {
+        snprintf(err, errcap, "cannot listen on %s: %s", cfg->mllp.listen,
+                 uv_strerror(rc));
+        pv_mllp_server_stop(srv);
+        return PV_EIO;
+    }
+    uv_check_init(loop, &srv->commit_point);
+    srv->commit_point.data = srv;
+    srv->open_handles++;
+    uv_check_start(&srv->commit_point, on_check);
+    pv_ingest_set_flush(p, flush, srv);
+    *out = srv;
+    return 0;
+}
+
+static void on_srv_closed(uv_handle_t *h)
+{
+    pv_mllp_server *srv = h->data;
+    if (--srv->open_handles == 0) {
+        free(srv->batch);
+        free(srv);
+    }
+}
+
+static void close_conn_walk(uv_handle_t *h, void *arg)
+{
+    pv_mllp_server *srv = arg;
+    if (h->type != UV_TCP || h == (uv_handle_t *)&srv->listener ||
+        uv_is_closing(h))
+        return;
+    struct conn *c = h->data;
+    if (c && c->srv == srv)
+        conn_close(c);
+}
+
+void pv_mllp_server_stop(pv_mllp_server *s)
+{
+    if (!s)
+        return;
+    s->stopping = 1;
+    flush(s);
+    pv_ingest_set_flush(s->p, NULL, NULL);
+    uv_walk(s->loop, close_conn_walk, s);
+    uv_close((uv_handle_t *)&s->listener, on_srv_closed);
+    if (s->open_handles > 1)
+        uv_close((uv_handle_t *)&s->commit_point, on_srv_closed);
+}
+
+void pv_mllp_server_stats(const pv_mllp_server *s, pv_mllp_stats *out)
+{
+    *out = s->stats;
+}
