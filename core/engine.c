@@ -10,6 +10,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "mllp_server.h"
+#include "notify.h"
 #include "tail.h"
 
 struct engine {
@@ -38,6 +39,7 @@ static void stop(struct engine *e, const char *why)
     pv_info("%s: stopping", why);
     /* The MLLP batch at hand is committed and acknowledged first. */
     pv_mllp_server_stop(e->mllp);
+    pv_notify_stop(pv_ingest_notify(e->p));
     pv_inbox_stop(e->inbox);
     pv_tail_stop(e->tail);
     uv_close((uv_handle_t *)&e->schedule, NULL);
@@ -155,7 +157,9 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
     if (pv_inbox_start(&e.loop, p, cfg->inbox.path, cfg->inbox.rescan_interval,
                        cfg->inbox.settle, &e.inbox, err, sizeof err) ||
         pv_tail_start(&e.loop, p, &cfg->tail, &e.tail, err, sizeof err) ||
-        pv_mllp_server_start(&e.loop, p, cfg, &e.mllp, err, sizeof err)) {
+        pv_mllp_server_start(&e.loop, p, cfg, &e.mllp, err, sizeof err) ||
+        (pv_ingest_notify(p) &&
+         pv_notify_start(pv_ingest_notify(p), &e.loop))) {
         pv_error("%s", err);
         status = 1;
         stop(&e, "start-up failed");

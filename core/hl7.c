@@ -624,7 +624,7 @@ int pv_hl7_parse(const char *in, size_t len, const pv_hl7_opts *opts,
 
     pv_hl7_msg *m = calloc(1, sizeof *m);
     if (!m)
-        return PV_ENOMEM;
+        return set_error(err, PV_ENOMEM, 0, "out of memory");
     m->d = d;
     size_t n = len - p;
     if (cs == CS_LATIN1) {
@@ -636,7 +636,7 @@ int pv_hl7_parse(const char *in, size_t len, const pv_hl7_opts *opts,
         m->buf = malloc(n + extra + 1);
         if (!m->buf) {
             pv_hl7_free(m);
-            return PV_ENOMEM;
+            return set_error(err, PV_ENOMEM, 0, "out of memory");
         }
         size_t o = 0;
         for (size_t i = p; i < len; i++) {
@@ -653,7 +653,7 @@ int pv_hl7_parse(const char *in, size_t len, const pv_hl7_opts *opts,
         m->buf = malloc(n + 1);
         if (!m->buf) {
             pv_hl7_free(m);
-            return PV_ENOMEM;
+            return set_error(err, PV_ENOMEM, 0, "out of memory");
         }
         memcpy(m->buf, in + p, n);
         m->len = n;

@@ -13,6 +13,7 @@
 #include "hl7.h"
 #include "log.h"
 #include "map.h"
+#include "notify.h"
 #include "sha256.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -24,6 +25,7 @@ struct pv_ingest {
     pv_store *store;
     pv_rules *rules;
     pv_alerts *alerts;
+    pv_notify *notify;
     pv_buf scratch;
     /* Recently seen patient ids, so that each fact does not re-insert its
      * patient: a direct-mapped cache of hashes. */
@@ -47,6 +49,28 @@ pv_store *pv_ingest_store(pv_ingest *p)
 pv_alerts *pv_ingest_alerts(pv_ingest *p)
 {
     return p->alerts;
+}
+
+pv_notify *pv_ingest_notify(pv_ingest *p)
+{
+    return p->notify;
+}
+
+/* A mail that could not be delivered becomes an engine alert (which is
+ * itself never mailed: see notify.c). */
+static int mail_failed(void *ud, int64_t outbox_id, const char *error)
+{
+    pv_ingest *p = ud;
+    char key[64], detail[1024];
+    snprintf(key, sizeof key, "outbox-%lld", (long long)outbox_id);
+    snprintf(detail, sizeof detail,
+             "Outbox row %lld was not accepted after %ld attempts: %s",
+             (long long)outbox_id, p->cfg->email.max_attempts, error);
+    return pv_ingest_engine_alert(
+        p, "pvwatch.notify", key, "An alert e-mail could not be delivered",
+        detail,
+        "Check the mail server and email settings, then run 'pvwatch "
+        "outbox retry'.");
 }
 
 pv_rules *pv_ingest_rules(pv_ingest *p)
@@ -90,11 +114,16 @@ int pv_ingest_open(const pv_config *cfg, const char *db_path, int no_rules,
     }
     rc = pv_alerts_open(p->store, cfg->alert_log, &p->alerts, err,
                         sizeof err);
+    if (!rc)
+        rc = pv_notify_open(cfg, p->store, p->alerts, &p->notify, err,
+                            sizeof err);
     if (rc) {
         pv_buf_printf(errors, "%s\n", err);
         pv_ingest_close(p);
         return rc;
     }
+    if (p->notify)
+        pv_notify_on_failure(p->notify, mail_failed, p);
     *out = p;
     return 0;
 }
@@ -105,6 +134,7 @@ void pv_ingest_close(pv_ingest *p)
         return;
     if (p->store && pv_store_in_tx(p->store))
         pv_ingest_rollback(p);
+    pv_notify_free(p->notify);
     pv_alerts_close(p->alerts);
     pv_rules_free(p->rules);
     pv_store_close(p->store);
@@ -127,6 +157,7 @@ int pv_ingest_commit(pv_ingest *p)
         return rc;
     }
     memset(p->seen, 0, sizeof p->seen);
+    pv_notify_kick(p->notify);
     return pv_alerts_committed(p->alerts);
 }
 

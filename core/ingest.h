@@ -35,6 +35,8 @@ void pv_ingest_close(pv_ingest *p);
 pv_store *pv_ingest_store(pv_ingest *p);
 pv_alerts *pv_ingest_alerts(pv_ingest *p);
 pv_rules *pv_ingest_rules(pv_ingest *p);
+/* The e-mail notifier, or NULL when email is not configured. */
+struct pv_notify *pv_ingest_notify(pv_ingest *p);
 const pv_config *pv_ingest_config(pv_ingest *p);
 /* Replaces the rule set (hot reload); the old one is freed. */
 void pv_ingest_set_rules(pv_ingest *p, pv_rules *r);

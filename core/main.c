@@ -22,6 +22,7 @@
 #include "error.h"
 #include "ingest.h"
 #include "log.h"
+#include "notify.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -47,6 +48,7 @@ static const char usage_main[] =
     "  check   [-c CONFIG]               load config and every rule; report\n"
     "                                    errors; change nothing\n"
     "  send    HOST:PORT FILE...         send HL7 files over MLLP, print ACKs\n"
+    "  outbox  [-c CONFIG] [list|retry [ID]]  the e-mail outbox\n"
     "  version                           print the version\n"
     "\n"
     "'pvwatch COMMAND --help' describes one command. Without -c, pvwatch\n"
@@ -310,6 +312,11 @@ static int cmd_ingest(int argc, char **argv)
         failed += rep.failed;
         pv_file_report_free(&rep);
     }
+    if (pv_ingest_notify(p) && status == 0) {
+        long sent = pv_notify_drain(pv_ingest_notify(p), cfg.email.timeout);
+        if (sent)
+            printf("e-mail: %ld sent\n", sent);
+    }
     if (o.nargs > 1)
         printf("total: %d files, %ld stored, %ld rejected, %ld skipped as "
                "duplicates; alerts: %ld opened, %ld escalated, %ld "
@@ -421,6 +428,64 @@ static int cmd_alerts(int argc, char **argv)
     return status;
 }
 
+static const char usage_outbox[] =
+    "usage: pvwatch outbox [-c CONFIG] [list] [--status pending|sent|failed]\n"
+    "       pvwatch outbox [-c CONFIG] retry [ID]\n"
+    "\n"
+    "Shows the e-mail outbox, or makes failed mails (one, or all) pending\n"
+    "again; 'pvwatch run' then sends them.\n";
+
+static int cmd_outbox(int argc, char **argv)
+{
+    struct opts o;
+    if (wants_help(argc, argv)) {
+        fputs(usage_outbox, stdout);
+        return 0;
+    }
+    if (parse_opts(argc, argv, "cs", &o, usage_outbox))
+        return EXIT_USAGE;
+    const char *verb = o.nargs ? o.args[0] : "list";
+    int64_t id = 0;
+    if (strcmp(verb, "list") && strcmp(verb, "retry")) {
+        fprintf(stderr, "pvwatch outbox: unknown action '%s'\n%s", verb,
+                usage_outbox);
+        return EXIT_USAGE;
+    }
+    if (o.nargs > 2 || (o.nargs == 2 && (strcmp(verb, "retry") ||
+                                         parse_id(o.args[1], &id)))) {
+        fprintf(stderr, "pvwatch outbox: bad arguments\n%s", usage_outbox);
+        return EXIT_USAGE;
+    }
+    pv_config cfg;
+    if (load_config(o.config, &cfg)) {
+        pv_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    pv_ingest *p;
+    int status = open_pipeline(&cfg, NULL, 1, &p);
+    if (!status) {
+        if (!strcmp(verb, "list")) {
+            if (pv_notify_print_outbox(pv_ingest_store(p), stdout, o.status))
+                status = EXIT_RUNTIME;
+        } else {
+            long n = pv_notify_retry(pv_ingest_store(p), id);
+            if (n < 0) {
+                status = EXIT_RUNTIME;
+            } else if (n == 0 && id) {
+                fprintf(stderr, "pvwatch: outbox row %lld is not failed "
+                                "(or does not exist)\n",
+                        (long long)id);
+                status = EXIT_USAGE;
+            } else {
+                printf("%ld mail%s pending again\n", n, n == 1 ? "" : "s");
+            }
+        }
+        pv_ingest_close(p);
+    }
+    pv_config_free(&cfg);
+    return status;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     struct opts o;
@@ -490,7 +555,7 @@ int main(int argc, char **argv)
         {"run", cmd_run},       {"ingest", cmd_ingest},
         {"alerts", cmd_alerts}, {"check", cmd_check},
         {"test", pv_cli_test},  {"replay", pv_cli_replay},
-        {"send", pv_cli_send},
+        {"send", pv_cli_send},  {"outbox", cmd_outbox},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

@@ -1,0 +1,1053 @@
+/* notify.c: see notify.h. */
+#include "notify.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "sha256.h"
+
+#define MAX_IN_FLIGHT 4
+#define PUMP_MS 1000
+/* The rule name of the engine alerts notify raises; never mailed, so a
+ * broken mail server cannot cause a chain of mails about mail. */
+#define NOTIFY_RULE "pvwatch.notify"
+
+struct xfer {
+    pv_notify *n;
+    CURL *easy;
+    int64_t *ids; /* outbox rows this transfer delivers */
+    size_t nids;
+    pv_buf payload;
+    size_t off;
+    struct curl_slist *rcpt;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct sock {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    pv_notify *n;
+};
+
+struct pv_notify {
+    const pv_config *cfg;
+    pv_store *store;
+    char *password;
+    uv_loop_t *loop;
+    uv_timer_t pump;
+    uv_timer_t curl_timer;
+    int started;
+    int handles;
+    CURLM *multi;
+    struct xfer *inflight[MAX_IN_FLIGHT];
+    size_t ninflight;
+    pv_time_t last_digest;
+    pv_notify_fail_fn on_fail;
+    void *on_fail_ud;
+    long sent_count;
+};
+
+/* ---------------------------------------------------------------------- */
+/* Composing                                                               */
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? s : "";
+}
+
+static void base64(pv_buf *b, const unsigned char *s, size_t n)
+{
+    static const char t[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        char out[4] = {t[(v >> 18) & 63], t[(v >> 12) & 63],
+                       i + 1 < n ? t[(v >> 6) & 63] : '=',
+                       i + 2 < n ? t[v & 63] : '='};
+        pv_buf_append(b, out, 4);
+    }
+}
+
+/* A header value: as is when it is plain ASCII, else RFC 2047 encoded. */
+static void header_text(pv_buf *b, const char *s)
+{
+    int plain = 1;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0x80 || *p < 0x20)
+            plain = 0;
+    if (plain) {
+        pv_buf_puts(b, s);
+        return;
+    }
+    /* Encoded words of at most 45 input bytes, cut on UTF-8 boundaries. */
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        size_t n = len - i > 45 ? 45 : len - i;
+        while (n < len - i && n > 0 &&
+               ((unsigned char)s[i + n] & 0xC0) == 0x80)
+            n--;
+        if (i)
+            pv_buf_puts(b, "\r\n ");
+        pv_buf_puts(b, "=?UTF-8?B?");
+        base64(b, (const unsigned char *)s + i, n);
+        pv_buf_puts(b, "?=");
+        i += n;
+    }
+}
+
+static void upper(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'a' && *s <= 'z')
+            *s -= 32;
+}
+
+/* Appends body lines for the alert's facts and the trend of its labs. */
+static void facts_and_trend(pv_store *s, int64_t alert_id,
+                            const char *patient, pv_buf *b)
+{
+    sqlite3 *db = pv_store_db(s);
+    sqlite3_stmt *st;
+    pv_strlist codes = {0};
+    if (sqlite3_prepare_v2(db,
+                           "SELECT json_extract(value, '$.kind'), "
+                           "json_extract(value, '$.code'), "
+                           "json_extract(value, '$.value'), "
+                           "json_extract(value, '$.unit'), "
+                           "json_extract(value, '$.at'), "
+                           "json_extract(value, '$.id') "
+                           "FROM alerts, json_each(alerts.evidence) "
+                           "WHERE alerts.id = ?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, alert_id);
+        pv_buf_puts(b, "Facts:\r\n");
+        int n = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            n++;
+            pv_buf_printf(b, "  - %s %s = %s %s at %s", col(st, 0),
+                          col(st, 1), col(st, 2), col(st, 3), col(st, 4));
+            if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+                pv_buf_printf(b, " (%s %lld)", col(st, 0),
+                              (long long)sqlite3_column_int64(st, 5));
+            pv_buf_puts(b, "\r\n");
+            if (!strcmp(col(st, 0), "lab") && *col(st, 1))
+                pv_strlist_add(&codes, col(st, 1));
+        }
+        if (!n)
+            pv_buf_puts(b, "  (none recorded)\r\n");
+        sqlite3_finalize(st);
+    }
+    for (size_t i = 0; i < codes.count; i++) {
+        if (i && !strcmp(codes.items[i], codes.items[i - 1]))
+            continue;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT observed_at, value_text, unit, flag "
+                               "FROM observations WHERE patient_id = ? AND "
+                               "code = ? AND status NOT IN ('D', 'W') "
+                               "ORDER BY observed_at DESC LIMIT 6",
+                               -1, &st, NULL) != SQLITE_OK)
+            continue;
+        sqlite3_bind_text(st, 1, patient, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, codes.items[i], -1, SQLITE_STATIC);
+        pv_buf_printf(b, "\r\nRecent results of %s (newest first):\r\n",
+                      codes.items[i]);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            pv_buf_printf(b, "  %.10s  %s %s%s%s\r\n", col(st, 0),
+                          col(st, 1), col(st, 2), *col(st, 3) ? "  flag " : "",
+                          col(st, 3));
+        sqlite3_finalize(st);
+    }
+    pv_strlist_free(&codes);
+}
+
+/* The number of the event in the alert's audit trail: opened is 1, the
+ * first escalation 2, ... It makes the Message-ID of an event stable. */
+static int event_number(pv_store *s, int64_t alert_id)
+{
+    sqlite3_stmt *st;
+    int n = 0;
+    if (sqlite3_prepare_v2(pv_store_db(s),
+                           "SELECT count(*) FROM alert_actions WHERE "
+                           "alert_id = ? AND action IN ('opened', "
+                           "'escalated')",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, alert_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return n;
+}
+
+static void rfc2822_date(pv_time_t t, char *out, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed",
+                                       "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
+                                         "May", "Jun", "Jul", "Aug",
+                                         "Sep", "Oct", "Nov", "Dec"};
+    snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d +0000",
+             days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Builds the whole message for one alert event into b. */
+static int compose(pv_notify *n, int64_t alert_id, const char *event,
+                   const char *rcpts, pv_buf *b)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(n->store),
+                           "SELECT patient_id, rule, signal, severity, "
+                           "grade, title, detail, action, rule_sha256, "
+                           "engine_version, status, created_at FROM alerts "
+                           "WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_int64(st, 1, alert_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return PV_ENOTFOUND;
+    }
+    char sev[16];
+    snprintf(sev, sizeof sev, "%s", col(st, 3));
+    upper(sev);
+    pv_time_t now = pv_store_now(n->store);
+    char date[64], iso[PV_TIME_BUFSZ];
+    rfc2822_date(now, date, sizeof date);
+    int num = event_number(n->store, alert_id);
+    /* The Message-ID names the alert and the event, so the same event
+     * sent twice is recognisable as one. */
+    pv_sha256 h;
+    char hex[65];
+    pv_sha256_init(&h);
+    pv_sha256_update(&h, col(st, 8), strlen(col(st, 8)));
+    pv_sha256_update(&h, col(st, 0), strlen(col(st, 0)));
+    pv_sha256_hex(&h, hex);
+    pv_buf subject = PV_BUF_INIT;
+    pv_buf_printf(&subject, "[pvwatch] %s %s: %s \xe2\x80\x94 patient %s%s",
+                  sev, col(st, 2), col(st, 5), col(st, 0),
+                  strcmp(event, "escalated") ? "" : " (escalated)");
+    pv_buf_printf(b, "From: pvwatch <%s>\r\n", n->cfg->email.from);
+    pv_buf_printf(b, "To: %s\r\n", rcpts);
+    pv_buf_puts(b, "Subject: ");
+    header_text(b, pv_buf_cstr(&subject));
+    pv_buf_free(&subject);
+    pv_buf_printf(b, "\r\nDate: %s\r\n", date);
+    pv_buf_printf(b, "Message-ID: <pvwatch.alert-%lld.%s-%d.%.12s@pvwatch>\r\n",
+                  (long long)alert_id, event, num, hex);
+    pv_buf_puts(b, "MIME-Version: 1.0\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Transfer-Encoding: 8bit\r\n");
+    pv_buf_printf(b, "X-Pvwatch-Alert: %lld\r\nX-Pvwatch-Event: %s\r\n\r\n",
+                  (long long)alert_id, event);
+
+    pv_buf_printf(b, "%s alert %s: %s\r\n\r\n", sev,
+                  strcmp(event, "escalated") ? "opened" : "escalated",
+                  col(st, 5));
+    pv_buf_printf(b, "Patient:   %s\r\n", col(st, 0));
+    pv_buf_printf(b, "Signal:    %s (rule %s)\r\n", col(st, 2), col(st, 1));
+    pv_buf_printf(b, "Severity:  %s", col(st, 3));
+    if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+        pv_buf_printf(b, ", grade %d", sqlite3_column_int(st, 4));
+    pv_buf_printf(b, "\r\nAlert:     %lld (%s, opened %s)\r\n",
+                  (long long)alert_id, col(st, 10), col(st, 11));
+    pv_buf_printf(b, "Event:     %s at %s\r\n\r\n", event,
+                  pv_time_format(now, iso));
+    if (*col(st, 6))
+        pv_buf_printf(b, "What was seen:\r\n  %s\r\n\r\n", col(st, 6));
+    char patient[256];
+    snprintf(patient, sizeof patient, "%s", col(st, 0));
+    char rule[256], sha[80], ver[32], action[2048];
+    snprintf(rule, sizeof rule, "%s", col(st, 1));
+    snprintf(sha, sizeof sha, "%s", col(st, 8));
+    snprintf(ver, sizeof ver, "%s", col(st, 9));
+    snprintf(action, sizeof action, "%s", col(st, 7));
+    sqlite3_finalize(st);
+    facts_and_trend(n->store, alert_id, patient, b);
+    if (action[0])
+        pv_buf_printf(b, "\r\nAction:\r\n  %s\r\n", action);
+    pv_buf_printf(b,
+                  "\r\nTo acknowledge:  pvwatch alerts ack %lld --note "
+                  "\"...\"\r\n"
+                  "To see it all:   pvwatch alerts show %lld\r\n",
+                  (long long)alert_id, (long long)alert_id);
+    pv_buf_printf(b, "\r\nProvenance: rule %s, source sha256 %s, pvwatch "
+                     "%s.\r\n",
+                  rule, sha[0] ? sha : "-", ver[0] ? ver : "-");
+    pv_buf_puts(b, "This message carries the patient id and the facts "
+                   "only.\r\n");
+    return pv_buf_ok(b) ? 0 : PV_ENOMEM;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Queuing (inside the alert's transaction)                                */
+
+static int rank(const char *s)
+{
+    return pv_severity_rank(s);
+}
+
+static void join(pv_buf *b, const pv_strlist *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        if (b->len)
+            pv_buf_puts(b, ", ");
+        pv_buf_puts(b, l->items[i]);
+    }
+}
+
+static int insert_row(pv_notify *n, int64_t alert_id, const char *channel,
+                      const char *payload)
+{
+    sqlite3_stmt *st;
+    char now[PV_TIME_BUFSZ];
+    if (sqlite3_prepare_v2(pv_store_db(n->store),
+                           "INSERT INTO outbox (alert_id, channel, payload, "
+                           "attempts, next_attempt_at, status) VALUES "
+                           "(?, ?, ?, 0, ?, 'pending')",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_int64(st, 1, alert_id);
+    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, pv_time_format(pv_store_now(n->store), now), -1,
+                      SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : PV_EDB;
+}
+
+static int queue_for(pv_notify *n, int64_t alert_id, const char *event,
+                     const char *severity, const pv_strlist *to)
+{
+    pv_buf rcpts = PV_BUF_INIT, msg = PV_BUF_INIT, channel = PV_BUF_INIT;
+    join(&rcpts, to);
+    int digest = n->cfg->email.digest_interval > 0 &&
+                 rank(severity) <= rank(n->cfg->email.digest_severity
+                                            ? n->cfg->email.digest_severity
+                                            : "low");
+    pv_buf_printf(&channel, "%s:%s", digest ? "digest" : "email",
+                  pv_buf_cstr(&rcpts));
+    int rc = compose(n, alert_id, event, pv_buf_cstr(&rcpts), &msg);
+    if (!rc)
+        rc = insert_row(n, alert_id, pv_buf_cstr(&channel),
+                        pv_buf_cstr(&msg));
+    pv_buf_free(&rcpts);
+    pv_buf_free(&msg);
+    pv_buf_free(&channel);
+    return rc;
+}
+
+static int on_alert(void *ud, const pv_alert_event *ev, const pv_alert_in *in,
+                    int64_t alert_id)
+{
+    pv_notify *n = ud;
+    if (!in || (strcmp(ev->event, "opened") && strcmp(ev->event, "escalated")))
+        return 0;
+    if (in->rule && !strcmp(in->rule, NOTIFY_RULE))
+        return 0;
+    const pv_config *cfg = n->cfg;
+    int rc = 0;
+    if (cfg->email.nroutes) {
+        for (size_t i = 0; i < cfg->email.nroutes && !rc; i++) {
+            const pv_email_route *r = &cfg->email.routes[i];
+            if (r->min_severity && rank(in->severity) < rank(r->min_severity))
+                continue;
+            int signal_ok = r->signals.count == 0;
+            for (size_t j = 0; j < r->signals.count; j++)
+                signal_ok |= !strcmp(r->signals.items[j], in->signal);
+            if (signal_ok)
+                rc = queue_for(n, alert_id, ev->event, in->severity, &r->to);
+        }
+        return rc;
+    }
+    if (rank(in->severity) < rank(cfg->email.min_severity))
+        return 0;
+    if (cfg->email.to.count == 0 && cfg->email.dir) {
+        pv_strlist self = {0};
+        pv_strlist_add(&self, "safety-officer@localhost");
+        rc = queue_for(n, alert_id, ev->event, in->severity, &self);
+        pv_strlist_free(&self);
+        return rc;
+    }
+    return queue_for(n, alert_id, ev->event, in->severity, &cfg->email.to);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Outcomes                                                                */
+
+static int exec_update(pv_notify *n, const char *sql, int64_t id,
+                       const char *text, const char *when)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(n->store), sql, -1, &st, NULL) !=
+        SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    if (text)
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
+    if (when)
+        sqlite3_bind_text(st, 3, when, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : PV_EDB;
+}
+
+static void mark_sent(pv_notify *n, int64_t id)
+{
+    /* In autocommit, or inside an MLLP batch that commits within this
+     * loop iteration; if that batch were rolled back the row is sent
+     * again with the same Message-ID: at least once, recognisably. */
+    if (exec_update(n, "UPDATE outbox SET status = 'sent', attempts = "
+                       "attempts + 1, last_error = NULL WHERE id = ?1",
+                    id, NULL, NULL))
+        pv_error("outbox %lld: sent, but could not be marked: %s",
+                 (long long)id, pv_store_errmsg(n->store));
+    n->sent_count++;
+}
+
+static void mark_failed(pv_notify *n, int64_t id, const char *error)
+{
+    sqlite3_stmt *st;
+    int attempts = 0;
+    if (sqlite3_prepare_v2(pv_store_db(n->store),
+                           "SELECT attempts FROM outbox WHERE id = ?", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            attempts = sqlite3_column_int(st, 0) + 1;
+        sqlite3_finalize(st);
+    }
+    if (attempts >= n->cfg->email.max_attempts) {
+        exec_update(n,
+                    "UPDATE outbox SET status = 'failed', attempts = "
+                    "attempts + 1, last_error = ?2 WHERE id = ?1",
+                    id, error, NULL);
+        pv_error("outbox %lld: giving up after %d attempts: %s",
+                 (long long)id, attempts, error);
+        if (n->on_fail)
+            n->on_fail(n->on_fail_ud, id, error);
+        return;
+    }
+    /* Exponential backoff with jitter (0.5x to 1.5x), capped. */
+    double delay = n->cfg->email.retry_base * pow(2.0, attempts - 1);
+    if (delay > n->cfg->email.retry_cap)
+        delay = n->cfg->email.retry_cap;
+    delay *= 0.5 + (double)rand() / RAND_MAX;
+    char when[PV_TIME_BUFSZ];
+    pv_time_format(pv_store_now(n->store) + (pv_time_t)ceil(delay), when);
+    exec_update(n,
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, "
+                "next_attempt_at = ?3 WHERE id = ?1",
+                id, error, when);
+    pv_warn("outbox %lld: attempt %d failed (%s); next at %s", (long long)id,
+            attempts, error, when);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sending with curl multi on the libuv loop                               */
+
+static size_t read_payload(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct xfer *x = ud;
+    size_t room = size * nitems, left = x->payload.len - x->off;
+    size_t n = left < room ? left : room;
+    memcpy(buf, x->payload.ptr + x->off, n);
+    x->off += n;
+    return n;
+}
+
+static void xfer_free(struct xfer *x)
+{
+    if (x->easy) {
+        if (x->n->multi)
+            curl_multi_remove_handle(x->n->multi, x->easy);
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->rcpt);
+    pv_buf_free(&x->payload);
+    free(x->ids);
+    free(x);
+}
+
+static void xfer_done(pv_notify *n, struct xfer *x, CURLcode res)
+{
+    long code = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    for (size_t i = 0; i < n->ninflight; i++)
+        if (n->inflight[i] == x) {
+            n->inflight[i] = n->inflight[--n->ninflight];
+            break;
+        }
+    for (size_t i = 0; i < x->nids; i++) {
+        if (res == CURLE_OK) {
+            mark_sent(n, x->ids[i]);
+        } else {
+            char err[CURL_ERROR_SIZE + 64];
+            snprintf(err, sizeof err, "%s (server said %ld)",
+                     x->errbuf[0] ? x->errbuf : curl_easy_strerror(res),
+                     code);
+            mark_failed(n, x->ids[i], err);
+        }
+    }
+    xfer_free(x);
+}
+
+static void check_multi(pv_notify *n)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(n->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct xfer *x;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        xfer_done(n, x, m->data.result);
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct sock *s = h->data;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(s->n->multi, s->fd, flags, &running);
+    check_multi(s->n);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp,
+                     void *sockp)
+{
+    (void)e;
+    pv_notify *n = userp;
+    struct sock *s = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+            curl_multi_assign(n->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return -1;
+        s->fd = fd;
+        s->n = n;
+        uv_poll_init_socket(n->loop, &s->poll, fd);
+        s->poll.data = s;
+        curl_multi_assign(n->multi, fd, s);
+    }
+    int events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        events |= UV_READABLE;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static void on_curl_timer(uv_timer_t *t)
+{
+    pv_notify *n = t->data;
+    int running;
+    curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi(n);
+}
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    pv_notify *n = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&n->curl_timer);
+    else
+        uv_timer_start(&n->curl_timer, on_curl_timer,
+                       (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static int in_flight(pv_notify *n, int64_t id)
+{
+    for (size_t i = 0; i < n->ninflight; i++)
+        for (size_t j = 0; j < n->inflight[i]->nids; j++)
+            if (n->inflight[i]->ids[j] == id)
+                return 1;
+    return 0;
+}
+
+/* "email:a@x, b@y" -> the recipients as a curl list. */
+static struct curl_slist *recipients(const char *channel)
+{
+    const char *p = strchr(channel, ':');
+    struct curl_slist *l = NULL;
+    if (!p)
+        return NULL;
+    p++;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && t[-1] == ' ')
+            t--;
+        if (t > p) {
+            char addr[512];
+            snprintf(addr, sizeof addr, "<%.*s>", (int)(t - p), p);
+            struct curl_slist *nl = curl_slist_append(l, addr);
+            if (nl)
+                l = nl;
+        }
+        p = e;
+    }
+    return l;
+}
+
+static int start_transfer(pv_notify *n, const char *channel, pv_buf *payload,
+                          int64_t *ids, size_t nids)
+{
+    struct xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return PV_ENOMEM;
+    x->n = n;
+    x->payload = *payload;
+    *payload = (pv_buf)PV_BUF_INIT;
+    x->ids = ids;
+    x->nids = nids;
+    x->rcpt = recipients(channel);
+    x->easy = curl_easy_init();
+    if (!x->easy || !x->rcpt) {
+        xfer_free(x);
+        return PV_ENOMEM;
+    }
+    const pv_config *c = n->cfg;
+    CURL *e = x->easy;
+    char from[512];
+    snprintf(from, sizeof from, "<%s>", c->email.from);
+    curl_easy_setopt(e, CURLOPT_URL, c->email.url);
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, read_payload);
+    curl_easy_setopt(e, CURLOPT_READDATA, x);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+                     (curl_off_t)x->payload.len);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->email.timeout * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(c->email.timeout * 1000));
+    if (c->email.tls && !strcmp(c->email.tls, "starttls"))
+        curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    if (c->email.insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (c->email.username)
+        curl_easy_setopt(e, CURLOPT_USERNAME, c->email.username);
+    if (n->password)
+        curl_easy_setopt(e, CURLOPT_PASSWORD, n->password);
+    if (curl_multi_add_handle(n->multi, e) != CURLM_OK) {
+        xfer_free(x);
+        return PV_EIO;
+    }
+    n->inflight[n->ninflight++] = x;
+    return 0;
+}
+
+/* email.dir: the message as a file, written whole or not at all. */
+static int write_eml(pv_notify *n, int64_t id, const char *payload)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/outbox-%06lld.eml", n->cfg->email.dir,
+             (long long)id);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return PV_EIO;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return PV_EIO;
+    size_t len = strlen(payload), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, payload + off, len - off);
+        if (w <= 0) {
+            close(fd);
+            return PV_EIO;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0)
+        return PV_EIO;
+    return rename(tmp, path) == 0 ? 0 : PV_EIO;
+}
+
+/* Collects the due digest rows of one channel into one message. */
+static void send_digest(pv_notify *n, const char *channel)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(n->store),
+                           "SELECT id, payload FROM outbox WHERE status = "
+                           "'pending' AND channel = ? AND next_attempt_at "
+                           "<= ? ORDER BY id LIMIT 500",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    char now[PV_TIME_BUFSZ];
+    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pv_time_format(pv_store_now(n->store), now), -1,
+                      SQLITE_TRANSIENT);
+    int64_t *ids = NULL;
+    size_t nids = 0;
+    pv_buf body = PV_BUF_INIT;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (in_flight(n, id))
+            continue;
+        int64_t *ni = realloc(ids, (nids + 1) * sizeof *ni);
+        if (!ni)
+            break;
+        ids = ni;
+        ids[nids++] = id;
+        /* Each item: its message without the headers. */
+        const char *p = col(st, 1);
+        const char *b = strstr(p, "\r\n\r\n");
+        pv_buf_printf(&body, "---------- item %zu ----------\r\n%s\r\n",
+                      nids, b ? b + 4 : p);
+    }
+    sqlite3_finalize(st);
+    if (!nids) {
+        pv_buf_free(&body);
+        return;
+    }
+    char date[64];
+    rfc2822_date(pv_store_now(n->store), date, sizeof date);
+    pv_buf msg = PV_BUF_INIT;
+    pv_buf_printf(&msg, "From: pvwatch <%s>\r\nTo: %s\r\n", n->cfg->email.from,
+                  strchr(channel, ':') + 1);
+    pv_buf_printf(&msg, "Subject: [pvwatch] digest: %zu low-severity "
+                        "alert event%s\r\n",
+                  nids, nids == 1 ? "" : "s");
+    pv_buf_printf(&msg, "Date: %s\r\nMessage-ID: <pvwatch.digest-%lld-%lld@"
+                        "pvwatch>\r\nMIME-Version: 1.0\r\nContent-Type: "
+                        "text/plain; charset=utf-8\r\nContent-Transfer-"
+                        "Encoding: 8bit\r\n\r\n",
+                  date, (long long)ids[0], (long long)ids[nids - 1]);
+    pv_buf_append(&msg, body.ptr, body.len);
+    pv_buf_free(&body);
+    if (n->cfg->email.dir) {
+        int rc = write_eml(n, ids[0], pv_buf_cstr(&msg));
+        for (size_t i = 0; i < nids; i++)
+            rc ? mark_failed(n, ids[i], "cannot write the .eml file")
+               : mark_sent(n, ids[i]);
+        free(ids);
+        pv_buf_free(&msg);
+        return;
+    }
+    if (start_transfer(n, channel, &msg, ids, nids)) {
+        free(ids);
+        pv_buf_free(&msg);
+    }
+}
+
+/* Starts transfers for due rows, as many as may be in flight. */
+static void pump(pv_notify *n)
+{
+    sqlite3_stmt *st;
+    char now[PV_TIME_BUFSZ];
+    pv_time_format(pv_store_now(n->store), now);
+    if (sqlite3_prepare_v2(pv_store_db(n->store),
+                           "SELECT id, channel, payload FROM outbox WHERE "
+                           "status = 'pending' AND channel LIKE 'email:%' "
+                           "AND next_attempt_at <= ? ORDER BY id LIMIT 64",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+    while (n->ninflight < MAX_IN_FLIGHT && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (in_flight(n, id))
+            continue;
+        if (n->cfg->email.dir) {
+            if (write_eml(n, id, col(st, 2)))
+                mark_failed(n, id, "cannot write the .eml file");
+            else
+                mark_sent(n, id);
+            continue;
+        }
+        int64_t *ids = malloc(sizeof *ids);
+        pv_buf payload = PV_BUF_INIT;
+        pv_buf_puts(&payload, col(st, 2));
+        if (!ids || !pv_buf_ok(&payload)) {
+            free(ids);
+            pv_buf_free(&payload);
+            break;
+        }
+        ids[0] = id;
+        const char *channel = col(st, 1);
+        if (start_transfer(n, channel, &payload, ids, 1)) {
+            free(ids);
+            pv_buf_free(&payload);
+        }
+    }
+    sqlite3_finalize(st);
+    /* Digests go out once per interval, per recipient list. */
+    pv_time_t t = pv_store_now(n->store);
+    if (n->cfg->email.digest_interval > 0 &&
+        t - n->last_digest >= (pv_time_t)n->cfg->email.digest_interval) {
+        n->last_digest = t;
+        pv_strlist channels = {0};
+        if (sqlite3_prepare_v2(pv_store_db(n->store),
+                               "SELECT DISTINCT channel FROM outbox WHERE "
+                               "status = 'pending' AND channel LIKE "
+                               "'digest:%'",
+                               -1, &st, NULL) == SQLITE_OK) {
+            while (sqlite3_step(st) == SQLITE_ROW)
+                pv_strlist_add(&channels, col(st, 0));
+            sqlite3_finalize(st);
+        }
+        for (size_t i = 0; i < channels.count; i++)
+            if (n->ninflight < MAX_IN_FLIGHT)
+                send_digest(n, channels.items[i]);
+        pv_strlist_free(&channels);
+    }
+    int running;
+    if (n->ninflight)
+        curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
+static void on_pump(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Life cycle                                                              */
+
+static char *read_secret(const pv_config *cfg, char *err, size_t errcap)
+{
+    if (cfg->email.password_env) {
+        const char *v = getenv(cfg->email.password_env);
+        if (!v) {
+            snprintf(err, errcap, "email.password_env: the variable %s is "
+                                  "not set",
+                     cfg->email.password_env);
+            return NULL;
+        }
+        return strdup(v);
+    }
+    if (cfg->email.password_file) {
+        FILE *f = fopen(cfg->email.password_file, "r");
+        if (!f) {
+            snprintf(err, errcap, "email.password_file %s: %s",
+                     cfg->email.password_file, strerror(errno));
+            return NULL;
+        }
+        char buf[1024];
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+        char *s = strdup(buf);
+        memset(buf, 0, sizeof buf);
+        return s;
+    }
+    return NULL;
+}
+
+int pv_notify_open(const pv_config *cfg, pv_store *store, pv_alerts *alerts,
+                   pv_notify **out, char *err, size_t errcap)
+{
+    *out = NULL;
+    if (!cfg->email.enabled)
+        return 0;
+    pv_notify *n = calloc(1, sizeof *n);
+    if (!n)
+        return PV_ENOMEM;
+    n->cfg = cfg;
+    n->store = store;
+    if (cfg->email.password_env || cfg->email.password_file) {
+        n->password = read_secret(cfg, err, errcap);
+        if (!n->password) {
+            free(n);
+            return PV_EINVAL;
+        }
+    }
+    if (cfg->email.dir) {
+        mkdir(cfg->email.dir, 0750);
+        struct stat st;
+        if (stat(cfg->email.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errcap, "email.dir %s: not a directory",
+                     cfg->email.dir);
+            pv_notify_free(n);
+            return PV_EINVAL;
+        }
+    }
+    static int curl_ready;
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = 1;
+    }
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    pv_alerts_set_hook(alerts, on_alert, n);
+    *out = n;
+    return 0;
+}
+
+void pv_notify_on_failure(pv_notify *n, pv_notify_fail_fn fn, void *ud)
+{
+    n->on_fail = fn;
+    n->on_fail_ud = ud;
+}
+
+int pv_notify_start(pv_notify *n, uv_loop_t *loop)
+{
+    n->loop = loop;
+    n->multi = curl_multi_init();
+    if (!n->multi)
+        return PV_ENOMEM;
+    curl_multi_setopt(n->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(n->multi, CURLMOPT_SOCKETDATA, n);
+    curl_multi_setopt(n->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(n->multi, CURLMOPT_TIMERDATA, n);
+    uv_timer_init(loop, &n->pump);
+    uv_timer_init(loop, &n->curl_timer);
+    n->pump.data = n->curl_timer.data = n;
+    n->handles = 2;
+    n->started = 1;
+    uv_timer_start(&n->pump, on_pump, 0, PUMP_MS);
+    return 0;
+}
+
+void pv_notify_kick(pv_notify *n)
+{
+    if (n && n->started)
+        uv_timer_start(&n->pump, on_pump, 0, PUMP_MS);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    pv_notify *n = h->data;
+    n->handles--;
+}
+
+void pv_notify_stop(pv_notify *n)
+{
+    if (!n || !n->started)
+        return;
+    n->started = 0;
+    while (n->ninflight) {
+        struct xfer *x = n->inflight[--n->ninflight];
+        xfer_free(x);
+    }
+    curl_multi_cleanup(n->multi);
+    n->multi = NULL;
+    uv_close((uv_handle_t *)&n->pump, on_timer_closed);
+    uv_close((uv_handle_t *)&n->curl_timer, on_timer_closed);
+}
+
+long pv_notify_drain(pv_notify *n, double max_seconds)
+{
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0)
+        return 0;
+    long before = n->sent_count;
+    pv_notify_start(n, &loop);
+    uv_timer_stop(&n->pump);
+    pump(n);
+    uint64_t deadline = uv_now(&loop) + (uint64_t)(max_seconds * 1000);
+    while (n->ninflight && uv_now(&loop) < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    pv_notify_stop(n);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return n->sent_count - before;
+}
+
+void pv_notify_free(pv_notify *n)
+{
+    if (!n)
+        return;
+    if (n->password) {
+        memset(n->password, 0, strlen(n->password));
+        free(n->password);
+    }
+    free(n);
+}
+
+int pv_notify_print_outbox(pv_store *s, FILE *out, const char *status)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(s),
+                           "SELECT id, alert_id, status, attempts, "
+                           "next_attempt_at, channel, last_error FROM outbox "
+                           "WHERE ?1 IS NULL OR status = ?1 ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    if (status)
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    fprintf(out, "%-6s %-6s %-8s %-3s %-21s %s\n", "ID", "ALERT", "STATUS",
+            "TRY", "NEXT ATTEMPT", "TO / LAST ERROR");
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        n++;
+        fprintf(out, "%-6lld %-6lld %-8s %-3d %-21s %s%s%s\n",
+                (long long)sqlite3_column_int64(st, 0),
+                (long long)sqlite3_column_int64(st, 1), col(st, 2),
+                sqlite3_column_int(st, 3), col(st, 4), col(st, 5),
+                *col(st, 6) ? "  last error: " : "", col(st, 6));
+    }
+    sqlite3_finalize(st);
+    if (!n)
+        fprintf(out, "(outbox empty)\n");
+    return 0;
+}
+
+long pv_notify_retry(pv_store *s, int64_t id)
+{
+    sqlite3_stmt *st;
+    char now[PV_TIME_BUFSZ];
+    if (sqlite3_prepare_v2(pv_store_db(s),
+                           "UPDATE outbox SET status = 'pending', attempts = "
+                           "0, next_attempt_at = ?2 WHERE status = 'failed' "
+                           "AND (?1 = 0 OR id = ?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, pv_time_format(pv_store_now(s), now), -1,
+                      SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return PV_EDB;
+    return sqlite3_changes(pv_store_db(s));
+}

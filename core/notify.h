@@ -1,0 +1,55 @@
+/* notify: e-mail for alerts — the durable outbox and the SMTP sender.
+ *
+ * Queuing: an alert that opens or escalates (not a repeat) and passes the
+ * configured severity and routes becomes an outbox row, written in the
+ * alert's own transaction, holding the complete message (headers and body)
+ * so a retry sends the same bytes under the same Message-ID. Sending:
+ * libcurl's multi interface driven by the libuv loop (uv_poll, uv_timer;
+ * no blocking call on the loop); a row is marked sent only after the server
+ * accepted it; failures are retried with exponential backoff and jitter;
+ * after email.max_attempts the row is 'failed' and an engine alert is
+ * raised. With email.dir, .eml files are written instead. Without an email
+ * configuration nothing is queued. Calls store, alerts (hook) and curl. */
+#ifndef PV_NOTIFY_H
+#define PV_NOTIFY_H
+
+#include <stdio.h>
+#include <uv.h>
+
+#include "alerts.h"
+#include "config.h"
+#include "store.h"
+
+typedef struct pv_notify pv_notify;
+
+/* Creates the notifier and hooks it into the alerts (queuing starts now).
+ * Returns 0 with *out NULL when email is not configured. */
+int pv_notify_open(const pv_config *cfg, pv_store *store, pv_alerts *alerts,
+                   pv_notify **out, char *err, size_t errcap);
+void pv_notify_free(pv_notify *n);
+
+/* Starts sending on the loop: due rows are picked up every second and
+ * right after new ones are committed. */
+int pv_notify_start(pv_notify *n, uv_loop_t *loop);
+/* Stops sending; in-flight transfers are abandoned (their rows stay
+ * pending and are sent again later: at-least-once, same Message-ID). */
+void pv_notify_stop(pv_notify *n);
+/* Tells the sender that rows were committed. */
+void pv_notify_kick(pv_notify *n);
+
+/* Sends what is due now on a private loop, each row at most once, for at
+ * most max_seconds (for 'pvwatch ingest'). Returns rows sent. */
+long pv_notify_drain(pv_notify *n, double max_seconds);
+
+/* The engine alert hook: how the notifier raises "mail failed" alerts. */
+typedef int (*pv_notify_fail_fn)(void *ud, int64_t outbox_id,
+                                 const char *error);
+void pv_notify_on_failure(pv_notify *n, pv_notify_fail_fn fn, void *ud);
+
+/* 'pvwatch outbox list [--status S]' and 'pvwatch outbox retry [ID]'. */
+int pv_notify_print_outbox(pv_store *s, FILE *out, const char *status);
+/* Makes failed rows (one, or all with id 0) pending again with a fresh
+ * attempt count. Returns the number of rows, or a negative code. */
+long pv_notify_retry(pv_store *s, int64_t id);
+
+#endif
