@@ -21,7 +21,7 @@ struct pending {
     pv_hl7_msg *msg; /* parsed message, or NULL */
     char *raw;       /* for an unparsed message: its bytes, for the ACK */
     size_t rawlen;
-    int code;        /* PV_HL7_AA / AE / AR */
+    int code; /* PV_HL7_AA / AE / AR */
     int error;
     char *text;
 };
@@ -47,10 +47,10 @@ struct conn {
     uv_timer_t idle;
     pv_mllp *framer;
     char peer[80];
-    int pending;       /* messages in the batch */
-    int closed;        /* uv_close called */
-    int handles;       /* open libuv handles (tcp, timer) */
-    int close_after;   /* close once the pending ACKs are written */
+    int pending;     /* messages in the batch */
+    int closed;      /* uv_close called */
+    int handles;     /* open libuv handles (tcp, timer) */
+    int close_after; /* close once the pending ACKs are written */
 };
 
 struct write_req {
@@ -143,9 +143,9 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
     };
     char *ack = NULL;
     size_t len = 0;
-    int rc = pe->msg ? pv_hl7_ack(pe->msg, &info, &ack, &len)
-                     : pv_hl7_ack_unparsed(pe->raw, pe->rawlen, &info, &ack,
-                                           &len);
+    int rc = pe->msg
+                 ? pv_hl7_ack(pe->msg, &info, &ack, &len)
+                 : pv_hl7_ack_unparsed(pe->raw, pe->rawlen, &info, &ack, &len);
     if (code == PV_HL7_AA)
         srv->stats.aa++;
     else if (code == PV_HL7_AE)
@@ -286,8 +286,8 @@ static void on_frame_error(void *ud, pv_mllp_fault fault, size_t bytes,
     pv_warn("%s: %s", c->peer, reason);
     if (fault != PV_MLLP_TOO_BIG)
         return;
-    struct pending pe = {.c = c, .code = PV_HL7_AR,
-                         .error = PV_HL7_ERR_INTERNAL};
+    struct pending pe = {
+        .c = c, .code = PV_HL7_AR, .error = PV_HL7_ERR_INTERNAL};
     char text[128];
     snprintf(text, sizeof text, "message larger than %ld bytes; rejected",
              c->srv->cfg->mllp.max_message);
@@ -378,8 +378,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     srv->stats.connections++;
     pv_mllp_callbacks cb = {on_message, on_frame_error};
-    c->framer =
-        pv_mllp_new((size_t)srv->cfg->mllp.max_message, &cb, c);
+    c->framer = pv_mllp_new((size_t)srv->cfg->mllp.max_message, &cb, c);
     if (!c->framer) {
         conn_close(c);
         return;
@@ -388,6 +387,13 @@ static void on_connection(uv_stream_t *server, int status)
     uint64_t idle_ms = (uint64_t)(srv->cfg->mllp.idle_timeout * 1000);
     uv_timer_start(&c->idle, on_idle, idle_ms, idle_ms);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static int port_of(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)ss)->sin_port);
 }
 
 static int parse_listen(const char *spec, struct sockaddr_storage *ss)
@@ -443,6 +449,23 @@ int pv_mllp_server_start(uv_loop_t *loop, pv_ingest *p, const pv_config *cfg,
         pv_mllp_server_stop(srv);
         return PV_EIO;
     }
+    if (port_of(&ss) == 0) {
+        /* Port 0: the system chose one; say which, or nobody can connect
+         * (tests listen on port 0 to avoid collisions). */
+        struct sockaddr_storage bound;
+        int blen = sizeof bound;
+        char ip[64] = "?";
+        if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound,
+                               &blen) == 0) {
+            if (bound.ss_family == AF_INET6)
+                uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
+            else
+                uv_ip4_name((struct sockaddr_in *)&bound, ip, sizeof ip);
+            pv_info(bound.ss_family == AF_INET6 ? "MLLP listening on [%s]:%d"
+                                                : "MLLP listening on %s:%d",
+                    ip, port_of(&bound));
+        }
+    }
     uv_check_init(loop, &srv->commit_point);
     srv->commit_point.data = srv;
     srv->open_handles++;
@@ -461,6 +484,16 @@ static void on_srv_closed(uv_handle_t *h)
     }
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    struct conn *c = req->data;
+    free(req);
+    conn_close(c);
+}
+
+/* At stop: the last ACKs are queued; shut the write side down once they
+ * are out (uv_shutdown waits for pending writes), then close. */
 static void close_conn_walk(uv_handle_t *h, void *arg)
 {
     pv_mllp_server *srv = arg;
@@ -468,8 +501,19 @@ static void close_conn_walk(uv_handle_t *h, void *arg)
         uv_is_closing(h))
         return;
     struct conn *c = h->data;
-    if (c && c->srv == srv)
+    if (!c || c->srv != srv || c->closed)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req) {
         conn_close(c);
+        return;
+    }
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
+        conn_close(c);
+    }
 }
 
 void pv_mllp_server_stop(pv_mllp_server *s)
