@@ -42,6 +42,8 @@ struct runner {
 
 struct tcase {
     struct runner *run;
+    pv_config cfg; /* a shallow copy of the runner's, without alert log;
+                    * the pipeline keeps a pointer to it */
     pv_ingest *p;
     char *name;
     int failures;
@@ -171,8 +173,13 @@ static int feed(lua_State *L, struct tcase *t, int kind)
         o.unit = opt_str(L, 2, "unit");
         o.flag = opt_str(L, 2, "flag");
         o.status = opt_str(L, 2, "status");
-        o.has_num = opt_num(L, 2, "value", &o.value_num);
+        /* A value that is not a number is kept as text, as a feed keeps
+         * it (value_text only). */
         lua_getfield(L, 2, "value");
+        if (lua_type(L, -1) == LUA_TSTRING && !lua_isnumber(L, -1))
+            o.has_num = 0;
+        else
+            o.has_num = opt_num(L, 2, "value", &o.value_num);
         o.value_text = lua_tostring(L, -1);
         lua_pop(L, 1);
         o.has_low = opt_num(L, 2, "ref_low", &o.ref_low);
@@ -351,30 +358,26 @@ static int matches(lua_State *L, int exp)
     return 1;
 }
 
-static void describe(lua_State *L, int idx, luaL_Buffer *b)
+/* "{k=v, ...}" of the table at idx, leaving out the long fields. */
+static void describe(lua_State *L, int idx, pv_buf *b)
 {
     idx = lua_absindex(L, idx);
-    luaL_addstring(b, "{");
+    pv_buf_puts(b, "{");
     int first = 1;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        const char *k = lua_tostring(L, -2);
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                                                        : NULL;
         if (k && strcmp(k, "detail") && strcmp(k, "evidence") &&
             strcmp(k, "action") && strcmp(k, "id")) {
-            lua_pushfstring(L, "%s%s=%s", first ? "" : ", ", k,
-                            luaL_tolstring(L, -1, NULL));
-            lua_remove(L, -2);
-            /* The buffer may be on the stack below: add via a copy. */
-            const char *s = lua_tostring(L, -1);
-            char tmp[512];
-            snprintf(tmp, sizeof tmp, "%s", s);
+            const char *v = luaL_tolstring(L, -1, NULL);
+            pv_buf_printf(b, "%s%s=%s", first ? "" : ", ", k, v);
             lua_pop(L, 1);
-            luaL_addstring(b, tmp);
             first = 0;
         }
         lua_pop(L, 1);
     }
-    luaL_addstring(b, "}");
+    pv_buf_puts(b, "}");
 }
 
 static int expect(lua_State *L, int want_some)
@@ -395,33 +398,26 @@ static int expect(lua_State *L, int want_some)
     }
     int ok = want_some ? (count >= 0 ? hits == count : hits > 0) : hits == 0;
     if (!ok) {
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        describe(L, 2, &b);
-        luaL_pushresult(&b);
-        char want[1024];
-        snprintf(want, sizeof want, "%s", lua_tostring(L, -1));
-        lua_pop(L, 1);
-        luaL_buffinit(L, &b);
+        pv_buf want = PV_BUF_INIT, have = PV_BUF_INIT;
+        describe(L, 2, &want);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, list, i);
-            luaL_addstring(&b, "\n    ");
-            describe(L, -1, &b);
+            pv_buf_puts(&have, "\n    ");
+            describe(L, -1, &have);
             lua_pop(L, 1);
         }
-        luaL_pushresult(&b);
+        const char *w = pv_buf_cstr(&want), *h = n ? pv_buf_cstr(&have)
+                                                  : " none";
         if (want_some && count >= 0)
             fail(L, t, "expected %lld alert(s) matching %s, found %lld; "
                        "alerts:%s",
-                 (long long)count, want, (long long)hits,
-                 n ? lua_tostring(L, -1) : " none");
+                 (long long)count, w, (long long)hits, h);
         else if (want_some)
-            fail(L, t, "expected an alert matching %s; alerts:%s", want,
-                 n ? lua_tostring(L, -1) : " none");
+            fail(L, t, "expected an alert matching %s; alerts:%s", w, h);
         else
-            fail(L, t, "expected no alert matching %s; alerts:%s", want,
-                 lua_tostring(L, -1));
-        lua_pop(L, 1);
+            fail(L, t, "expected no alert matching %s; alerts:%s", w, h);
+        pv_buf_free(&want);
+        pv_buf_free(&have);
     }
     lua_pop(L, 1);
     lua_pushboolean(L, ok);
@@ -460,10 +456,10 @@ static int pv_test(lua_State *L)
     t->run = r;
     t->name = strdup(name);
     luaL_setmetatable(L, T_MT);
-    pv_config cfg = r->cfg; /* a shallow copy: no alert log for specs */
-    cfg.alert_log = NULL;
+    t->cfg = r->cfg; /* a shallow copy: no alert log for specs */
+    t->cfg.alert_log = NULL;
     pv_buf errors = PV_BUF_INIT;
-    int rc = pv_ingest_open(&cfg, ":memory:", 0, &t->p, &errors);
+    int rc = pv_ingest_open(&t->cfg, ":memory:", 0, &t->p, &errors);
     if (rc) {
         lua_pushfstring(L, "cannot load the rules: %s",
                         pv_buf_cstr(&errors) ? pv_buf_cstr(&errors) : "");

@@ -198,6 +198,13 @@ static int hexval(unsigned char c)
     return -1;
 }
 
+/* The byte two hex digits stand for, or -1. */
+static int hexpair(const char *h)
+{
+    int hi = hexval((unsigned char)h[0]), lo = hexval((unsigned char)h[1]);
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 /* ---- Delimiters and MSH-18 ------------------------------------------- */
 
 static bool delim_ok(unsigned char c)
@@ -277,7 +284,7 @@ static bool read_delims(const char *line, size_t n, struct delims *d, char *why,
     d->rs = enc[1];
     d->es = enc[2];
     d->ss = enc[3];
-    d->tc = elen == 5 ? enc[4] : 0;
+    d->tc = elen == 5 ? enc[4] : '\0';
     return true;
 }
 
@@ -526,6 +533,8 @@ static bool code3_ok(pv_span v)
 static int check_msh(const pv_hl7_msg *m, pv_hl7_error *err)
 {
     char q[200];
+    if (m->nseg == 0)
+        return set_error(err, PV_EINVAL, 0, "message has no MSH segment");
     long line = m->segs[0].line;
     pv_span type = pv_hl7_msg_type(m);
     if (type.len == 0)
@@ -921,19 +930,14 @@ static bool decode_hex(struct writer *w, const char *h, size_t n)
         return false;
     struct u8v v = {0, 0x80, 0xBF};
     for (size_t i = 0; i < n; i += 2) {
-        int hi = hexval((unsigned char)h[i]);
-        int lo = hexval((unsigned char)h[i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        unsigned char c = (unsigned char)(hi << 4 | lo);
-        if (c == 0 || !u8v_step(&v, c))
+        int c = hexpair(h + i);
+        if (c <= 0 || !u8v_step(&v, (unsigned char)c))
             return false;
     }
     if (v.need)
         return false;
     for (size_t i = 0; i < n; i += 2)
-        put(w, (char)(hexval((unsigned char)h[i]) << 4 |
-                      hexval((unsigned char)h[i + 1])));
+        put(w, (char)hexpair(h + i));
     return true;
 }
 

@@ -154,10 +154,19 @@ static void take(pv_inbox *in, struct candidate *c)
         pv_info("%s: %s, %ld stored, %ld rejected", c->name,
                 rep.kind ? rep.kind : "unrecognised", rep.stored,
                 rep.rejected);
-    if (rep.errors.len)
-        fprintf(stderr, "%.*s", (int)(rep.errors.len > 8192 ? 8192
-                                                            : rep.errors.len),
-                rep.errors.ptr);
+    /* One "pvwatch: FILE:LINE: reason" line each; the .error file has
+     * them all. */
+    int shown = 0;
+    for (const char *e = pv_buf_cstr(&rep.errors); e && *e; shown++) {
+        const char *nl = strchr(e, '\n');
+        int len = nl ? (int)(nl - e) : (int)strlen(e);
+        if (shown == 100) {
+            pv_error("%s: more bad lines; see the .error file", c->name);
+            break;
+        }
+        pv_error("%.*s", len, e);
+        e += len + (nl != NULL);
+    }
     pv_inbox_file_done(in->dir, c->name, &rep);
     pv_file_report_free(&rep);
     drop(in, c);

@@ -102,15 +102,29 @@ static void set_result(pv_hl7_result *r, int ack, int error, const char *fmt,
     va_end(ap);
 }
 
+/* The decoded sub-component of a component, or NULL when empty. */
+static const char *subval(struct ctx *c, long seg, size_t field, size_t rep,
+                          size_t comp, size_t sub)
+{
+    pv_span sp = pv_hl7_get(c->m, (size_t)seg, field, rep, comp, sub);
+    if (sp.len == 0 || pv_hl7_is_null(sp))
+        return NULL;
+    return keep(&c->strs, pv_hl7_decode_dup(c->m, sp));
+}
+
 /* PID-3: the first identifier, or the one whose assigning authority
- * (CX.4) the configuration names. */
+ * (CX.4, an HD: namespace id & universal id & its type) the configuration
+ * names, by namespace id, universal id (an OID) or as a whole. */
 static const char *patient_id(struct ctx *c, long pid)
 {
     const char *want = pv_ingest_config(c->p)->mllp.assigning_authority;
     size_t reps = pv_hl7_rep_count(c->m, (size_t)pid, 3);
     for (size_t r = 1; want && r <= reps; r++) {
-        const char *auth = val(c, pid, 3, r, 4);
-        if (auth && strcmp(auth, want) == 0)
+        const char *whole = val(c, pid, 3, r, 4);
+        const char *ns = subval(c, pid, 3, r, 4, 1);
+        const char *uid = subval(c, pid, 3, r, 4, 2);
+        if ((whole && !strcmp(whole, want)) || (ns && !strcmp(ns, want)) ||
+            (uid && !strcmp(uid, want)))
             return val(c, pid, 3, r, 1);
     }
     return val(c, pid, 3, 1, 1);
@@ -156,6 +170,19 @@ static int supersede(struct ctx *c, const char *code, pv_time_t at,
     return rc == SQLITE_DONE ? 0 : PV_EDB;
 }
 
+/* OBX-7. Besides what pv_map_ref_range() reads ("3.5-7.0", "<5", ">40"),
+ * NIST LRI and many US labs write "13 to 18". */
+static void ref_range(const char *range, pv_obs *o)
+{
+    const char *to = strstr(range, " to ");
+    char buf[128];
+    if (to && strlen(range) < sizeof buf) {
+        snprintf(buf, sizeof buf, "%.*s-%s", (int)(to - range), range, to + 4);
+        range = buf;
+    }
+    pv_map_ref_range(range, o);
+}
+
 static int map_obx(struct ctx *c, long obx, long obr)
 {
     pv_obs o = {0};
@@ -185,7 +212,7 @@ static int map_obx(struct ctx *c, long obx, long obr)
     o.flag = val(c, obx, 8, 1, 1);
     const char *range = val(c, obx, 7, 1, 0);
     if (range)
-        pv_map_ref_range(range, &o);
+        ref_range(range, &o);
     /* OBX-14, else OBR-7, else MSH-7. */
     const char *when = val(c, obx, 14, 1, 1);
     if (!ts(when, &o.at) && !ts(val(c, obr, 7, 1, 1), &o.at)) {
@@ -215,9 +242,8 @@ static int map_obx(struct ctx *c, long obx, long obr)
         o.value_text = text ? text : val(c, obx, 5, 1, 1);
     } else {
         o.value_text = val(c, obx, 5, 0, 0);
-        if (o.value_text &&
-            pv_map_number(o.value_text, strlen(o.value_text), &o.value_num) ==
-                0)
+        if (o.value_text && pv_map_number(o.value_text, strlen(o.value_text),
+                                          &o.value_num) == 0)
             o.has_num = 1;
     }
     o.message_id = c->message_id;
@@ -275,8 +301,7 @@ static int map_rx(struct ctx *c, long seg, int is_rxa, long tq1, long rxr)
     e.code_system = val(c, seg, code_f, 1, 3);
     if (!e.drug) {
         set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
-                   "%s-%zu drug code missing", is_rxa ? "RXA" : "RXE",
-                   code_f);
+                   "%s-%zu drug code missing", is_rxa ? "RXA" : "RXE", code_f);
         return 1;
     }
     const char *dose = val(c, seg, is_rxa ? 6 : 3, 1, 1);
@@ -402,6 +427,36 @@ static int supported_version(pv_span v)
            (v.len == 3 || v.ptr[3] == '.');
 }
 
+/* Keeps a message rejected before it could be given a source and control
+ * id (unparsable, no MSH-10, unsupported version) in messages, keyed by the
+ * SHA-256 of its bytes, so nothing is lost; in a savepoint of its own. The
+ * same bytes again are not stored twice. */
+static int store_unread(pv_store *s, const char *raw, size_t len,
+                        const char *type, const char *peer, const char *why)
+{
+    pv_sha256 h;
+    char hex[65], key[80];
+    pv_sha256_init(&h);
+    pv_sha256_update(&h, raw, len);
+    pv_sha256_hex(&h, hex);
+    snprintf(key, sizeof key, "sha256:%s", hex);
+    int rc = pv_store_savepoint(s);
+    if (rc)
+        return rc;
+    int64_t id;
+    rc = pv_store_message_add(s, "unparsed", key, type, peer, raw, len,
+                              "rejected", &id, NULL);
+    if (!rc)
+        rc = pv_store_message_finish(s, id, "rejected", why, 0, 0);
+    if (rc == PV_ESTATE)
+        rc = 0;
+    if (rc) {
+        pv_store_rollback_to(s);
+        return rc;
+    }
+    return pv_store_release(s);
+}
+
 void pv_hl7_result_free(pv_hl7_result *res)
 {
     pv_hl7_free(res->msg);
@@ -419,23 +474,11 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
     if (rc) {
         set_result(res, PV_HL7_AR, PV_HL7_ERR_SEGMENT_SEQUENCE, "%s",
                    perr.reason);
-        if (pv_hl7_raw_is_ack(raw, len)) {
+        /* Something that reads like an ACK is never answered (the peer may
+         * be acknowledging ours), but it is kept like any bad input. */
+        if (pv_hl7_raw_is_ack(raw, len))
             res->ack = -1;
-            return 0;
-        }
-        /* Keep what could not be read, so nothing is lost. */
-        pv_sha256 h;
-        char hex[65], key[80];
-        pv_sha256_init(&h);
-        pv_sha256_update(&h, raw, len);
-        pv_sha256_hex(&h, hex);
-        snprintf(key, sizeof key, "sha256:%s", hex);
-        int64_t id;
-        rc = pv_store_message_add(s, "unparsed", key, NULL, peer, raw, len,
-                                  "rejected", &id, NULL);
-        if (!rc)
-            rc = pv_store_message_finish(s, id, "rejected", res->text, 0, 0);
-        return rc == PV_ESTATE ? 0 : rc;
+        return store_unread(s, raw, len, NULL, peer, res->text);
     }
     const pv_hl7_msg *m = res->msg;
     if (pv_hl7_is_ack(m)) {
@@ -459,7 +502,7 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
     if (!control[0]) {
         set_result(res, PV_HL7_AR, PV_HL7_ERR_REQUIRED_FIELD,
                    "MSH-10 message control id missing");
-        return 0;
+        return store_unread(s, raw, len, msgtype, peer, res->text);
     }
     if (!supported_version(pv_hl7_version(m))) {
         pv_span v = pv_hl7_version(m);
@@ -467,7 +510,7 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
                    "HL7 version '%.*s' in MSH-12 is not supported (2.3 to "
                    "2.8)",
                    (int)(v.len > 20 ? 20 : v.len), v.ptr);
-        return 0;
+        return store_unread(s, raw, len, msgtype, peer, res->text);
     }
     c.has_msh_time = ts(val(&c, 0, 7, 1, 1), &c.msh_time);
 
@@ -519,8 +562,8 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
         char rsource[600];
         snprintf(rsource, sizeof rsource, "rejected:%s", source);
         if (!rc)
-            rc = pv_store_message_add(s, rsource, control, msgtype, peer,
-                                      raw, len, "rejected", &id, NULL);
+            rc = pv_store_message_add(s, rsource, control, msgtype, peer, raw,
+                                      len, "rejected", &id, NULL);
         if (!rc)
             rc = pv_store_message_finish(s, id, "rejected", res->text, 0, 1);
         if (rc == PV_ESTATE)

@@ -55,6 +55,8 @@ struct pv_notify {
     pv_notify_fail_fn on_fail;
     void *on_fail_ud;
     long sent_count;
+    /* While draining: rows up to this id have had their attempt. */
+    int64_t drained_id;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -94,10 +96,12 @@ static void header_text(pv_buf *b, const char *s)
         pv_buf_puts(b, s);
         return;
     }
-    /* Encoded words of at most 45 input bytes, cut on UTF-8 boundaries. */
+    /* Encoded words of at most 42 input bytes (56 base64 characters, so
+     * "Subject: " and the first word fit in 78 columns), cut on UTF-8
+     * boundaries. */
     size_t len = strlen(s), i = 0;
     while (i < len) {
-        size_t n = len - i > 45 ? 45 : len - i;
+        size_t n = len - i > 42 ? 42 : len - i;
         while (n < len - i && n > 0 &&
                ((unsigned char)s[i + n] & 0xC0) == 0x80)
             n--;
@@ -789,14 +793,18 @@ static void pump(pv_notify *n)
     if (sqlite3_prepare_v2(pv_store_db(n->store),
                            "SELECT id, channel, payload FROM outbox WHERE "
                            "status = 'pending' AND channel LIKE 'email:%' "
-                           "AND next_attempt_at <= ? ORDER BY id LIMIT 64",
+                           "AND next_attempt_at <= ? AND id > ? ORDER BY id "
+                           "LIMIT 64",
                            -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, n->drained_id);
     while (n->ninflight < MAX_IN_FLIGHT && sqlite3_step(st) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
         if (in_flight(n, id))
             continue;
+        if (n->drained_id)
+            n->drained_id = id; /* draining: each row at most once */
         if (n->cfg->email.dir) {
             if (write_eml(n, id, col(st, 2)))
                 mark_failed(n, id, "cannot write the .eml file");
@@ -983,10 +991,24 @@ long pv_notify_drain(pv_notify *n, double max_seconds)
     long before = n->sent_count;
     pv_notify_start(n, &loop);
     uv_timer_stop(&n->pump);
-    pump(n);
+    /* Rows are taken in id order, at most MAX_IN_FLIGHT (or 64 .eml
+     * files) at a time; each is tried once: drained_id (nonzero while
+     * draining) marks how far the attempts went. */
+    n->drained_id = -1;
     uint64_t deadline = uv_now(&loop) + (uint64_t)(max_seconds * 1000);
-    while (n->ninflight && uv_now(&loop) < deadline)
-        uv_run(&loop, UV_RUN_ONCE);
+    for (;;) {
+        int64_t upto = n->drained_id;
+        if (n->ninflight < MAX_IN_FLIGHT)
+            pump(n);
+        if (!n->ninflight && n->drained_id == upto)
+            break; /* nothing left to try */
+        uv_update_time(&loop);
+        if (uv_now(&loop) >= deadline)
+            break;
+        if (n->ninflight)
+            uv_run(&loop, UV_RUN_ONCE);
+    }
+    n->drained_id = 0;
     pv_notify_stop(n);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

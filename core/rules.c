@@ -644,6 +644,19 @@ static void open_libs(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* One line per broken plugin, naming its file (rules.h): Lua's messages
+ * name it when they know a line, but not for a binary chunk or an error
+ * raised through a tail call such as 'return pv.rule {...}'; the traceback
+ * after the first line is left out. */
+static void plugin_error(pv_buf *errors, const char *path, const char *msg)
+{
+    size_t n = strlen(path), len = strcspn(msg, "\n");
+    if (strncmp(msg, path, n) == 0)
+        pv_buf_printf(errors, "%.*s\n", (int)len, msg);
+    else
+        pv_buf_printf(errors, "%s: %.*s\n", path, (int)len, msg);
+}
+
 /* Creates a plugin's state, runs rules_api.lua in it and then the plugin
  * file in the sandbox. Leaves the list of rules on the stack. */
 static int plugin_open(pv_rules *r, const char *path, struct plugin **out,
@@ -701,7 +714,7 @@ static int plugin_open(pv_rules *r, const char *path, struct plugin **out,
         return PV_ELUA;
     }
     if (luaL_loadfilex(L, path, "t") != LUA_OK) {
-        pv_buf_printf(errors, "%s\n", lua_tostring(L, -1));
+        plugin_error(errors, path, lua_tostring(L, -1));
         plugin_free(pl);
         return PV_ELUA;
     }
@@ -710,7 +723,7 @@ static int plugin_open(pv_rules *r, const char *path, struct plugin **out,
     lua_setupvalue(L, -3, 1);
     lua_pop(L, 1);
     if (protected_call(pl, 0, 1, budget, err, sizeof err)) {
-        pv_buf_printf(errors, "%s\n", err);
+        plugin_error(errors, path, err);
         plugin_free(pl);
         return PV_ELUA;
     }
@@ -721,7 +734,7 @@ static int plugin_open(pv_rules *r, const char *path, struct plugin **out,
     lua_insert(L, -2);
     lua_pushstring(L, path);
     if (protected_call(pl, 2, 1, budget, err, sizeof err)) {
-        pv_buf_printf(errors, "%s\n", err);
+        plugin_error(errors, path, err);
         plugin_free(pl);
         return PV_ELUA;
     }

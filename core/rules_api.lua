@@ -11,6 +11,20 @@ local prim, settings = ...
 local type, pairs, ipairs, tostring, tonumber, error, setmetatable, select =
     type, pairs, ipairs, tostring, tonumber, error, setmetatable, select
 local string_format, table_concat, math_floor = string.format, table.concat, math.floor
+local pcall, rawget, rawset, table_pack, table_unpack =
+    pcall, rawget, rawset, table.pack, table.unpack
+
+-- Lua runs __gc finalizers with debug hooks switched off, so the
+-- instruction budget cannot stop one. A rule cannot set a metatable with
+-- __gc (env.setmetatable below), and as it can reach the metatables made
+-- here (obs.__index is Obs), every object made here gets its metatable
+-- without one: an object is finalized only if __gc was there when its
+-- metatable was set.
+local setmetatable_unguarded = setmetatable
+local function setmetatable(t, mt)
+    rawset(mt, "__gc", nil)
+    return setmetatable_unguarded(t, mt)
+end
 
 -- string.dump would hand out bytecode, which the sandbox never loads; the
 -- string metatable is reachable from any string, so remove it at the source
@@ -29,6 +43,27 @@ for _, name in ipairs {
     "rawset", "setmetatable", "getmetatable", "_VERSION",
 } do
     env[name] = _G[name]
+end
+
+env.setmetatable = function(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+        error("setmetatable: __gc is not allowed in rules", 2)
+    end
+    return setmetatable_unguarded(t, mt)
+end
+
+-- A message handler called for an error the budget hook raised runs with
+-- hooks switched off, and could loop for ever. So the sandbox's xpcall
+-- calls its handler after the stack has unwound, under the budget; with no
+-- debug library a handler could not look at that stack anyway.
+env.xpcall = function(f, msgh, ...)
+    if type(msgh) ~= "function" then
+        error("bad argument #2 to 'xpcall' (function expected)", 2)
+    end
+    local res = table_pack(pcall(f, ...))
+    if res[1] then return table_unpack(res, 1, res.n) end
+    local _, v = pcall(msgh, res[2])
+    return false, v
 end
 
 local function copy(t)
@@ -455,7 +490,6 @@ end
 
 -- Runs one rule on one fact; returns a list of normalised alerts.
 function host.call(rule, kind, fact)
-    local patient = setmetatable({ id = fact and fact.patient_id, _at = fact and fact.at }, Patient)
     if fact then
         fact._kind = kind
         fact.kind = kind
@@ -463,6 +497,7 @@ function host.call(rule, kind, fact)
         if kind == "exposure" then fact.at = fact.start end
         if kind == "event" then fact.at = fact.onset end
     end
+    local patient = setmetatable({ id = fact and fact.patient_id, _at = fact and fact.at }, Patient)
     if kind == "exposure" and rule.exposures then
         local wanted = false
         for _, d in ipairs(rule.exposures) do

@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "csv.h"
@@ -18,10 +20,14 @@
  * transactions of bounded size. */
 #define PASS_BYTES (8u << 20)
 #define READ_CHUNK (64 * 1024)
+/* How many bytes before the offset are remembered, to tell a file that
+ * grew from one rewritten in place to at least the same size. */
+#define MARK_BYTES 64
 
 struct follower {
     struct pv_tail *owner;
-    char *path;
+    char *path; /* as configured: for open() and for messages */
+    char *key;  /* the absolute path: the key of its tail_offsets row */
     uv_fs_poll_t poll;
     /* Where we are, as stored in tail_offsets. */
     int known;
@@ -30,6 +36,9 @@ struct follower {
     long line;
     char *header; /* header field names joined by '\n' */
     char delim;
+    /* The bytes just before offset as last read (in memory only). */
+    unsigned char mark[MARK_BYTES];
+    size_t mark_len;
 };
 
 struct pv_tail {
@@ -48,7 +57,7 @@ static int load_state(pv_store *s, struct follower *f)
                            "FROM tail_offsets WHERE path = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return PV_EDB;
-    sqlite3_bind_text(st, 1, f->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, f->key, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
         f->known = 1;
         f->dev = (uint64_t)sqlite3_column_int64(st, 0);
@@ -76,7 +85,7 @@ static int save_state(pv_store *s, const struct follower *f)
                            -1, &st, NULL) != SQLITE_OK)
         return PV_EDB;
     char now[PV_TIME_BUFSZ], d[2] = {f->delim ? f->delim : ',', 0};
-    sqlite3_bind_text(st, 1, f->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, f->key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)f->dev);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)f->ino);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)f->offset);
@@ -165,6 +174,15 @@ static void on_error(void *ud, long line, const char *reason)
     pv_buf_printf(&ps->rep.errors, "%s:%ld: %s\n", ps->f->path, line, reason);
 }
 
+/* Reads the (up to MARK_BYTES) bytes before offset; returns how many, or
+ * 0 when they cannot be read. */
+static size_t read_mark(int fd, uint64_t offset, unsigned char *out)
+{
+    size_t want = offset < MARK_BYTES ? (size_t)offset : MARK_BYTES;
+    ssize_t n = pread(fd, out, want, (off_t)(offset - want));
+    return n == (ssize_t)want ? want : 0;
+}
+
 /* Reads from the stored offset to the end of what is there (at most
  * PASS_BYTES) in one transaction. Returns records stored, or -1. */
 static long read_pass(struct follower *f, pv_ingest *p, int *more)
@@ -187,6 +205,17 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
                     : "replaced");
         f->known = 0;
     }
+    if (f->known && f->mark_len) {
+        /* Same file, not shorter: did it grow, or was it rewritten in
+         * place (truncated and written again past our offset)? */
+        unsigned char now[MARK_BYTES];
+        if (read_mark(fd, f->offset, now) != f->mark_len ||
+            memcmp(now, f->mark, f->mark_len) != 0) {
+            pv_info("%s: file was rewritten; reading it from the start",
+                    f->path);
+            f->known = 0;
+        }
+    }
     if (!f->known) {
         f->dev = (uint64_t)st.st_dev;
         f->ino = (uint64_t)st.st_ino;
@@ -195,6 +224,10 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
         free(f->header);
         f->header = NULL;
         f->delim = 0;
+        f->mark_len = 0;
+    } else if (!f->mark_len && f->offset > 0) {
+        /* First look since start-up: what is there now is the reference. */
+        f->mark_len = read_mark(fd, f->offset, f->mark);
     }
     if ((uint64_t)st.st_size == f->offset) {
         close(fd);
@@ -221,15 +254,23 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
              (unsigned long long)f->dev, (unsigned long long)f->ino,
              (unsigned long long)f->offset);
     char source[4200];
-    snprintf(source, sizeof source, "tail:%s", f->path);
+    snprintf(source, sizeof source, "tail:%s", f->key);
     if (!rc)
         rc = pv_store_message_add(pv_ingest_store(p), source, control, "CSV",
                                   f->path, NULL, 0, "receiving",
                                   &ps.message_id, NULL);
     if (rc == PV_ESTATE) {
-        /* This exact range was committed before (the offset write was lost
-         * with it? impossible: same transaction). Treat as read. */
-        rc = 0;
+        /* This range of this file was read before: the file was truncated
+         * or rewritten in place and is read again from there. A message of
+         * its own, so that its rows and counts are not lost. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        char again[160];
+        snprintf(again, sizeof again, "%s:again:%lld.%09ld", control,
+                 (long long)ts.tv_sec, ts.tv_nsec);
+        rc = pv_store_message_add(pv_ingest_store(p), source, again, "CSV",
+                                  f->path, NULL, 0, "receiving", &ps.message_id,
+                                  NULL);
     }
     char *buf = malloc(READ_CHUNK);
     uint64_t taken = 0;
@@ -253,7 +294,6 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
         }
     }
     free(buf);
-    close(fd);
     uint64_t new_offset = pv_csv_offset(csv);
     long new_line = pv_csv_line(csv);
     char delim = pv_csv_delimiter(csv);
@@ -263,12 +303,15 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
          * every poll; the file is skipped until it is replaced. */
         f->known = 1;
         f->offset = (uint64_t)st.st_size;
+        f->mark_len = 0;
+        close(fd);
         pv_ingest_rollback(p);
         pv_file_report_free(&ps.rep);
         return 0;
     }
     if (!rc && new_offset == f->offset) {
         /* Only a partial record so far: nothing to commit. */
+        close(fd);
         pv_ingest_rollback(p);
         pv_file_report_free(&ps.rep);
         return 0;
@@ -290,10 +333,14 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
             ps.rep.stored, ps.rep.rejected);
     if (!rc)
         rc = pv_ingest_commit(p);
+    if (!rc)
+        f->mark_len = read_mark(fd, f->offset, f->mark);
+    close(fd);
     if (rc) {
         pv_ingest_rollback(p);
         /* Forget the in-memory position: reload it from the database. */
         f->known = 0;
+        f->mark_len = 0;
         free(f->header);
         f->header = NULL;
         load_state(pv_ingest_store(p), f);
@@ -302,11 +349,39 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
         pv_file_report_free(&ps.rep);
         return -1;
     }
-    if (ps.rep.errors.len)
-        fprintf(stderr, "%s", pv_buf_cstr(&ps.rep.errors));
+    /* One "pvwatch: FILE:LINE: reason" line each. */
+    for (const char *e = pv_buf_cstr(&ps.rep.errors); e && *e;) {
+        const char *nl = strchr(e, '\n');
+        int len = nl ? (int)(nl - e) : (int)strlen(e);
+        pv_error("%.*s", len, e);
+        e += len + (nl != NULL);
+    }
     long stored = ps.rep.stored;
     pv_file_report_free(&ps.rep);
     return stored;
+}
+
+/* The key of a followed file in tail_offsets: the real path of its
+ * directory and its name, so that the same file has the same key whatever
+ * the working directory pvwatch was started in (the configured path is
+ * relative to it). NULL when out of memory. */
+static char *state_key(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    char dir[PATH_MAX], real[PATH_MAX];
+    if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1,
+                 slash ? path : ".");
+    if (!realpath(dir, real))
+        return strdup(path); /* not there (yet): the path as it is */
+    size_t n = strlen(real) + strlen(name) + 2;
+    char *key = malloc(n);
+    if (key)
+        snprintf(key, n, "%s%s%s", real, strcmp(real, "/") ? "/" : "", name);
+    return key;
 }
 
 static long poll_one(struct follower *f)
@@ -357,11 +432,19 @@ int pv_tail_start(uv_loop_t *loop, pv_ingest *p, const pv_strlist *paths,
         struct follower *f = &t->f[t->nf++];
         f->owner = t;
         f->path = strdup(paths->items[i]);
-        if (load_state(pv_ingest_store(p), f)) {
+        f->key = f->path ? state_key(f->path) : NULL;
+        int rc = !f->key ? PV_ENOMEM : load_state(pv_ingest_store(p), f);
+        if (rc) {
             snprintf(err, errcap, "%s: cannot read tail offsets: %s",
-                     f->path, pv_store_errmsg(pv_ingest_store(p)));
+                     paths->items[i],
+                     rc == PV_ENOMEM ? "out of memory"
+                                     : pv_store_errmsg(pv_ingest_store(p)));
+            /* This follower has no poll handle to close. */
+            free(f->path);
+            free(f->key);
+            t->nf--;
             pv_tail_stop(t);
-            return PV_EDB;
+            return rc;
         }
         if (loop) {
             uv_fs_poll_init(loop, &f->poll);
@@ -379,6 +462,7 @@ static void free_tail(pv_tail *t)
 {
     for (size_t i = 0; i < t->nf; i++) {
         free(t->f[i].path);
+        free(t->f[i].key);
         free(t->f[i].header);
     }
     free(t->f);

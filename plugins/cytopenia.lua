@@ -12,6 +12,11 @@
 -- Facts may arrive in any order: a lab is judged when it arrives if the
 -- exposure is known, and an exposure that arrives later looks back at the
 -- labs its window covers, so the alerts are the same either way.
+--
+-- Further down: baricitinib.lymphopenia, .anemia, .thrombocytopenia
+-- (CTCAE v5 grade >= 2 while exposed) and .initiation_blocked (a course
+-- started within 14 days after an ANC, ALC or Hb below the label's
+-- do-not-initiate threshold).
 local ctcae = require "ctcae"
 local label = require "label"
 
@@ -71,4 +76,283 @@ local neutropenia = pv.rule {
   end,
 }
 
-return { neutropenia }
+-- The other cytopenia rules (DESIGN rule pack, signal "cytopenia"). They
+-- follow baricitinib.neutropenia: a lab is judged when it arrives if an
+-- exposure covers it, and an exposure that arrives later looks back at
+-- the labs its window covers, so the alerts do not depend on the order of
+-- arrival.  Grade 2 is medium, grade 3 high, grade 4 critical.
+--
+-- A result that cannot be graded (an unknown unit, "%" on an absolute
+-- count code; domain §3.1) raises an error when it arrives, so the engine
+-- reports it instead of guessing; the look-back of a later exposure only
+-- logs it.
+local codes = require "codes"
+
+local DAY = pv.days
+
+-- fmt(x) prints a number without float noise.
+local function fmt(x)
+  return ("%.10g"):format(x)
+end
+
+-- dose_text(e) is " 2 mg" for an exposure with a dose, else "".
+local function dose_text(e)
+  if not e.dose then return "" end
+  return (" %s %s"):format(fmt(e.dose), e.dose_unit or "mg")
+end
+
+-- shown(obs, value, unit) writes a result as it arrived, with its value
+-- in the rule's unit when that differs: "0.9 10*9/L (= 900 cells/mm3)".
+local function shown(obs, value, unit)
+  local raw = ("%s %s"):format(obs.value_text or fmt(obs.value),
+    obs.unit or "")
+  if obs.unit == unit then return raw end
+  return ("%s (= %s %s)"):format(raw, fmt(value), unit)
+end
+
+-- void(obs) is true for a result without a usable value: no number, or a
+-- status that says it does not count (HL7 table 0085: D deleted, W wrong
+-- patient, X cannot be obtained).
+local function void(obs)
+  return obs.value == nil or obs.status == "D" or obs.status == "W"
+    or obs.status == "X"
+end
+
+-- count_rule(spec) builds a "CTCAE v5 grade >= 2 while exposed" rule for
+-- one blood count.  spec: key (rule name after "baricitinib."), set
+-- (codes.lua LOINC set), term (ctcae.lua term), abbrev, unit (the unit
+-- label.lua and the detail use), analyte (label.lua analyte, nil when the
+-- label sets no threshold), title, no_label (action text builder when
+-- analyte is nil).
+local function count_rule(spec)
+  -- judge(obs, exposure) -> alert | nil | nil, error.
+  local function judge(obs, exposure)
+    if void(obs) then return nil end
+    local grade, why = ctcae.grade(spec.term, obs)
+    if not grade then
+      return nil, ("baricitinib.%s cannot grade %s %s %s (LOINC %s): %s")
+        :format(spec.key, spec.abbrev, tostring(obs.value),
+        tostring(obs.unit), tostring(obs.code), why)
+    end
+    if grade < 2 then return nil end
+    local value = obs:value_in(spec.unit)
+    local action, interrupt
+    if spec.analyte then
+      local hit, limit, text = label.check("interrupt", spec.analyte, value,
+        pv.label.indication, pv.label.region)
+      interrupt = hit
+      if hit then
+        action = text
+      elseif limit == nil then
+        -- US COVID-19 sets no Hb threshold (domain §1.4, §6 case 7).
+        action = ("CTCAE v5 grade %d %s: evaluate and manage the %s; %s.")
+          :format(grade, spec.ctcae_term, spec.title:lower(), text)
+      else
+        action = ("CTCAE v5 grade %d %s: repeat the CBC with differential "
+          .. "and review; the label's interruption threshold is not "
+          .. "reached (%s)."):format(grade, spec.ctcae_term, text)
+      end
+    else
+      action = spec.no_label(grade)
+    end
+    -- Decision: below the label's interruption limit the alert is at
+    -- least high.  The CTCAE SI cells are not exact conversions (domain §2
+    -- notes), so Hb 4.9 mmol/L is CTCAE grade 2 yet 7.9 g/dL, below the
+    -- label's 8 g/dL.
+    local severity = SEVERITY[grade] or "critical"
+    if interrupt and severity == "medium" then severity = "high" end
+    return pv.alert {
+      severity = severity,
+      grade = grade,
+      title = ("%s grade %d on baricitinib"):format(spec.title, grade),
+      detail = ("%s %s on %s; %s. On baricitinib%s since %s.")
+        :format(spec.abbrev, shown(obs, value, spec.unit), pv.date(obs.at),
+        why, dose_text(exposure), pv.date(exposure.start)),
+      action = action,
+      key = spec.key,
+      evidence = { obs, exposure },
+    }
+  end
+
+  return pv.rule {
+    name = "baricitinib." .. spec.key,
+    signal = "cytopenia",
+    description = spec.description,
+    on = { lab = spec.set, exposure = "baricitinib" },
+    when = function(fact, patient)
+      if fact.kind == "lab" then
+        local exposed, exposure = patient:exposed("baricitinib", fact.at)
+        if not exposed then return nil end
+        local alert, err = judge(fact, exposure)
+        if err then error(err, 0) end
+        return alert
+      end
+      -- A new exposure: judge the results it covers, oldest first.
+      local alerts = {}
+      local labs = patient:labs(spec.set, { since = fact.start })
+      for i = #labs, 1, -1 do
+        local obs = labs[i]
+        local exposed, exposure = patient:exposed("baricitinib", obs.at)
+        if exposed and exposure.id == fact.id then
+          local alert, err = judge(obs, exposure)
+          if err then pv.log.warn(err) end
+          alerts[#alerts + 1] = alert
+        end
+      end
+      return alerts
+    end,
+  }
+end
+
+-- baricitinib.lymphopenia: ALC of CTCAE v5 grade >= 2 (< 800 cells/mm3;
+-- domain §2 "Lymphocyte count decreased", §6 case 11) while exposed.  The
+-- action names the label's interruption below ALC 500 cells/mm3 (US RA/AA,
+-- DRUGS19 Table 1; EU 0.5 x 10^9/L, LILLY-EU-LAB) or 200 (US COVID-19,
+-- MEDSCAPE; domain §1.4, §6 cases 3 and 5).
+local lymphopenia = count_rule {
+  key = "lymphopenia", set = "lymphocytes",
+  term = "lymphocyte_count_decreased", ctcae_term = "lymphocyte count "
+    .. "decreased", abbrev = "ALC", unit = "cells/mm3", analyte = "alc",
+  title = "Lymphopenia",
+  description = "ALC of CTCAE v5 grade >= 2 while exposed to baricitinib",
+}
+
+-- baricitinib.anemia: Hb of CTCAE v5 grade >= 2 (< 10.0 g/dL, < 100 g/L,
+-- < 6.2 mmol/L, graded in the arrival unit's band; domain §2 "Anemia",
+-- §6 case 14) while exposed.  Grade 4 has no numeric cut-off, so a result
+-- alone gives at most grade 3.  The action names the label's interruption
+-- below Hb 8 g/dL (US RA/AA: DRUGS19 Table 3, MEDSCAPE; EU: LILLY-EU-LAB;
+-- domain §1.4, §6 case 4); US COVID-19 has no Hb threshold (§6 case 7).
+local anemia = count_rule {
+  key = "anemia", set = "hemoglobin", term = "anemia",
+  ctcae_term = "anemia", abbrev = "Hb", unit = "g/dL", analyte = "hb",
+  title = "Anemia",
+  description = "Hb of CTCAE v5 grade >= 2 while exposed to baricitinib",
+}
+
+-- baricitinib.thrombocytopenia: platelets of CTCAE v5 grade >= 2
+-- (< 75,000/mm3; domain §2 "Platelet count decreased", §6 case 13) while
+-- exposed.  The label sets no platelet threshold (domain §1.4 names ANC,
+-- ALC and Hb only), so the action cites CTCAE.
+local thrombocytopenia = count_rule {
+  key = "thrombocytopenia", set = "platelets",
+  term = "platelet_count_decreased", ctcae_term = "platelet count "
+    .. "decreased", abbrev = "Platelets", unit = "cells/mm3",
+  title = "Thrombocytopenia",
+  description = "Platelets of CTCAE v5 grade >= 2 while exposed to "
+    .. "baricitinib",
+  no_label = function(grade)
+    return ("CTCAE v5 grade %d platelet count decreased: repeat the "
+      .. "platelet count and review the cause; the baricitinib label sets "
+      .. "no platelet threshold (domain §1.4)."):format(grade)
+  end,
+}
+
+-- baricitinib.initiation_blocked: a baricitinib course starts although an
+-- ANC, ALC or Hb result in the 14 days before was below the label's
+-- do-not-initiate threshold (label.check("initiate", ...) for the
+-- configured indication and region: US RA/AA ANC < 1000, ALC < 500
+-- cells/mm3, Hb < 8 g/dL, DRUGS23 "OLUMIANT initiation is not recommended
+-- in patients with ..."; US COVID-19 ALC < 200, ANC < 500, no Hb limit;
+-- EU the same as RA/AA, MIMS-HK; domain §1.4, §6 cases 1-8).
+--
+-- Window (DESIGN "within 14 days after"): the result is dated from 14 days
+-- (inclusive) before the start up to the end of the start's calendar day,
+-- because the pre-treatment CBC is often drawn the morning of the first
+-- dose.  Only an initiation counts: an exposure that continues a course
+-- (patient:course_start, e.g. a refill or a dose change) is not one; a
+-- low result during a course is the interrupt rules' business.  Any result
+-- below the limit in the window fires, whatever came after it, so the
+-- alerts do not depend on the order of arrival.  High severity: the label
+-- says not to start.  One alert per analyte and course start.
+local INIT = {
+  neutrophils = { analyte = "anc", term = "neutrophil_count_decreased",
+    unit = "cells/mm3", name = "neutropenia" },
+  lymphocytes = { analyte = "alc", term = "lymphocyte_count_decreased",
+    unit = "cells/mm3", name = "lymphopenia" },
+  hemoglobin = { analyte = "hb", term = "anemia", unit = "g/dL",
+    name = "anemia" },
+}
+local INIT_SETS = { "neutrophils", "lymphocytes", "hemoglobin" }
+local INIT_BEFORE = 14 * DAY
+
+-- day_end(t): the first second after t's calendar day (UTC).
+local function day_end(t)
+  return t - t % DAY + DAY
+end
+
+-- in_init_window(obs, e) is true when obs lies in e's pre-start window.
+local function in_init_window(obs, e)
+  return obs.at >= e.start - INIT_BEFORE and obs.at < day_end(e.start)
+end
+
+local function assess_initiation(obs, exposure)
+  if void(obs) then return nil end
+  local a = INIT[codes.loinc_analyte(obs.code) or ""]
+  if not a then return nil end
+  local value = obs:value_in(a.unit)
+  local ind, reg = pv.label.indication, pv.label.region
+  local hit, limit, text = label.check("initiate", a.analyte, value, ind,
+    reg)
+  if not hit then return nil end
+  local _, _, interrupt = label.check("interrupt", a.analyte, value, ind,
+    reg)
+  local grade = ctcae.grade(a.term, obs)
+  local days = (exposure.start - obs.at) / DAY
+  local when = days >= 1
+    and ("%d day%s before"):format(math.floor(days),
+      math.floor(days) == 1 and "" or "s")
+    or "on the day of"
+  local abbrev = a.analyte:upper():gsub("HB", "Hb")
+  return pv.alert {
+    severity = "high",
+    grade = grade and grade >= 1 and grade or nil,
+    title = ("Baricitinib started with %s below the label's initiation "
+      .. "threshold"):format(abbrev),
+    detail = ("%s %s on %s, %s baricitinib%s started on %s; the label's "
+      .. "do-not-initiate limit is %s < %s %s%s.")
+      :format(abbrev, shown(obs, value, a.unit), pv.date(obs.at), when,
+      dose_text(exposure),
+      pv.date(exposure.start), abbrev, fmt(limit), a.unit,
+      grade and grade >= 1
+        and ("; CTCAE v5 %s grade %d"):format(a.name, grade) or ""),
+    action = ("%s. It has been started: review the patient and repeat the "
+      .. "CBC. %s."):format(text, interrupt),
+    key = ("initiation:%s:%s"):format(a.analyte, pv.date(exposure.start)),
+    evidence = { obs, exposure },
+  }
+end
+
+local initiation_blocked = pv.rule {
+  name = "baricitinib.initiation_blocked",
+  signal = "cytopenia",
+  description = "baricitinib started within 14 days after an ANC, ALC or "
+    .. "Hb below the label's do-not-initiate threshold",
+  on = { lab = INIT_SETS, exposure = "baricitinib" },
+  when = function(fact, patient)
+    if fact.kind == "lab" then
+      -- A result that arrives late: every course it precedes.
+      local alerts = {}
+      for _, e in ipairs(patient:exposures("baricitinib")) do
+        if in_init_window(fact, e)
+          and patient:course_start("baricitinib", e) == e.start then
+          alerts[#alerts + 1] = assess_initiation(fact, e)
+        end
+      end
+      return alerts
+    end
+    if patient:course_start("baricitinib", fact) ~= fact.start then
+      return nil
+    end
+    local alerts = {}
+    local labs = patient:labs(INIT_SETS, { since = fact.start - INIT_BEFORE,
+      ["until"] = day_end(fact.start) - 1 })
+    for i = #labs, 1, -1 do
+      alerts[#alerts + 1] = assess_initiation(labs[i], fact)
+    end
+    return alerts
+  end,
+}
+
+return { neutropenia, lymphopenia, anemia, thrombocytopenia,
+  initiation_blocked }

@@ -22,6 +22,20 @@ cmake --build "$root/build" -j"$jobs" >/dev/null
 echo "== tests"
 ctest --test-dir "$root/build" --output-on-failure -j"$jobs"
 
+echo "== unit tests under valgrind (memcheck)"
+vg_fail=0
+for t in "$root"/build/test_*; do
+    [ -x "$t" ] || continue
+    if ! (cd "$root/tests/unit" && PV_SOURCE_DIR="$root" \
+          PV_SHARED_DIR="$root/../shared" valgrind -q --error-exitcode=99 \
+          --leak-check=full --errors-for-leak-kinds=definite "$t" >/dev/null); then
+        echo "valgrind: $(basename "$t") reported errors" >&2
+        vg_fail=1
+    fi
+done
+[ "$vg_fail" = 0 ] || exit 1
+echo "valgrind: clean"
+
 if [ "${PV_SKIP_SANITIZE:-0}" != 1 ]; then
     echo "== build with ASan + UBSan (clang)"
     CC=clang cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug \

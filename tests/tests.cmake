@@ -64,3 +64,13 @@ endforeach()
 add_test(NAME rules.specs
          COMMAND pvwatch test ${CMAKE_SOURCE_DIR}/tests/rules
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+
+# Rule specs under the other labels: tests/rules-label/NAME.conf selects the
+# label (COVID-19, EU) for the specs in tests/rules-label/NAME/.
+file(GLOB PV_LABEL_CONFS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/rules-label/*.conf)
+foreach(conf ${PV_LABEL_CONFS})
+  get_filename_component(name ${conf} NAME_WE)
+  add_test(NAME rules.specs.${name}
+           COMMAND pvwatch test -c ${conf} ${CMAKE_SOURCE_DIR}/tests/rules-label/${name}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+endforeach()

@@ -676,6 +676,7 @@ static void test_split(void)
     CHECK_INT(c.n, 1);
     CHECK_INT(c.faults, 1);
     CHECK_STR(c.fault[0], "batch opened at line 1 has no BTS");
+    CHECK_INT(c.fault_lines[0], 2);
     c = SPLIT(M1 "\rFHS|^~\\&\r");
     CHECK_STR(c.fault[0], "FHS is not the first segment of the file");
     c = SPLIT("FHS|^~\\&\r" M1 "\rFTS|1\r" M2 "\r");
@@ -683,8 +684,12 @@ static void test_split(void)
     CHECK_INT(c.faults, 1);
     CHECK_INT(c.fault_lines[0], 4);
     CHECK(strstr(c.fault[0], "text after FTS") != NULL);
+    c = SPLIT("FHS|^~\\&\r" M1 "\rFTS|1\r\r\n\x1c\r");
+    CHECK_INT(c.n, 1);
+    CHECK_INT(c.faults, 0);
     c = SPLIT("FHS|^~\\&\r" M1 "\r");
     CHECK_STR(c.fault[0], "file header opened at line 1 has no FTS");
+    CHECK_INT(c.fault_lines[0], 2);
     c = SPLIT("FHS|^~\\&\r" M1 "\rFTS|2\r");
     CHECK_STR(c.fault[0], "FTS-1 says 2 batches but the file has 0");
     c = SPLIT("FHS|^~\\&\r" M1 "\rFTS|0\r");

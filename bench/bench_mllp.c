@@ -1,0 +1,689 @@
+/* bench_mllp: MLLP throughput, ACK latency and memory of `pvwatch run`
+ * (issue 3, "Performance"), reported as a ratio to a raw SQLite insert of
+ * the same rows into the same schema measured in the same run (TESTING.md,
+ * "Performance reference").
+ *
+ * It starts the pvwatch binary it is given (fork + exec) on a fresh
+ * database in a temporary directory, with the repository's rule pack and
+ * the default synchronous=FULL, listening on a port the system picks. Every
+ * patient is first given a baricitinib exposure (RDE^O11), so that the
+ * rules really run on each lab. Then K connections (plain blocking sockets,
+ * one thread each) send ORU^R01 messages of 10 OBX stop-and-wait, each with
+ * its own MSH-10, for a fixed time or count, at K = 1 and K = 16 by
+ * default. It reports messages/s and observations/s, p50/p99/max ACK
+ * latency, the RSS of the pvwatch process (VmRSS) at start, after warm-up,
+ * after each phase and at the end, and the ratio of observations/s to the
+ * raw insert: the same number of observation rows of the same shape, one
+ * prepared statement, 1000-row transactions, synchronous=NORMAL, into a
+ * database made by pv_store_open (so the same schema and indexes).
+ *
+ *   bench_mllp PVWATCH [--seconds S] [--messages N] [--k 1,16]
+ *              [--patients N] [--dir DIR] [--plugins DIR] [--keep]
+ *
+ * Every figure printed is measured; nothing is assumed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define OBX_PER_MESSAGE 10
+#define MAX_K 256
+
+/* The ten results of each message: codes the rule pack listens to, with
+ * values inside their normal ranges (the rules run; few alerts fire). */
+static const struct {
+    const char *code, *name, *unit, *range;
+    double value;
+} LABS[OBX_PER_MESSAGE] = {
+    {"751-8", "Neutrophils", "10*9/L", "1.5-7.0", 3.2},
+    {"731-0", "Lymphocytes", "10*9/L", "1.0-4.8", 1.8},
+    {"6690-2", "Leukocytes", "10*9/L", "4.0-11.0", 6.5},
+    {"718-7", "Hemoglobin", "g/dL", "12-16", 13.5},
+    {"777-3", "Platelets", "10*9/L", "150-400", 250},
+    {"1742-6", "ALT", "U/L", "7-56", 22},
+    {"1920-8", "AST", "U/L", "10-40", 25},
+    {"1975-2", "Bilirubin", "mg/dL", "0.1-1.2", 0.6},
+    {"2093-3", "Cholesterol", "mg/dL", "<200", 180},
+    {"33914-3", "eGFR", "mL/min/{1.73_m2}", ">60", 90},
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_mllp: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* ---- Options and the pvwatch process ---------------------------------- */
+
+static struct {
+    const char *pvwatch;
+    double seconds;
+    long messages;
+    int k[8];
+    int nk;
+    int patients;
+    int keep;
+    const char *base;
+    const char *plugins;
+} opt = {NULL, 20, 0, {1, 16}, 2, 200, 0, "/tmp", PV_SOURCE_DIR "/plugins"};
+
+static char dir[PATH_MAX];
+static pid_t pv_pid = -1;
+static int port;
+
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static void start_pvwatch(void)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/pv.lua", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        die(path);
+    /* synchronous=FULL is the store's default: an ACK means on disk. */
+    fprintf(f,
+            "database = \"pv.db\"\n"
+            "alert_log = \"alerts.jsonl\"\n"
+            "inbox = { path = \"inbox\" }\n"
+            "plugins = { \"%s\" }\n"
+            "scripts = { \"%s/scripts\" }\n"
+            "mllp = { listen = \"127.0.0.1:0\", max_connections = 1024 }\n",
+            opt.plugins, PV_SOURCE_DIR);
+    fclose(f);
+    char log[PATH_MAX + 32];
+    snprintf(log, sizeof log, "%s/pv.log", dir);
+    pv_pid = fork();
+    if (pv_pid < 0)
+        die("fork");
+    if (pv_pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 2) < 0 || dup2(fd, 1) < 0 || chdir(dir) != 0)
+            _exit(127);
+        execl(opt.pvwatch, opt.pvwatch, "run", "-c", "pv.lua", (char *)NULL);
+        _exit(127);
+    }
+    /* The log names the port the system chose. */
+    double deadline = now_s() + 15;
+    while (now_s() < deadline && !port) {
+        FILE *l = fopen(log, "r");
+        char line[512];
+        while (l && fgets(line, sizeof line, l)) {
+            const char *m = strstr(line, "MLLP listening on 127.0.0.1:");
+            if (m)
+                port = atoi(m + strlen("MLLP listening on 127.0.0.1:"));
+        }
+        if (l)
+            fclose(l);
+        int status;
+        if (waitpid(pv_pid, &status, WNOHANG) == pv_pid) {
+            fprintf(stderr, "bench_mllp: pvwatch exited at start; see %s\n",
+                    log);
+            exit(1);
+        }
+        if (!port)
+            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    if (!port) {
+        fprintf(stderr, "bench_mllp: no MLLP port in %s\n", log);
+        kill(pv_pid, SIGKILL);
+        exit(1);
+    }
+}
+
+static int stop_pvwatch(void)
+{
+    kill(pv_pid, SIGTERM);
+    int status = 0;
+    if (waitpid(pv_pid, &status, 0) != pv_pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- An MLLP client ---------------------------------------------------- */
+
+static int dial(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends one framed message and reads its ACK; returns 1 for AA, 0 for any
+ * other answer, -1 when the connection failed. */
+static int round_trip(int fd, const char *frame, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = send(fd, frame + off, len - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        off += (size_t)w;
+    }
+    char buf[4096];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+        buf[got] = '\0';
+        if (got >= 2 && buf[got - 2] == 0x1c && buf[got - 1] == 0x0d)
+            break;
+        if (got >= sizeof buf - 1)
+            return -1;
+    }
+    return strstr(buf, "\rMSA|AA|") != NULL;
+}
+
+/* The n-th message of connection t: unique MSH-10, a patient out of the
+ * pool, distinct observation times. */
+static size_t oru(char *out, size_t cap, int t, long n, int patient)
+{
+    /* Minutes after 2026-01-02 00:00, so each message has its own time. */
+    long minutes = (long)t * 1000000L + n;
+    struct tm tm = {.tm_year = 126, .tm_mon = 0, .tm_mday = 2};
+    time_t base = timegm(&tm) + minutes * 60;
+    struct tm at;
+    gmtime_r(&base, &at);
+    char ts[16];
+    strftime(ts, sizeof ts, "%Y%m%d%H%M%S", &at);
+    size_t len = (size_t)snprintf(
+        out, cap,
+        "\x0bMSH|^~\\&|BENCH|LAB|PVWATCH|PV|%s||ORU^R01^ORU_R01|B%d-%ld|P|"
+        "2.5.1\r"
+        "PID|1||BP%04d^^^BENCH^MR||Doe^Jane||19700101|F\r"
+        "OBR|1|ORD%d-%ld||57021-8^CBC^LN|||%s\r",
+        ts, t, n, patient, t, n, ts);
+    for (int i = 0; i < OBX_PER_MESSAGE; i++)
+        len += (size_t)snprintf(out + len, cap - len,
+                                "OBX|%d|NM|%s^%s^LN||%g|%s|%s|N|||F|||%s\r",
+                                i + 1, LABS[i].code, LABS[i].name,
+                                LABS[i].value, LABS[i].unit, LABS[i].range, ts);
+    len += (size_t)snprintf(out + len, cap - len, "\x1c\r");
+    return len;
+}
+
+/* Every patient starts baricitinib, so the rules do their work. */
+static void expose_patients(void)
+{
+    int fd = dial();
+    if (fd < 0)
+        die("connect");
+    char msg[1024];
+    for (int i = 0; i < opt.patients; i++) {
+        int len = snprintf(msg, sizeof msg,
+                           "\x0bMSH|^~\\&|BENCH|PHARM|PVWATCH|PV|"
+                           "20260101080000||RDE^O11^RDE_O11|RX-%d|P|2.5.1\r"
+                           "PID|1||BP%04d^^^BENCH^MR\r"
+                           "ORC|NW|RX-%d\r"
+                           "RXE|^^^20260101080000|^baricitinib 2 MG Oral "
+                           "Tablet|2||mg\r\x1c\r",
+                           i, i, i);
+        if (round_trip(fd, msg, (size_t)len) != 1) {
+            fprintf(stderr,
+                    "bench_mllp: the exposure of BP%04d was not "
+                    "accepted\n",
+                    i);
+            exit(1);
+        }
+    }
+    close(fd);
+}
+
+/* RSS samples of pvwatch taken during the phases, for "RSS flat". */
+static long rss_samples[4096];
+static long seq_samples[4096]; /* messages sent so far, at each sample */
+static size_t nrss;
+static atomic_long next_seq;
+
+static void rss_sample(void)
+{
+    if (nrss < sizeof rss_samples / sizeof *rss_samples) {
+        seq_samples[nrss] = atomic_load(&next_seq);
+        rss_samples[nrss++] = rss_kb(pv_pid);
+    }
+}
+
+/* ---- One phase: K connections, stop-and-wait ------------------------- */
+
+struct worker {
+    pthread_t thread;
+    int t;
+    long sent, ok, failed;
+    double *lat; /* ms */
+    size_t nlat, caplat;
+};
+
+static pthread_barrier_t start_line;
+static double phase_end;
+static long phase_quota; /* messages per connection, 0 = by time */
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    char frame[8192];
+    int fd = dial();
+    pthread_barrier_wait(&start_line);
+    if (fd < 0) {
+        w->failed++;
+        return NULL;
+    }
+    for (;;) {
+        if (phase_quota ? w->sent >= phase_quota : now_s() >= phase_end)
+            break;
+        long n = atomic_fetch_add(&next_seq, 1);
+        size_t len = oru(frame, sizeof frame, w->t, n, (int)(n % opt.patients));
+        double t0 = now_s();
+        int r = round_trip(fd, frame, len);
+        double ms = (now_s() - t0) * 1000;
+        w->sent++;
+        if (r < 0) {
+            w->failed++;
+            break;
+        }
+        if (r == 1)
+            w->ok++;
+        else
+            w->failed++;
+        if (w->nlat == w->caplat) {
+            w->caplat = w->caplat ? w->caplat * 2 : 4096;
+            double *nl = realloc(w->lat, w->caplat * sizeof *nl);
+            if (!nl)
+                die("realloc");
+            w->lat = nl;
+        }
+        w->lat[w->nlat++] = ms;
+    }
+    close(fd);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct phase {
+    int k;
+    long messages, failed;
+    double seconds, msg_s, obs_s, p50, p99, max;
+    long rss_after;
+};
+
+static struct phase run_phase(int k, int phase_no)
+{
+    struct worker *w = calloc((size_t)k, sizeof *w);
+    if (!w)
+        die("calloc");
+    pthread_barrier_init(&start_line, NULL, (unsigned)k + 1);
+    phase_quota = opt.messages ? (opt.messages + k - 1) / k : 0;
+    for (int i = 0; i < k; i++) {
+        w[i].t = phase_no * MAX_K + i;
+        if (pthread_create(&w[i].thread, NULL, work, &w[i]) != 0)
+            die("pthread_create");
+    }
+    /* Set before the barrier, which publishes it to the workers; they
+     * connect first, so the phase starts at the barrier. */
+    phase_end = now_s() + opt.seconds;
+    pthread_barrier_wait(&start_line);
+    double t0 = now_s();
+    /* Sample the RSS of pvwatch about once a second while the phase runs
+     * (by time only: with a quota its end is not known). */
+    while (!phase_quota && now_s() + 1 < phase_end) {
+        nanosleep(&(struct timespec){1, 0}, NULL);
+        rss_sample();
+    }
+    for (int i = 0; i < k; i++)
+        pthread_join(w[i].thread, NULL);
+    double elapsed = now_s() - t0;
+    pthread_barrier_destroy(&start_line);
+
+    struct phase ph = {.k = k, .seconds = elapsed};
+    size_t n = 0;
+    for (int i = 0; i < k; i++) {
+        ph.messages += w[i].ok;
+        ph.failed += w[i].failed;
+        n += w[i].nlat;
+    }
+    double *all = malloc((n ? n : 1) * sizeof *all);
+    if (!all)
+        die("malloc");
+    size_t j = 0;
+    for (int i = 0; i < k; i++) {
+        memcpy(all + j, w[i].lat, w[i].nlat * sizeof *all);
+        j += w[i].nlat;
+        free(w[i].lat);
+    }
+    qsort(all, n, sizeof *all, cmp_double);
+    if (n) {
+        ph.p50 = all[(n - 1) / 2];
+        ph.p99 = all[(size_t)((double)(n - 1) * 0.99)];
+        ph.max = all[n - 1];
+    }
+    free(all);
+    free(w);
+    ph.msg_s = (double)ph.messages / elapsed;
+    ph.obs_s = ph.msg_s * OBX_PER_MESSAGE;
+    ph.rss_after = rss_kb(pv_pid);
+    return ph;
+}
+
+/* ---- The reference: raw inserts of the same rows ---------------------- */
+
+static double raw_insert(long rows)
+{
+    char path[PATH_MAX + 32], err[512];
+    snprintf(path, sizeof path, "%s/raw.db", dir);
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char f[PATH_MAX + 40];
+        snprintf(f, sizeof f, "%s%s", path, suffix[i]);
+        unlink(f);
+    }
+    pv_store *s;
+    if (pv_store_open(path, &s, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_mllp: %s\n", err);
+        exit(1);
+    }
+    sqlite3 *db = pv_store_db(s);
+    sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            db,
+            "INSERT INTO observations (patient_id, code, code_system, name, "
+            "value_num, value_text, unit, ref_low, ref_high, flag, status, "
+            "observed_at, message_id, line) VALUES "
+            "(?, ?, 'LN', ?, ?, ?, ?, ?, ?, 'N', 'F', ?, NULL, ?)",
+            -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "bench_mllp: %s\n", sqlite3_errmsg(db));
+        exit(1);
+    }
+    double t0 = now_s();
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    for (long r = 0; r < rows; r++) {
+        long msg = r / OBX_PER_MESSAGE;
+        int i = (int)(r % OBX_PER_MESSAGE);
+        char pid[16], iso[32], text[32];
+        snprintf(pid, sizeof pid, "BP%04d", (int)(msg % opt.patients));
+        time_t at = 1767312000 + (time_t)msg * 60; /* 2026-01-02 + msg min */
+        struct tm tm;
+        gmtime_r(&at, &tm);
+        strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(text, sizeof text, "%g", LABS[i].value);
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, LABS[i].code, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, LABS[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 4, LABS[i].value);
+        sqlite3_bind_text(st, 5, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 6, LABS[i].unit, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 7, 1.0);
+        sqlite3_bind_double(st, 8, 10.0);
+        sqlite3_bind_text(st, 9, iso, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 10, i + 4);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            fprintf(stderr, "bench_mllp: %s\n", sqlite3_errmsg(db));
+            exit(1);
+        }
+        sqlite3_reset(st);
+        if ((r + 1) % 1000 == 0) {
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+            sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        }
+    }
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    double elapsed = now_s() - t0;
+    sqlite3_finalize(st);
+    pv_store_close(s);
+    return (double)rows / elapsed;
+}
+
+/* What one durable commit costs at least on the database's file system:
+ * the p50 and p99 of fsync() after a 4 KiB write, over 200 tries. */
+static void fsync_probe(double *p50, double *p99)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/fsync.probe", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        die(path);
+    double t[200];
+    char block[4096];
+    memset(block, 'x', sizeof block);
+    for (int i = 0; i < 200; i++) {
+        if (write(fd, block, sizeof block) != (ssize_t)sizeof block)
+            die(path);
+        double t0 = now_s();
+        fsync(fd);
+        t[i] = (now_s() - t0) * 1000;
+    }
+    close(fd);
+    unlink(path);
+    qsort(t, 200, sizeof *t, cmp_double);
+    *p50 = t[99];
+    *p99 = t[197];
+}
+
+/* ---- Main --------------------------------------------------------------- */
+
+static void usage(void)
+{
+    fputs("usage: bench_mllp PVWATCH [--seconds S] [--messages N] "
+          "[--k 1,16] [--patients N] [--dir DIR] [--plugins DIR] "
+          "[--keep]\n"
+          "  --seconds S   length of each phase (default 20)\n"
+          "  --messages N  messages per phase instead (split over K)\n"
+          "  --k LIST      connection counts, comma-separated (default "
+          "1,16)\n"
+          "  --patients N  patients in the pool, each exposed (default 200)\n"
+          "  --dir DIR     where the temporary directory (and so the "
+          "database) goes\n"
+          "                (default /tmp; /dev/shm shows the cost without "
+          "fsync)\n"
+          "  --plugins DIR the rule pack (default the repository's; an "
+          "empty\n"
+          "                directory measures the pipeline without rules)\n"
+          "  --keep        keep the temporary directory\n",
+          stderr);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            opt.seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--messages") && i + 1 < argc)
+            opt.messages = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--patients") && i + 1 < argc)
+            opt.patients = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--plugins") && i + 1 < argc)
+            opt.plugins = argv[++i];
+        else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            opt.base = argv[++i];
+        else if (!strcmp(argv[i], "--keep"))
+            opt.keep = 1;
+        else if (!strcmp(argv[i], "--k") && i + 1 < argc) {
+            opt.nk = 0;
+            for (char *s = strtok(argv[++i], ","); s && opt.nk < 8;
+                 s = strtok(NULL, ","))
+                opt.k[opt.nk++] = atoi(s);
+        } else if (argv[i][0] != '-' && !opt.pvwatch)
+            opt.pvwatch = argv[i];
+        else
+            usage();
+    }
+    if (!opt.pvwatch || opt.seconds <= 0 || opt.patients <= 0)
+        usage();
+    for (int i = 0; i < opt.nk; i++)
+        if (opt.k[i] < 1 || opt.k[i] > MAX_K)
+            usage();
+    /* pvwatch runs in the temporary directory: resolve its path first. */
+    static char exe[PATH_MAX];
+    if (!realpath(opt.pvwatch, exe))
+        die(opt.pvwatch);
+    opt.pvwatch = exe;
+    snprintf(dir, sizeof dir, "%s/bench_mllp.XXXXXX", opt.base);
+    if (!mkdtemp(dir))
+        die("mkdtemp");
+
+    /* The reference, once before the load (and once after, below, with
+     * the same number of rows as the largest phase): the machine may be
+     * shared, so the faster of the two is the one the ratio uses. */
+    double raw_before = raw_insert(100000);
+    start_pvwatch();
+    long rss_start = rss_kb(pv_pid);
+    printf("bench_mllp: %s run, rule pack %s, synchronous=FULL, "
+           "database in %s, MLLP 127.0.0.1:%d\n",
+           opt.pvwatch, opt.plugins, dir, port);
+    printf("  ORU^R01 of %d OBX each, stop-and-wait per connection, %d "
+           "patients each on baricitinib; %s per phase\n",
+           OBX_PER_MESSAGE, opt.patients,
+           opt.messages ? "a message count" : "a fixed time");
+    double t = now_s();
+    expose_patients();
+    printf("  set-up: %d RDE^O11 exposures in %.2f s\n", opt.patients,
+           now_s() - t);
+
+    /* Warm-up: a short K=1 phase, not reported, so the start RSS is of a
+     * process that has loaded its rules and caches. */
+    double saved = opt.seconds;
+    long saved_m = opt.messages;
+    opt.seconds = 2;
+    opt.messages = 0;
+    struct phase warm = run_phase(1, 0);
+    opt.seconds = saved;
+    opt.messages = saved_m;
+    long rss_warm = rss_kb(pv_pid);
+    printf("  warm-up: %ld messages\n", warm.messages);
+
+    struct phase ph[8];
+    long total = warm.messages + opt.patients;
+    for (int i = 0; i < opt.nk; i++) {
+        ph[i] = run_phase(opt.k[i], i + 1);
+        total += ph[i].messages;
+        printf("K=%-3d %8ld messages in %6.2f s: %8.0f msg/s %9.0f obs/s; "
+               "ACK latency p50 %.3f ms, p99 %.3f ms, max %.3f ms; "
+               "%ld not AA; RSS %ld kB\n",
+               ph[i].k, ph[i].messages, ph[i].seconds, ph[i].msg_s, ph[i].obs_s,
+               ph[i].p50, ph[i].p99, ph[i].max, ph[i].failed, ph[i].rss_after);
+        fflush(stdout);
+    }
+    long rss_end = rss_kb(pv_pid);
+    int rc = stop_pvwatch();
+
+    /* The reference: as many rows as the largest phase stored (at least
+     * 10000, so that its time is measurable). */
+    long rows = 10000;
+    for (int i = 0; i < opt.nk; i++)
+        if (ph[i].messages * OBX_PER_MESSAGE > rows)
+            rows = ph[i].messages * OBX_PER_MESSAGE;
+    double raw_after = raw_insert(rows);
+    double raw = raw_after > raw_before ? raw_after : raw_before;
+    printf("raw SQLite insert, same schema (pv_store_open), one prepared "
+           "statement, 1000-row transactions, synchronous=NORMAL: %.0f "
+           "rows/s before the load (100000 rows), %.0f rows/s after (%ld "
+           "rows); the ratio uses %.0f\n",
+           raw_before, raw_after, rows, raw);
+    for (int i = 0; i < opt.nk; i++)
+        printf("ratio obs/s at K=%d to the raw insert: %.3f%s\n", ph[i].k,
+               ph[i].obs_s / raw, ph[i].k == 16 ? " (target >= 0.5)" : "");
+    for (int i = 0; i < opt.nk; i++)
+        if (ph[i].k == 1)
+            printf("p99 ACK latency at K=1: %.3f ms (target <= 2 ms)\n",
+                   ph[i].p99);
+    printf("RSS of pvwatch (VmRSS): %ld kB at start, %ld kB after warm-up, "
+           "%ld kB at the end, after %ld messages (%+ld kB since warm-up)\n",
+           rss_start, rss_warm, rss_end, total, rss_end - rss_warm);
+    if (nrss >= 20) {
+        /* Throughput in the first and the last tenth of the samples (of
+         * the last phase when there are several): does it hold up as the
+         * history of each patient grows? */
+        size_t a = nrss / 10, b = nrss - 1 - nrss / 10;
+        printf("messages/s over the sampled seconds: %.0f in the first "
+               "tenth, %.0f in the last tenth\n",
+               (double)(seq_samples[a] - seq_samples[0]) / (double)a,
+               (double)(seq_samples[nrss - 1] - seq_samples[b]) /
+                   (double)(nrss - 1 - b));
+    }
+    if (nrss) {
+        /* Quartiles of the run: flat means the last ones stay close. */
+        printf("RSS samples, one a second over the phases (kB), at 0%%, "
+               "25%%, 50%%, 75%%, 100%% of them: %ld %ld %ld %ld %ld\n",
+               rss_samples[0], rss_samples[nrss / 4], rss_samples[nrss / 2],
+               rss_samples[3 * nrss / 4], rss_samples[nrss - 1]);
+    }
+    double f50, f99;
+    fsync_probe(&f50, &f99);
+    printf("fsync() of 4 KiB on the database's file system (%s): p50 %.3f "
+           "ms, p99 %.3f ms (a durable commit costs at least one)\n",
+           opt.base, f50, f99);
+    printf("pvwatch exit status after SIGTERM: %d\n", rc);
+
+    if (opt.keep) {
+        printf("kept %s\n", dir);
+    } else {
+        char cmd[PATH_MAX + 16];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_mllp: could not remove %s\n", dir);
+    }
+    long failed = 0;
+    for (int i = 0; i < opt.nk; i++)
+        failed += ph[i].failed;
+    return failed || rc ? 1 : 0;
+}
