@@ -286,8 +286,8 @@ static void expose_patients(void)
 
 /* RSS samples of pvwatch taken during the phases, for "RSS flat". */
 static long rss_samples[4096];
-static long seq_samples[4096]; /* messages sent so far, at each sample */
-static size_t nrss;
+static long seq_samples[4096];        /* messages sent so far, at each sample */
+static size_t nrss, last_phase_first; /* first sample of the last phase */
 static atomic_long next_seq;
 
 static void rss_sample(void)
@@ -382,6 +382,7 @@ static struct phase run_phase(int k, int phase_no)
     phase_end = now_s() + opt.seconds;
     pthread_barrier_wait(&start_line);
     double t0 = now_s();
+    last_phase_first = nrss;
     /* Sample the RSS of pvwatch about once a second while the phase runs
      * (by time only: with a quota its end is not known). */
     while (!phase_quota && now_s() + 1 < phase_end) {
@@ -649,16 +650,16 @@ int main(int argc, char **argv)
     printf("RSS of pvwatch (VmRSS): %ld kB at start, %ld kB after warm-up, "
            "%ld kB at the end, after %ld messages (%+ld kB since warm-up)\n",
            rss_start, rss_warm, rss_end, total, rss_end - rss_warm);
-    if (nrss >= 20) {
-        /* Throughput in the first and the last tenth of the samples (of
-         * the last phase when there are several): does it hold up as the
-         * history of each patient grows? */
-        size_t a = nrss / 10, b = nrss - 1 - nrss / 10;
-        printf("messages/s over the sampled seconds: %.0f in the first "
-               "tenth, %.0f in the last tenth\n",
-               (double)(seq_samples[a] - seq_samples[0]) / (double)a,
-               (double)(seq_samples[nrss - 1] - seq_samples[b]) /
-                   (double)(nrss - 1 - b));
+    size_t n = nrss - last_phase_first;
+    if (n >= 20) {
+        /* Throughput of the last phase in its first and last tenth: does
+         * it hold up as the history of each patient grows? */
+        const long *sq = seq_samples + last_phase_first;
+        size_t a = n / 10, b = n - 1 - n / 10;
+        printf("messages/s in the last phase (K=%d): %.0f in its first "
+               "tenth, %.0f in its last tenth\n",
+               opt.k[opt.nk - 1], (double)(sq[a] - sq[0]) / (double)a,
+               (double)(sq[n - 1] - sq[b]) / (double)(n - 1 - b));
     }
     if (nrss) {
         /* Quartiles of the run: flat means the last ones stay close. */

@@ -150,8 +150,8 @@ int pv_cli_replay(int argc, char **argv)
     sqlite3_prepare_v2(db,
                        "SELECT patient_id, code, code_system, name, "
                        "value_num, value_text, unit, ref_low, ref_high, "
-                       "flag, status, observed_at FROM observations "
-                       "WHERE id = ?",
+                       "flag, status, observed_at, comparator FROM "
+                       "observations WHERE id = ?",
                        -1, &obs, NULL);
     sqlite3_prepare_v2(db,
                        "SELECT patient_id, drug, drug_code, code_system, "
@@ -196,6 +196,7 @@ int pv_cli_replay(int argc, char **argv)
                 o.flag = txt(q, 9);
                 o.status = txt(q, 10);
                 o.at = tm_of(q, 11);
+                o.comparator = txt(q, 12);
                 rc = pv_rules_on_lab(rules, &o, id, replay_sink, alerts);
             } else if (kind == 2) {
                 pv_exposure e = {0};

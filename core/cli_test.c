@@ -249,6 +249,70 @@ static int t_event(lua_State *L)
     return feed(L, check_case(L), 'e');
 }
 
+/* t:patient{patient_id=, birth_date=, sex=}: a patient's demographics. */
+static int t_patient(lua_State *L)
+{
+    struct tcase *t = check_case(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *id = req_str(L, 2, "patient_id");
+    const char *bd = opt_str(L, 2, "birth_date");
+    pv_time_t when;
+    if (bd && pv_time_parse(bd, strlen(bd), &when))
+        return luaL_error(L, "birth_date '%s' is not a valid date", bd);
+    int rc = pv_store_patient(pv_ingest_store(t->p), id, bd,
+                              opt_str(L, 2, "sex"));
+    if (rc)
+        return luaL_error(L, "storing the patient failed: %s",
+                          pv_strerror(rc));
+    return 0;
+}
+
+/* t:ack(id [, note]) and t:close(id [, note]): the alert workflow, so a
+ * spec can check what happens after an alert was closed. */
+static int act(lua_State *L, const char *action)
+{
+    struct tcase *t = check_case(L);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    const char *note = luaL_optstring(L, 3, NULL);
+    char err[512];
+    if (pv_alerts_act(pv_ingest_alerts(t->p), id, action, "spec", note, err,
+                      sizeof err))
+        return luaL_error(L, "%s", err);
+    return 0;
+}
+
+static int t_ack(lua_State *L)
+{
+    return act(L, "ack");
+}
+
+static int t_close(lua_State *L)
+{
+    return act(L, "close");
+}
+
+/* pv.time(text) in specs, as in rules: seconds since the epoch or nil. */
+static int spec_time(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    pv_time_t t;
+    if (pv_time_parse(s, len, &t)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "not a valid time: %s", s);
+        return 2;
+    }
+    lua_pushinteger(L, t);
+    return 1;
+}
+
+static int spec_iso(lua_State *L)
+{
+    char buf[PV_TIME_BUFSZ];
+    lua_pushstring(L, pv_time_format((pv_time_t)luaL_checkinteger(L, 1), buf));
+    return 1;
+}
+
 static int t_clock(lua_State *L)
 {
     struct tcase *t = check_case(L);
@@ -493,6 +557,9 @@ static int run_file(struct runner *r, const char *path)
         {"event", t_event},
         {"clock", t_clock},
         {"tick", t_tick},
+        {"patient", t_patient},
+        {"ack", t_ack},
+        {"close", t_close},
         {"alerts", t_alerts},
         {"expect_alert", t_expect_alert},
         {"expect_no_alert", t_expect_no_alert},
@@ -508,6 +575,10 @@ static int run_file(struct runner *r, const char *path)
     lua_newtable(L);
     lua_pushcfunction(L, pv_test);
     lua_setfield(L, -2, "test");
+    lua_pushcfunction(L, spec_time);
+    lua_setfield(L, -2, "time");
+    lua_pushcfunction(L, spec_iso);
+    lua_setfield(L, -2, "iso");
     lua_setglobal(L, "pv");
     /* Specs may require the rule pack's modules (codes, units, ...). */
     lua_getglobal(L, "package");

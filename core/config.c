@@ -65,26 +65,45 @@ static int is_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The line of the first "name =" at the start of a line, else 0. */
+/* The line of the first "name =" at the start of a line at brace depth 0,
+ * else 0: a nested key of the same name (inbox = { path = ... }) is not
+ * the global. Quoted strings and -- comments are skipped when counting
+ * braces; long brackets are rare in a configuration and not understood. */
 static int key_line(const char *src, const char *name)
 {
     if (!src)
         return 0;
     size_t n = strlen(name);
-    int line = 1;
+    int line = 1, depth = 0;
     for (const char *p = src; *p; p++) {
         const char *q = p;
         while (*q == ' ' || *q == '\t')
             q++;
-        if (strncmp(q, name, n) == 0) {
+        if (depth == 0 && strncmp(q, name, n) == 0) {
             const char *r = q + n;
             while (*r == ' ' || *r == '\t')
                 r++;
             if (*r == '=' && r[1] != '=')
                 return line;
         }
-        while (*p && *p != '\n')
-            p++;
+        char quote = 0;
+        for (; *p && *p != '\n'; p++) {
+            if (quote) {
+                if (*p == '\\' && p[1] && p[1] != '\n')
+                    p++;
+                else if (*p == quote)
+                    quote = 0;
+            } else if (*p == '"' || *p == '\'') {
+                quote = *p;
+            } else if (p[0] == '-' && p[1] == '-') {
+                while (p[1] && p[1] != '\n')
+                    p++;
+            } else if (*p == '{') {
+                depth++;
+            } else if (*p == '}') {
+                depth--;
+            }
+        }
         if (!*p)
             break;
         line++;
@@ -601,7 +620,15 @@ static char *read_file(const char *path, size_t *len, int *err)
     }
     char *buf = malloc(CONFIG_MAX_BYTES + 1);
     size_t n = buf ? fread(buf, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+    /* A directory opens, and then fails to read (EISDIR): that is no
+     * empty configuration. */
+    int eno = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
+    if (eno) {
+        free(buf);
+        *err = eno;
+        return NULL;
+    }
     if (!buf || n > CONFIG_MAX_BYTES) {
         free(buf);
         *err = EFBIG;

@@ -577,6 +577,13 @@ int pv_map_csv_row(const pv_csv_map *m, const pv_span *fields, size_t n,
                  n == 1 ? "" : "s", m->ncols);
         return PV_EINVAL;
     }
+    /* A NUL byte would cut the field short when it is copied as a C
+     * string, and store something else than what was sent. */
+    for (size_t i = 0; i < n; i++)
+        if (fields[i].len && memchr(fields[i].ptr, '\0', fields[i].len)) {
+            snprintf(err, errcap, "NUL byte in field %zu", i + 1);
+            return PV_EINVAL;
+        }
     const char *v[256];
     if (n > sizeof v / sizeof v[0]) {
         snprintf(err, errcap, "more than %zu columns", sizeof v / sizeof *v);

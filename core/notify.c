@@ -975,6 +975,11 @@ void pv_notify_stop(pv_notify *n)
     n->started = 0;
     while (n->ninflight) {
         struct xfer *x = n->inflight[--n->ninflight];
+        /* Removing an unfinished SMTP transfer runs curl's DONE phase,
+         * which blocks until the server answers or the transfer's timeout
+         * (curl issue 4015): with a 1 ms timeout it returns at once. */
+        curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, 1L);
+        curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, 1L);
         xfer_free(x);
     }
     curl_multi_cleanup(n->multi);

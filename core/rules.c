@@ -109,8 +109,13 @@ static void count_hook(lua_State *L, lua_Debug *ar)
         /* From now on fire at every instruction, so a rule that catches
          * this error with pcall cannot run on. */
         lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-        luaL_error(L, "instruction budget of %d exceeded",
-                   (int)r->instr_limit);
+        /* Level 0 is the function that was running (luaL_error would name
+         * its caller), so the message points at the looping line. */
+        luaL_where(L, 0);
+        lua_pushfstring(L, "instruction budget of %I exceeded",
+                        (lua_Integer)r->instr_limit);
+        lua_concat(L, 2);
+        lua_error(L);
     }
 }
 
@@ -217,8 +222,11 @@ static int lab_row(void *ud, sqlite3_stmt *st)
     set_col_text(L, st, 10, "status");
     push_time_or_nil(L, st, 11);
     lua_setfield(L, -2, "at");
+    set_col_text(L, st, 12, "comparator");
     lua_pushliteral(L, "lab");
-    lua_setfield(L, -2, "_kind");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "_kind");
+    lua_setfield(L, -2, "kind");
     lua_rawseti(L, -2, ++rw->n);
     return 0;
 }
@@ -245,7 +253,9 @@ static int event_row(void *ud, sqlite3_stmt *st)
     }
     set_col_text(L, st, 6, "outcome");
     lua_pushliteral(L, "event");
-    lua_setfield(L, -2, "_kind");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "_kind");
+    lua_setfield(L, -2, "kind");
     lua_rawseti(L, -2, ++rw->n);
     return 0;
 }
@@ -266,11 +276,15 @@ static int exposure_row(void *ud, sqlite3_stmt *st)
     set_col_text(L, st, 5, "dose_unit");
     set_col_text(L, st, 6, "route");
     push_time_or_nil(L, st, 7);
-    lua_setfield(L, -2, "start");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "start");
+    lua_setfield(L, -2, "at");
     push_time_or_nil(L, st, 8);
     lua_setfield(L, -2, "end");
     lua_pushliteral(L, "exposure");
-    lua_setfield(L, -2, "_kind");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "_kind");
+    lua_setfield(L, -2, "kind");
     lua_rawseti(L, -2, ++rw->n);
     return 0;
 }

@@ -32,6 +32,67 @@ end
 string.dump = nil
 getmetatable("").__metatable = false
 
+-- Pattern matching runs in C, where the instruction budget cannot stop it,
+-- and backtracking makes it cost up to about len ^ (k + 1) steps for a
+-- pattern with k repetition items (* + - and %b; len ^ k when anchored
+-- with ^): ("a"):rep(1e5):find(".-.-b") would never end. So find, match,
+-- gmatch and gsub refuse a subject and pattern whose bound is over
+-- PATTERN_STEPS (about a second at worst); plain finds are linear. Every
+-- pattern the rule pack uses on codes, units and names is far below it.
+local PATTERN_STEPS = 1e8
+local str_byte, str_find, str_match, str_gmatch, str_gsub =
+    string.byte, string.find, string.match, string.gmatch, string.gsub
+
+local function pattern_cost_ok(fname, s, p)
+    if type(p) ~= "string" or (type(s) ~= "string" and type(s) ~= "number") then
+        return -- the real function reports the bad argument
+    end
+    local k, i, len = 0, 1, #p
+    while i <= len do
+        local c = str_byte(p, i)
+        if c == 37 then -- %x: an escape; %b is a repetition
+            if str_byte(p, i + 1) == 98 then k = k + 1 end
+            i = i + 2
+        elseif c == 91 then -- a set [...]: its '-' are ranges
+            i = i + 1
+            if str_byte(p, i) == 94 then i = i + 1 end
+            if str_byte(p, i) == 93 then i = i + 1 end
+            while i <= len and str_byte(p, i) ~= 93 do
+                i = i + (str_byte(p, i) == 37 and 2 or 1)
+            end
+            i = i + 1
+        else
+            if c == 42 or c == 43 or c == 45 then k = k + 1 end
+            i = i + 1
+        end
+    end
+    if k == 0 then return end
+    local n = #tostring(s) + 1
+    local e = str_byte(p, 1) == 94 and k or k + 1
+    if n ^ e > PATTERN_STEPS then
+        error(string.format("%s: pattern '%s' with %d repetitions on %d bytes "
+            .. "could run too long for a rule; use a shorter text or a "
+            .. "simpler pattern", fname, p:sub(1, 40), k, n - 1), 3)
+    end
+end
+
+string.find = function(s, p, init, plain)
+    if not plain then pattern_cost_ok("string.find", s, p) end
+    return str_find(s, p, init, plain)
+end
+string.match = function(s, p, init)
+    pattern_cost_ok("string.match", s, p)
+    return str_match(s, p, init)
+end
+string.gmatch = function(s, p, init)
+    pattern_cost_ok("string.gmatch", s, p)
+    return str_gmatch(s, p, init)
+end
+string.gsub = function(s, p, repl, n)
+    pattern_cost_ok("string.gsub", s, p)
+    return str_gsub(s, p, repl, n)
+end
+
 local env = {}
 
 -- The allowlist of base functions. Not here: load (a text-only version is
@@ -143,6 +204,10 @@ local function expand(spec, out, kind)
     end
     if set then
         for _, c in ipairs(set) do out[#out + 1] = c end
+    elseif spec:match("^[a-z_]+$") then
+        -- Codes are digits (LOINC) or upper-case (ICD-10-CM): a lower-case
+        -- word is a set name, and a misspelt one must not pass silently.
+        error(("unknown code set '%s' (see scripts/codes.lua)"):format(spec), 3)
     else
         out[#out + 1] = spec
     end
@@ -203,7 +268,7 @@ end
 
 --- patient:latest(codes) -> the newest lab of those codes, or nil.
 function Patient:latest(spec, before)
-    return self:labs(spec, { limit = 1, ["until"] = before })[1]
+    return self:labs(spec, { limit = 1, ["until"] = before or self._at })[1]
 end
 
 --- patient:baseline(codes, before) -> the newest lab strictly before 'before'.
@@ -341,6 +406,8 @@ env.pv = pv
 local RuleMT = { __name = "pv.rule" }
 local AlertMT = { __name = "pv.alert" }
 local SEVERITY = { low = 1, medium = 2, high = 3, critical = 4 }
+local ALERT_FIELDS = { severity = true, title = true, grade = true, detail = true,
+    action = true, key = true, evidence = true }
 
 local function check_field(t, k, ty, required, what)
     local v = t[k]
@@ -362,6 +429,9 @@ function pv.rule(spec)
     check_field(spec, "when", "function", true, what)
     if spec.on == nil and spec.every == nil then
         error(what .. ": needs 'on' (lab, event, exposure) or 'every'", 2)
+    end
+    if spec.on ~= nil and spec.every ~= nil then
+        error(what .. ": takes 'on' or 'every', not both (when() differs)", 2)
     end
     local r = setmetatable({ name = spec.name, signal = spec.signal, when = spec.when,
         description = spec.description, every = spec.every }, RuleMT)
@@ -398,7 +468,17 @@ function pv.alert(a)
     check_field(a, "detail", "string", false, "pv.alert")
     check_field(a, "action", "string", false, "pv.alert")
     if a.key ~= nil and type(a.key) ~= "string" and type(a.key) ~= "number" then
-        error("pv.alert: key must be a string", 2)
+        error("pv.alert: key must be a string or a number", 2)
+    end
+    if a.evidence ~= nil and type(a.evidence) ~= "table" then
+        error("pv.alert: evidence must be a list of facts", 2)
+    end
+    -- A misspelt field ("actoin") must not vanish silently.
+    for k in pairs(a) do
+        if not ALERT_FIELDS[k] then
+            error(("pv.alert: unknown field '%s' (severity, title, grade, "
+                .. "detail, action, key, evidence)"):format(tostring(k)), 2)
+        end
     end
     return setmetatable(copy(a), AlertMT)
 end
@@ -484,7 +564,7 @@ local function normalise(rule, a, fact)
         severity = a.severity, title = a.title, grade = a.grade and math_floor(a.grade) or nil,
         detail = a.detail, action = a.action,
         key = a.key ~= nil and tostring(a.key) or "default",
-        evidence = ev, patient_id = a.patient_id,
+        evidence = ev,
     }
 end
 

@@ -55,8 +55,8 @@ static const char *const stmt_sql[S__COUNT] = {
                   "WHERE ?2 IS NOT NULL OR ?3 IS NOT NULL",
     [S_OBS] = "INSERT INTO observations (patient_id, code, code_system, name, "
               "value_num, value_text, unit, ref_low, ref_high, flag, status, "
-              "observed_at, message_id, line) "
-              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+              "observed_at, message_id, line, comparator) "
+              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_EXPOSURE] = "INSERT INTO exposures (patient_id, drug, drug_code, "
                    "code_system, dose, dose_unit, route, start_at, end_at, "
                    "message_id, line) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -64,7 +64,7 @@ static const char *const stmt_sql[S__COUNT] = {
                 "onset_at, serious, outcome, message_id, line) "
                 "VALUES (?,?,?,?,?,?,?,?,?)",
     [S_LABS] = "SELECT id, code, code_system, name, value_num, value_text, "
-               "unit, ref_low, ref_high, flag, status, observed_at "
+               "unit, ref_low, ref_high, flag, status, observed_at, comparator "
                "FROM observations WHERE patient_id = ?1 AND "
                "(?2 IS NULL OR code IN (SELECT value FROM json_each(?2))) "
                "AND (?3 IS NULL OR observed_at >= ?3) "
@@ -453,6 +453,7 @@ int pv_store_add_obs(pv_store *s, const pv_obs *o, int64_t *id)
     bind_time(st, 12, o->at);
     bind_id(st, 13, o->message_id);
     bind_line(st, 14, o->line);
+    bind_text(st, 15, o->comparator);
     return finish_insert(s, st, id);
 }
 

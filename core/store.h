@@ -72,7 +72,7 @@ int pv_store_add_event(pv_store *s, const pv_event *e, int64_t *id);
 typedef int (*pv_store_row_fn)(void *ud, sqlite3_stmt *row);
 
 /* Columns: id, code, code_system, name, value_num, value_text, unit,
- * ref_low, ref_high, flag, status, observed_at. */
+ * ref_low, ref_high, flag, status, observed_at, comparator. */
 int pv_store_labs(pv_store *s, const char *patient, const char *codes_json,
                   const char *since, const char *until, long limit,
                   pv_store_row_fn fn, void *ud);

@@ -25,8 +25,15 @@ local SEVERITY = { [2] = "medium", [3] = "high", [4] = "critical" }
 -- The alert for one ANC result, or nil.
 local function assess(obs, exposure)
   if obs.value == nil then return nil end
-  local grade = ctcae.grade("neutrophil_count_decreased", obs)
-  if not grade or grade < 2 then return nil end
+  -- An ANC that cannot be graded (a unit CTCAE has no band for, a %) is
+  -- an error for the engine alert, never a silent pass.
+  local grade, why = ctcae.grade("neutrophil_count_decreased", obs)
+  if not grade then
+    error(("baricitinib.neutropenia cannot grade ANC %s %s (LOINC %s): %s")
+      :format(tostring(obs.value), tostring(obs.unit), tostring(obs.code),
+        why), 0)
+  end
+  if grade < 2 then return nil end
   local anc = obs:value_in("cells/mm3")
   local interrupt, _, text = label.check("interrupt", "anc", anc,
     pv.label.indication, pv.label.region)

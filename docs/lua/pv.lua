@@ -89,7 +89,7 @@ function Obs:value_in(unit) end
 ---@class pv.HistoryOpts
 ---@field since? pv.Time At or after this time.
 ---@field ["until"]? pv.Time At or before this time (write `["until"]`).
----@field days? number The N days up to `until` (default: the triggering lab's time, or `now` in a scheduled rule); overrides `since`.
+---@field days? number The N days up to `until` (default: the triggering fact's time, or `now` in a scheduled rule); overrides `since`.
 ---@field limit? integer At most this many.
 
 ---The patient a rule is called for.
@@ -118,7 +118,7 @@ function Patient:labs(codes, opts) end
 function Patient:latest(codes, before) end
 
 ---The newest result for `codes` taken strictly before `before` (default:
----the triggering lab's time), or nil. Pass the course start for a
+---the triggering fact's time), or nil. Pass the course start for a
 ---pre-treatment baseline.
 ---
 ---Example: `patient:baseline("alt", patient:course_start("baricitinib", e))`
@@ -152,7 +152,7 @@ function Patient:exposures(drug) end
 ---
 ---Example: `local exposed, exposure = patient:exposed("baricitinib", obs.at)`
 ---@param drug string
----@param at? pv.Time Default: the triggering lab's time, else `pv.now()`.
+---@param at? pv.Time Default: the triggering fact's time (`now` in a scheduled rule).
 ---@return boolean exposed
 ---@return pv.Exposure|nil exposure
 function Patient:exposed(drug, at) end
@@ -318,7 +318,7 @@ function State.set(key, value) end
 ---@class pv.TestLab
 ---@field patient_id string
 ---@field code string
----@field value number|string A number or a numeric text.
+---@field value number|string A number, a numeric text, or a text kept as a text-only result.
 ---@field unit? string
 ---@field at pv.Time
 ---@field code_system? string Default `"LN"`.

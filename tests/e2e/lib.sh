@@ -337,13 +337,13 @@ expect_running() {
     finish
 }
 
-# stop_pv [PID] [TIMEOUT]: SIGTERM, then waits (up to TIMEOUT s, default
-# 15) for the process to exit; sets STOP_RC to its exit status (or 124
-# when it did not exit, after which it is killed).
+# stop_pv [PID] [TIMEOUT] [SIGNAL]: SIGNAL (default TERM), then waits (up
+# to TIMEOUT s, default 15) for the process to exit; sets STOP_RC to its
+# exit status (or 124 when it did not exit, after which it is killed).
 STOP_RC=0
 stop_pv() {
-    local pid=${1:-$PV_PID} timeout=${2:-15}
-    kill -TERM "$pid" 2>/dev/null
+    local pid=${1:-$PV_PID} timeout=${2:-15} sig=${3:-TERM}
+    kill -"$sig" "$pid" 2>/dev/null
     if wait_for "! kill -0 $pid" "$timeout"; then
         wait "$pid"
         STOP_RC=$?

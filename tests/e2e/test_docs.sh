@@ -98,7 +98,7 @@ report() {
     if [ "$1" = 0 ]; then
         pass
     else
-        fail "$REL:$2: $3"
+        fail "$REL${2:+:$2}: $3"
         sed 's/^/    /' "$T/.out" "$T/.err"
     fi
 }
@@ -166,8 +166,8 @@ EOF
         --formatter plain ./*.lua) >"$T/.out" 2>"$T/.err"
     rc=$?
     # Name the doc instead of the extracted file: the lines already match.
-    sed -i "s#^\./L[0-9]*\.lua:#$REL:#" "$T/.out"
-    report $rc "-" "luacheck warnings in the examples"
+    sed -i "s#^\(\./\)\{0,1\}L[0-9]*\.lua:#$REL:#" "$T/.out"
+    report $rc "" "luacheck warnings in the examples"
 else
     echo "(luacheck not installed: examples not linted)"
 fi

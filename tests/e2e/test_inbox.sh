@@ -121,7 +121,7 @@ assert_no_file inbox/processed/.hidden.csv ".hidden.csv not in processed/"
 assert_no_file inbox/rejected/.hidden.csv ".hidden.csv not in rejected/"
 
 # ---------------------------------------------------------------------------
-section "SIGTERM: exit 0; a file left while stopped is taken at the next start"
+section "SIGTERM and SIGINT: exit 0; a file left while stopped is taken at the next start"
 stop_pv "$PV_PID"
 assert_eq 0 "$STOP_RC" "pvwatch run exits 0 on SIGTERM"
 printf '%s\nLATE1,751-8,2500,cells/mm3,2026-02-01\n' "$LAB_HDR" >inbox/late.csv
@@ -130,7 +130,7 @@ expect_running run2
 check_wait "[ -f inbox/processed/late.csv ]" 15 "late.csv taken after the restart"
 assert_eq 1 "$(rows_of LATE)" "late.csv row stored"
 assert_eq 3 "$(rows_of GOOD)" "nothing re-ingested after the restart"
-stop_pv "$PV_PID"
-assert_eq 0 "$STOP_RC" "second run exits 0 on SIGTERM"
+stop_pv "$PV_PID" 15 INT
+assert_eq 0 "$STOP_RC" "second run exits 0 on SIGINT"
 
 finish

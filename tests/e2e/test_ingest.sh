@@ -57,6 +57,10 @@ assert_match '(^|: )bad\.lua:3: .*inbox\.bogus' "$ERR" "check names the unknown 
 pv ingest -c bad.lua /dev/null
 assert_eq 2 "$RC" "ingest with an unknown config key"
 assert_match 'no_such_key' "$ERR" "ingest names the unknown key"
+for cmd in run alerts; do
+    pv "$cmd" -c bad.lua
+    assert_eq 2 "$RC" "$cmd with an unknown config key"
+done
 assert_no_file pv.db "a bad configuration creates no database"
 printf 'database = "pv.db"\ninbox = {\n' >syntax.lua
 pv check -c syntax.lua

@@ -46,6 +46,13 @@ assert_eq "Neutrophils, abs" "$(q "SELECT name FROM observations WHERE patient_i
 assert_eq 0 "$(q "SELECT count(*) FROM observations WHERE patient_id='B8'")" "rows inside an unterminated quote are not stored"
 assert_match 'partial|rejected' "$(q "SELECT status FROM messages WHERE name='bad.csv'")" "message row records the partial file"
 
+printf '%s\nN1,751-8,1800,cells/mm3,2026-02-01\nN2,751-8,18\0000,cells/mm3,2026-02-01\nN3,751-8,1800,cells/mm3,2026-02-01\n' "$LAB_HDR" >nul.csv
+pv ingest -c pv.lua nul.csv
+assert_eq 3 "$RC" "a NUL byte in a field: exit status 3"
+assert_match '(^|: )nul\.csv:3: .*NUL' "$ERR" "a NUL byte in a field is rejected, named by its line"
+assert_eq "N1,N3" "$(q "SELECT group_concat(patient_id) FROM (SELECT patient_id FROM observations WHERE patient_id LIKE 'N_' ORDER BY patient_id)")" \
+    "the rows around it are stored"
+
 printf '' >empty.csv
 pv ingest -c pv.lua empty.csv
 assert_eq 3 "$RC" "empty file: exit status 3"
@@ -123,6 +130,10 @@ T6,751-8,1,cells/mm3,20260201102030
 T7,751-8,1,cells/mm3,202602011020+0100
 T8,751-8,1,cells/mm3,2026-02-29
 T9,751-8,1,cells/mm3,2026-02-01T25:00:00
+TA,751-8,1,cells/mm3,2026-02-01T10:20:30.250Z
+TB,751-8,1,cells/mm3,2026-02-01 10:20:30
+TC,751-8,1,cells/mm3,20260201102030.1234+0100
+TD,751-8,1,cells/mm3,2024-02-29T23:59:59+05:30
 EOF
 pv ingest -c pv.lua times.csv
 assert_eq 3 "$RC" "two impossible times: exit 3"
@@ -132,8 +143,12 @@ T3|2026-02-01T10:20:30Z
 T4|2026-02-01T08:20:30Z
 T5|2026-02-01T06:00:00Z
 T6|2026-02-01T10:20:30Z
-T7|2026-02-01T09:20:00Z" "$(q 'SELECT patient_id, observed_at FROM observations ORDER BY patient_id')" \
-    "ISO 8601 and HL7 TS, with and without zone"
+T7|2026-02-01T09:20:00Z
+TA|2026-02-01T10:20:30Z
+TB|2026-02-01T10:20:30Z
+TC|2026-02-01T09:20:30Z
+TD|2024-02-29T18:29:59Z" "$(q 'SELECT patient_id, observed_at FROM observations ORDER BY patient_id')" \
+    "ISO 8601 and HL7 TS, with and without zone, fractions, a space for T"
 assert_match '(^|: )times\.csv:9: ' "$ERR" "2026-02-29 (not a leap year) rejected"
 assert_match '(^|: )times\.csv:10: ' "$ERR" "hour 25 rejected"
 cd "$T" || exit 1

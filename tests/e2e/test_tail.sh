@@ -93,6 +93,22 @@ row D2 >>feed.csv
 check_wait "[ \"\$(count D2)\" = 1 ]" 10 "appends after the truncation are ingested"
 
 # ---------------------------------------------------------------------------
+section "rewritten in place to a larger size is noticed too"
+# Truncated and written again within microseconds: the poll never sees it
+# shorter, only the same file with other bytes before the offset.
+old=$(q 'SELECT count(*) FROM observations')
+"$PYTHON" -c '
+import sys
+rows = "".join("R%02d,751-8,1800,cells/mm3,2026-02-01T10:00:00Z\n" % i for i in range(1, 31))
+with open("feed.csv", "r+") as f:
+    f.truncate(0)
+    f.write(sys.argv[1] + "\n" + rows)
+' "$LAB_HDR"
+check_wait "[ \"\$(count R)\" = 30 ]" 10 "every line of the rewritten file is ingested"
+assert_eq $((old + 30)) "$(q 'SELECT count(*) FROM observations')" "nothing of the old content again"
+no_duplicates "after a rewrite in place"
+
+# ---------------------------------------------------------------------------
 section "replacement (mv over) is noticed and the new file read from the start"
 old=$(q 'SELECT count(*) FROM observations')
 {
@@ -136,5 +152,7 @@ assert_no_file elsewhere/pv.db "no database beside the working directory"
 stop_pv "$PV_PID"
 assert_eq 0 "$STOP_RC" "third run exits 0 on SIGTERM"
 no_duplicates "at the end"
+assert_eq 0 "$(q 'SELECT count(*) FROM observations WHERE message_id IS NULL OR message_id NOT IN (SELECT id FROM messages)')" \
+    "every stored row belongs to a recorded message (also after truncation)"
 
 finish

@@ -387,6 +387,20 @@ static void test_errors(void)
     pv_config_free(&cfg);
     pv_buf_free(&errors);
 
+    /* Regression: a directory opened fine and read as an empty file, so
+     * it passed for a configuration of defaults. */
+    CHECK_INT(pv_config_load(base, &cfg, &errors), PV_EIO);
+    CHECK(strstr(pv_buf_cstr(&errors), "directory") != NULL);
+    pv_config_free(&cfg);
+    pv_buf_free(&errors);
+
+    /* Regression: the line of an unknown global was the line of a nested
+     * key of the same name before it. */
+    expect_error("shadow",
+                 "inbox = {\n  path = 'in', -- { not a brace }\n"
+                 "  settle = 1, x = '}',\n}\npath = 'x'\n",
+                 PV_EINVAL, ":5:", "unknown key 'path'");
+
     /* Several mistakes are all reported, one line each. */
     char text[] = "colour = 1\nshape = 2\n";
     pv_buf_reset(&errors);

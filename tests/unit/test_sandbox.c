@@ -390,6 +390,28 @@ static void test_budget(void)
                                           "      while true do end end\n"
                                           "    for i = 1, 20000 do local t "
                                           "= {} end\n" FIRE("gc survived"))
+                                     RULE("t.pattern", "PAT-1",
+                                          "    local s = ('a'):rep(200000)\n"
+                                          "    s:find('.-.-.-b')\n" FIRE(
+                                              "pattern ran"))
+                                     RULE("t.gmatch", "PAT-2",
+                                          "    local s = ('a'):rep(100000)\n"
+                                          "    for w in s:gmatch('(a-)b') "
+                                          "do end\n" FIRE("gmatch ran"))
+                                     RULE("t.pattern_ok", "PAT-3",
+                                          "    local v, u = ('  1.5 10*9/L')"
+                                          ":gsub('^%s+', '')\n"
+                                          "      :match('^(%d+%.?%d*)%s*"
+                                          "(%S+)$')\n"
+                                          "    assert(v == '1.5' and u == "
+                                          "'10*9/L')\n"
+                                          "    assert(('a'):rep(5000):find("
+                                          "'a-b') == nil)\n"
+                                          "    assert(('a'):rep(1e6):find("
+                                          "'.-b', 1, true) == nil)\n"
+                                          "    assert(select(2, ('x'):rep("
+                                          "1e5):gsub('[x-y]', 'z')) == "
+                                          "1e5)\n" FIRE("patterns work"))
                                      RULE("t.error_loop", "ERRL-1",
                                           "    local n = 0\n"
                                           "    while true do\n"
@@ -415,6 +437,11 @@ static void test_budget(void)
                        "'LOOP-1'"),
               1);
     expect_engine_alert(p, "t.loop", "P1", "instruction budget");
+    /* The message points at the looping line of the plugin. */
+    CHECK_INT(q_int(p, "SELECT count(*) FROM alerts WHERE rule = 't.loop' "
+                       "AND detail LIKE '%a_loop.lua:4: instruction budget "
+                       "of 200000 exceeded%'"),
+              1);
     CHECK_INT(alerts_of(p, "t.same", "test"), 1);
     CHECK_INT(alerts_of(p, "t.after", "test"), 1);
 
@@ -437,6 +464,16 @@ static void test_budget(void)
         lab(p, "P5", "GC-2", i);
     CHECK_INT(alerts_of(p, "t.gc_reach", "test"), 3);
 
+    /* Pattern matching runs in C, outside the budget: a pattern that
+     * would backtrack for ever is refused. */
+    lab(p, "P6", "PAT-1", 1);
+    expect_engine_alert(p, "t.pattern", "P6", "too long");
+    lab(p, "P6", "PAT-2", 1);
+    expect_engine_alert(p, "t.gmatch", "P6", "too long");
+    lab(p, "P6", "PAT-3", 1);
+    CHECK_INT(alerts_of(p, "t.pattern_ok", "test"), 1);
+    CHECK_INT(alerts_of(p, "t.pattern_ok", "engine"), 0);
+
     for (int i = 0; i < 3; i++)
         lab(p, "P3", "BUSY-1", i);
     CHECK_INT(alerts_of(p, "t.busy", "test"), 3);
@@ -451,7 +488,7 @@ static void test_budget(void)
 
     pv_rules_stats st;
     pv_rules_stats_get(pv_ingest_rules(p), &st);
-    CHECK_INT(st.errors, 8);
+    CHECK_INT(st.errors, 10);
     pv_ingest_close(p);
     cfg.limits.rule_instructions = saved;
 }

@@ -1,0 +1,2 @@
+label = { indication = "xx", region = "mars" }
+email = { url = "smtp://x", dir = "y" }

@@ -1,0 +1,2 @@
+x = string.rep("a", 10)
+os.execute("true")

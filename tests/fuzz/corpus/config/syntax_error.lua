@@ -1,0 +1,2 @@
+database = "pv.db"
+mllp = { listen = 
