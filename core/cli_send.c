@@ -134,14 +134,22 @@ static int send_one(void *ud, pv_span msg, long line)
     }
     char *framed;
     size_t flen;
-    if (pv_mllp_wrap(msg, &framed, &flen) != 0 ||
-        send_all(s->fd, framed, flen) != 0) {
+    if (pv_mllp_wrap(msg, &framed, &flen) != 0) {
+        /* 0x0B or 0x1C inside would break the framing: not sent. */
+        printf("%s: not sent: the message contains an MLLP framing byte "
+               "(0x0B or 0x1C)\n",
+               where);
+        s->all_aa = 0;
+        return 0;
+    }
+    int sent = send_all(s->fd, framed, flen);
+    free(framed);
+    if (sent != 0) {
         printf("%s: send failed: %s\n", where, strerror(errno));
         s->all_aa = 0;
         s->broken = 1;
         return 0;
     }
-    free(framed);
     s->wait->got = 0;
     pv_buf_reset(&s->wait->ack);
     char buf[8192];
@@ -220,8 +228,7 @@ int pv_cli_send(int argc, char **argv)
         size_t len;
         char *data = slurp(argv[i], &len);
         if (!data) {
-            fprintf(stderr, "pvwatch send: %s: %s\n", argv[i],
-                    strerror(errno));
+            fprintf(stderr, "pvwatch send: %s: %s\n", argv[i], strerror(errno));
             s.all_aa = 0;
             continue;
         }

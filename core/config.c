@@ -15,6 +15,13 @@
 
 #define CONFIG_MAX_BYTES (1 << 20)
 #define CONFIG_MAX_INSTRUCTIONS 10000000
+/* A configuration is a few lines; these bound what a mistaken (or hostile)
+ * file can cost 'pvwatch check' and start-up: the Lua memory it may use,
+ * the entries of one list (a sparse table such as {[1]=..., [2^40]=...}
+ * has a length of 2^40), and the error lines reported. */
+#define CONFIG_MAX_MEMORY ((size_t)64 << 20)
+#define CONFIG_MAX_LIST 10000
+#define CONFIG_MAX_ERRORS 100
 
 /* What we know while checking one file. */
 struct ctx {
@@ -121,12 +128,26 @@ static void cfg_error(struct ctx *c, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (++c->nerr > CONFIG_MAX_ERRORS)
+        return;
     int line = key ? key_line(c->source, key) : 0;
     if (line)
         pv_buf_printf(c->errors, "%s:%d: %s\n", c->file, line, msg);
     else
         pv_buf_printf(c->errors, "%s: %s\n", c->file, msg);
-    c->nerr++;
+}
+
+/* The length of the list at the top of the stack, or -1 (reported) when
+ * it has more than CONFIG_MAX_LIST entries. */
+static lua_Integer list_len(struct ctx *c, const char *key, const char *label)
+{
+    lua_Integer n = luaL_len(c->L, -1);
+    if (n < 0 || n > CONFIG_MAX_LIST) {
+        cfg_error(c, key, "%s has more than %d entries", label,
+                  CONFIG_MAX_LIST);
+        return -1;
+    }
+    return n;
 }
 
 /* Makes p absolute against the config directory unless it already is. */
@@ -217,7 +238,7 @@ static void want_strlist(struct ctx *c, const char *key, const char *label,
         lua_pop(L, 1);
         return;
     }
-    lua_Integer n = luaL_len(L, -1);
+    lua_Integer n = list_len(c, key, label);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, -1, i);
         if (lua_type(L, -1) != LUA_TSTRING) {
@@ -395,7 +416,7 @@ static void email_routes(struct ctx *c, const char *top, pv_config *cfg)
         lua_pop(L, 1);
         return;
     }
-    lua_Integer n = luaL_len(L, -1);
+    lua_Integer n = list_len(c, top, "email.routes");
     cfg->email.routes = calloc(n > 0 ? (size_t)n : 1, sizeof(pv_email_route));
     if (!cfg->email.routes) {
         lua_pop(L, 1);
@@ -495,7 +516,7 @@ static void tail_list(struct ctx *c, pv_config *cfg)
         want_strlist(c, "tail", "tail", &cfg->tail, 1);
         return;
     }
-    lua_Integer n = luaL_len(L, -1);
+    lua_Integer n = list_len(c, "tail", "tail");
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, -1, i);
         if (lua_istable(L, -1)) {
@@ -611,6 +632,39 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     luaL_error(L, "configuration runs too long (endless loop?)");
 }
 
+/* The configuration's Lua allocator: at most CONFIG_MAX_MEMORY in use
+ * while the file runs ("x" .. "x" forty times would ask for a terabyte);
+ * lifted (limit 0) once it has run, so that reading the values never
+ * fails outside a protected call. */
+struct cfg_mem {
+    size_t used, limit;
+};
+
+static void *cfg_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct cfg_mem *m = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        m->used -= old;
+        return NULL;
+    }
+    if (m->limit && nsize > old && m->used + (nsize - old) > m->limit)
+        return NULL;
+    void *n = realloc(ptr, nsize);
+    if (!n)
+        return NULL;
+    m->used = m->used - old + nsize;
+    return n;
+}
+
+static int cfg_panic(lua_State *L)
+{
+    fprintf(stderr, "pvwatch: configuration: unprotected Lua error: %s\n",
+            lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+    return 0; /* Lua aborts */
+}
+
 static char *read_file(const char *path, size_t *len, int *err)
 {
     FILE *f = fopen(path, "rb");
@@ -669,7 +723,8 @@ int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
         c.dir = strdup("/");
     }
 
-    lua_State *L = c.L = luaL_newstate();
+    struct cfg_mem mem = {0, CONFIG_MAX_MEMORY};
+    lua_State *L = c.L = lua_newstate(cfg_alloc, &mem);
     int rc = 0;
     if (!L) {
         pv_buf_puts(errors, "out of memory\n");
@@ -677,6 +732,7 @@ int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
         free(c.dir);
         return PV_ENOMEM;
     }
+    lua_atpanic(L, cfg_panic);
     char chunk[4096];
     snprintf(chunk, sizeof chunk, "@%s", path);
     if (luaL_loadbufferx(L, src, len, chunk, "t") != LUA_OK) {
@@ -691,12 +747,22 @@ int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
     lua_setfield(L, LUA_REGISTRYINDEX, "pv.config.env");
     lua_setupvalue(L, -2, 1);
     lua_sethook(L, count_hook, LUA_MASKCOUNT, CONFIG_MAX_INSTRUCTIONS);
-    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-        pv_buf_printf(errors, "%s\n", lua_tostring(L, -1));
+    int prc = lua_pcall(L, 0, 0, 0);
+    if (prc == LUA_ERRMEM) {
+        pv_buf_printf(errors, "%s: configuration uses more than %zu MiB of "
+                              "memory\n",
+                      path, CONFIG_MAX_MEMORY >> 20);
+        rc = PV_EINVAL;
+        goto out;
+    }
+    if (prc != LUA_OK) {
+        pv_buf_printf(errors, "%s\n",
+                      lua_tostring(L, -1) ? lua_tostring(L, -1) : path);
         rc = PV_EINVAL;
         goto out;
     }
     lua_sethook(L, NULL, 0, 0);
+    mem.limit = 0;
     lua_getfield(L, LUA_REGISTRYINDEX, "pv.config.env");
     lua_pushnil(L);
     while (lua_next(L, -2)) {
@@ -719,6 +785,9 @@ int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
     if (cfg->email.enabled && cfg->email.url && cfg->email.to.count == 0 &&
         cfg->email.nroutes == 0)
         cfg_error(&c, "email", "email needs recipients: 'to' or 'routes'");
+    if (c.nerr > CONFIG_MAX_ERRORS)
+        pv_buf_printf(errors, "%s: %d more errors not shown\n", path,
+                      c.nerr - CONFIG_MAX_ERRORS);
     if (c.nerr)
         rc = PV_EINVAL;
 out:

@@ -518,14 +518,20 @@ static void xfer_done(pv_notify *n, struct xfer *x, CURLcode res)
 static void check_multi(pv_notify *n)
 {
     CURLMsg *m;
-    int left;
+    int left, done = 0;
     while ((m = curl_multi_info_read(n->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         struct xfer *x;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         xfer_done(n, x, m->data.result);
+        done = 1;
     }
+    /* A slot is free: take the next due row now rather than at the next
+     * PUMP_MS tick, or a backlog drains at MAX_IN_FLIGHT mails a second.
+     * (pv_notify_drain pumps by itself.) */
+    if (done && n->started && !n->drained_id)
+        pv_notify_kick(n);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)

@@ -74,3 +74,12 @@ foreach(conf ${PV_LABEL_CONFS})
            COMMAND pvwatch test -c ${conf} ${CMAKE_SOURCE_DIR}/tests/rules-label/${name}
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endforeach()
+
+# Crash consistency (issue 6): 'pvwatch run' killed with SIGKILL at random
+# moments under MLLP senders, a growing tailed file, inbox files and a real
+# SMTP server. The short setting here; the long one by hand:
+# tests/crash/run.sh --kills 60 (tests/crash/README.md).
+add_test(NAME crash.short
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/crash/run.sh --kills 8)
+set_tests_properties(crash.short PROPERTIES ENVIRONMENT "${PV_TEST_ENV}"
+                     TIMEOUT 300)

@@ -149,21 +149,28 @@ finish() {
 # ---------------------------------------------------------------------------
 # Time
 
-_now() {
-    printf '%s' "${EPOCHREALTIME/,/.}"
+# _usec SECONDS: a decimal number of seconds ("10", "2.5") in microseconds.
+_usec() {
+    local int=${1%%.*} frac=
+    [ "$int" != "$1" ] && frac=${1#*.}
+    frac=${frac}000000
+    echo $((10#${int:-0} * 1000000 + 10#${frac:0:6}))
 }
 
 # wait_for CONDITION TIMEOUT: evaluates the shell command CONDITION every
-# 50 ms until it succeeds (returns 0) or TIMEOUT seconds have passed
-# (returns 1). The condition is evaluated once more at the deadline.
+# 50 ms until it succeeds (returns 0) or TIMEOUT seconds (default 10; a
+# decimal number) have passed (returns 1). The condition is evaluated once
+# more at the deadline. The clock is bash's EPOCHREALTIME.
 wait_for() {
-    local cond=$1 timeout=${2:-10} deadline
-    deadline=$(awk -v n="$(_now)" -v t="$timeout" 'BEGIN { printf "%.6f", n + t }')
+    local cond=$1 timeout=${2:-10} now deadline
+    now=${EPOCHREALTIME/[.,]/}
+    deadline=$((now + $(_usec "$timeout")))
     while :; do
         if eval "$cond" >/dev/null 2>&1; then
             return 0
         fi
-        if awk -v n="$(_now)" -v d="$deadline" 'BEGIN { exit !(n >= d) }'; then
+        now=${EPOCHREALTIME/[.,]/}
+        if [ "$now" -ge "$deadline" ]; then
             eval "$cond" >/dev/null 2>&1
             return
         fi

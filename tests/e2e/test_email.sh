@@ -37,6 +37,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # port_open PORT: something accepts connections on 127.0.0.1:PORT.
+# shellcheck disable=SC2317 # called through wait_for's eval
 port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -426,7 +427,7 @@ section "4. a server that never speaks: ingest goes on; timeout and retry"
 mkdir s4 && cd s4 || exit 1
 mkdir stage
 P4=$(free_port)
-write_config pv.lua "$(email_config "$P4" 'to = { "ops@example.org" }, timeout = 3, retry_base = 0.2, retry_cap = 1, max_attempts = 100')"
+write_config pv.lua "$(email_config "$P4" 'to = { "ops@example.org" }, timeout = 4, retry_base = 0.2, retry_cap = 1, max_attempts = 100')"
 "$PYTHON" "$E2E_DIR/smtp_silent.py" "$P4" silent.log >silent.err 2>&1 &
 S4_PID=$!
 BG_PIDS+=("$S4_PID")
@@ -447,7 +448,7 @@ drop more.csv
 check_wait "[ -f inbox/processed/more.csv ]" 2.5 "a file dropped meanwhile is ingested promptly"
 assert_eq "" "$(grep 'closed 1' silent.log)" "... while the mail attempt is still stuck"
 assert_eq 5 "$(q "SELECT count(*) FROM observations WHERE patient_id LIKE 'STUCK%'")" "its rows are stored"
-check_wait "grep -q 'closed 1' silent.log" 8 "the attempt times out (email.timeout 3 s)"
+check_wait "grep -q 'closed 1' silent.log" 8 "the attempt times out (email.timeout 4 s)"
 check_wait "[ \$(q 'SELECT attempts FROM outbox') -ge 1 ]" 5 "the attempt is counted"
 assert_match '[Tt]ime' "$(q 'SELECT last_error FROM outbox')" "last_error says it timed out"
 assert_eq pending "$(outbox_status)" "the row stays pending"

@@ -298,6 +298,15 @@ assert_eq 2 "$(q "SELECT count(*) FROM observations WHERE patient_id = 'P-SEND'"
 timeout 60 "$PVWATCH" send "127.0.0.1:$PORT" bad.hl7 >sendbad.out 2>sendbad.err
 assert_eq 1 "$?" "pvwatch send exits 1 when a message got AR"
 assert_match '^bad\.hl7:1: AR E2E-BAD-1 .+' "$(cat sendbad.out)" "it prints AR, the control id and the error text"
+{
+    printf 'MSH|^~\\&|E2E|E2ELAB|PVWATCH|PV|20260301120000||ORU^R01|E2E-FS-1|P|2.5.1\r'
+    printf 'PID|1||P-FS\034X\r'
+    oru E2E-SEND-3 P-SEND 751-8 3.5 20260303100000
+} >framing.hl7
+timeout 60 "$PVWATCH" send "127.0.0.1:$PORT" framing.hl7 >sendfs.out 2>sendfs.err
+assert_eq 1 "$?" "pvwatch send exits 1 when a message cannot be framed"
+assert_match '^framing\.hl7:1: not sent: .*framing byte' "$(cat sendfs.out)" "it says why the message was not sent"
+assert_match 'framing\.hl7:3: AA E2E-SEND-3$' "$(cat sendfs.out)" "and still sends the next one"
 
 # ---------------------------------------------------------------------------
 section "a frame over mllp.max_message: AR, connection closed, others still served"

@@ -25,8 +25,7 @@ static void die(const char *what)
 
 /* Writes base/rel (creating base/dir first when rel has one) and returns
  * the full path in out. */
-static void write_file(const char *rel, const char *text, char *out,
-                       size_t cap)
+static void write_file(const char *rel, const char *text, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s", base, rel);
     char dir[PATH_MAX];
@@ -303,79 +302,78 @@ static void test_every_key(void)
 
 static void test_errors(void)
 {
-    expect_error("unknown", "database = 'x.db'\n\ncolour = 'red'\n",
-                 PV_EINVAL, ":3:", "colour");
+    expect_error("unknown", "database = 'x.db'\n\ncolour = 'red'\n", PV_EINVAL,
+                 ":3:", "colour");
     expect_error("nested",
                  "-- comment\nmllp = { listen = '127.0.0.1:1', bogus = 1 }\n",
                  PV_EINVAL, ":2:", "bogus");
-    expect_error("nested2", "limits = {\n  rule_memroy = 1e6,\n}\n",
-                 PV_EINVAL, ":1:", "rule_memroy");
+    expect_error("nested2", "limits = {\n  rule_memroy = 1e6,\n}\n", PV_EINVAL,
+                 ":1:", "rule_memroy");
     expect_error("tailkey", "tail = { { path = 'a.csv', follow = true } }\n",
                  PV_EINVAL, ":1:", "follow");
     expect_error("emailkey", "email = { dir = 'o', cc = 'x' }\n", PV_EINVAL,
                  ":1:", "cc");
 
     /* Wrong types. */
-    expect_error("type1", "database = 5\n", PV_EINVAL, ":1:",
-                 "database must be a string");
+    expect_error("type1", "database = 5\n", PV_EINVAL,
+                 ":1:", "database must be a string");
     expect_error("type2", "\nplugins = true\n", PV_EINVAL, ":2:", "plugins");
-    expect_error("type3", "mllp = '127.0.0.1:2575'\n", PV_EINVAL, ":1:",
-                 "mllp must be a table");
+    expect_error("type3", "mllp = '127.0.0.1:2575'\n", PV_EINVAL,
+                 ":1:", "mllp must be a table");
     expect_error("type4", "mllp = { max_message = '1024' }\n", PV_EINVAL,
                  ":1:", "mllp.max_message must be a number");
-    expect_error("type5", "plugins = { 'a', 7 }\n", PV_EINVAL, ":1:",
-                 "plugins[2]");
+    expect_error("type5", "plugins = { 'a', 7 }\n", PV_EINVAL,
+                 ":1:", "plugins[2]");
     expect_error("type6", "limits = { rule_instructions = 1500.5 }\n",
                  PV_EINVAL, ":1:", "whole number");
     expect_error("type7", "email = { dir = 'o', to = 5 }\n", PV_EINVAL,
                  ":1:", "email.to");
 
     /* Numbers out of range. */
-    expect_error("range1", "mllp = { max_message = 10 }\n", PV_EINVAL, ":1:",
-                 "mllp.max_message must be between");
+    expect_error("range1", "mllp = { max_message = 10 }\n", PV_EINVAL,
+                 ":1:", "mllp.max_message must be between");
     expect_error("range2", "exposure = { washout_days = -1 }\n", PV_EINVAL,
                  ":1:", "exposure.washout_days");
     expect_error("range3", "limits = { rule_memory = 1024 }\n", PV_EINVAL,
                  ":1:", "limits.rule_memory");
     expect_error("range4", "mllp = { idle_timeout = 0/0 }\n", PV_EINVAL,
                  ":1:", "mllp.idle_timeout");
-    expect_error("range5", "limits = { rule_instructions = 1/0 }\n",
-                 PV_EINVAL, ":1:", "limits.rule_instructions");
+    expect_error("range5", "limits = { rule_instructions = 1/0 }\n", PV_EINVAL,
+                 ":1:", "limits.rule_instructions");
 
     /* Values from a fixed set. */
-    expect_error("label1", "label = { indication = 'psoriasis' }\n",
-                 PV_EINVAL, "psoriasis", "ra, aa, covid19");
+    expect_error("label1", "label = { indication = 'psoriasis' }\n", PV_EINVAL,
+                 "psoriasis", "ra, aa, covid19");
     expect_error("label2", "x = 1\nlabel = { region = 'jp' }\n", PV_EINVAL,
                  ":2:", "jp");
     expect_error("sev", "email = { dir = 'o', min_severity = 'urgent' }\n",
                  PV_EINVAL, ":1:", "urgent");
-    expect_error("email1", "email = { from = 'a@b' }\n", PV_EINVAL, ":1:",
-                 "'url' or 'dir'");
+    expect_error("email1", "email = { from = 'a@b' }\n", PV_EINVAL,
+                 ":1:", "'url' or 'dir'");
     expect_error("email2", "email = { url = 'smtp://h', dir = 'o' }\n",
                  PV_EINVAL, ":1:", "not both");
 
     /* Syntax and runtime errors name the line. */
     expect_error("syntax", "database = 'a'\nplugins = {\n\nlimits = = 3\n",
                  PV_EINVAL, ":4:", NULL);
-    expect_error("runtime", "a = 1\nb = nil + 1\n", PV_EINVAL, ":2:",
-                 "arithmetic");
+    expect_error("runtime", "a = 1\nb = nil + 1\n", PV_EINVAL,
+                 ":2:", "arithmetic");
     expect_error("loop", "x = 0\nwhile true do x = x + 1 end\n", PV_EINVAL,
                  "too long", NULL);
-    expect_error("loop2", "local function f() return f() end\nf()\n",
-                 PV_EINVAL, "too long", NULL);
+    expect_error("loop2", "local function f() return f() end\nf()\n", PV_EINVAL,
+                 "too long", NULL);
 
     /* The sandbox is empty: these fail with an error, they do not act
      * (an os.exit that worked would end this test with a failing status). */
-    expect_error("os", "database = 'a'\nos.exit(7)\n", PV_EINVAL, ":2:",
-                 "os");
+    expect_error("os", "database = 'a'\nos.exit(7)\n", PV_EINVAL, ":2:", "os");
     expect_error("io", "io.open('/etc/passwd')\n", PV_EINVAL, ":1:", "io");
     expect_error("require", "require 'os'\n", PV_EINVAL, ":1:", "require");
-    expect_error("dofile", "dofile('/etc/passwd')\n", PV_EINVAL, ":1:",
-                 "dofile");
+    expect_error("dofile", "dofile('/etc/passwd')\n", PV_EINVAL,
+                 ":1:", "dofile");
     expect_error("load", "load('x = 1')()\n", PV_EINVAL, ":1:", "load");
     expect_error("strmeta", "x = ('a'):rep(10)\n", PV_EINVAL, ":1:", NULL);
-    expect_error("getmeta", "x = getmetatable('')\n", PV_EINVAL, ":1:",
-                 "getmetatable");
+    expect_error("getmeta", "x = getmetatable('')\n", PV_EINVAL,
+                 ":1:", "getmetatable");
 
     /* An unreadable file. */
     pv_config cfg;

@@ -387,20 +387,21 @@ static void test_sn(void)
     CHECK_INT(o.facts, 4);
     /* Comparator and number: the number is the value, the text keeps the
      * comparator. */
-    CHECK_STR(q("SELECT value_num, value_text, ref_low, ref_high FROM "
-                "observations WHERE patient_id = 'P-SN' AND code = "
-                "'1988-5'"),
-              "0.5|<^0.5|0.0|5.0");
-    CHECK_STR(q("SELECT value_num, value_text FROM observations WHERE "
-                "patient_id = 'P-SN' AND code = '1989-3'"),
-              "200.0|>=^200");
+    CHECK_STR(q("SELECT value_num, comparator, value_text, ref_low, "
+                "ref_high FROM observations WHERE patient_id = 'P-SN' AND "
+                "code = '1988-5'"),
+              "0.5|<|<^0.5|0.0|5.0");
+    CHECK_STR(q("SELECT value_num, comparator, value_text FROM observations "
+                "WHERE patient_id = 'P-SN' AND code = '1989-3'"),
+              "200.0|>=|>=^200");
     /* A ratio is no single number. */
-    CHECK_STR(q("SELECT value_num, value_text FROM observations WHERE "
-                "patient_id = 'P-SN' AND code = '5196-1'"),
-              "|^1^:^128");
-    CHECK_STR(q("SELECT value_num FROM observations WHERE patient_id = "
-                "'P-SN' AND code = '2345-7'"),
-              "182.0");
+    CHECK_STR(q("SELECT value_num, comparator, value_text FROM observations "
+                "WHERE patient_id = 'P-SN' AND code = '5196-1'"),
+              "||^1^:^128");
+    /* No comparator: a plain number. */
+    CHECK_STR(q("SELECT value_num, comparator FROM observations WHERE "
+                "patient_id = 'P-SN' AND code = '2345-7'"),
+              "182.0|");
     /* The corpus SN sample. */
     o = ingest_corpus("oru_r01_glucose_sn_value.hl7");
     CHECK_INT(o.ack, PV_HL7_AA);

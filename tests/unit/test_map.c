@@ -86,8 +86,7 @@ static const char *iso(pv_time_t t, char *buf)
 
 static void test_headers(void)
 {
-    expect_kind("patient_id,code,value,unit,observed_at", PV_CSV_LABS,
-                "labs");
+    expect_kind("patient_id,code,value,unit,observed_at", PV_CSV_LABS, "labs");
     expect_kind("patient_id,code,code_system,name,value,unit,ref_low,"
                 "ref_high,ref_range,flag,status,observed_at,extra",
                 PV_CSV_LABS, "labs");
@@ -100,16 +99,14 @@ static void test_headers(void)
                 PV_CSV_EVENTS, "events");
     expect_kind("patient_id,birth_date,sex", PV_CSV_PATIENTS, "patients");
     /* Case-insensitive, blanks around names ignored, any order. */
-    expect_kind("Observed_At,UNIT,Value,CODE,Patient_ID", PV_CSV_LABS,
-                "labs");
-    expect_kind(" patient_id , DRUG ,Start", PV_CSV_MEDICATIONS,
-                "medications");
+    expect_kind("Observed_At,UNIT,Value,CODE,Patient_ID", PV_CSV_LABS, "labs");
+    expect_kind(" patient_id , DRUG ,Start", PV_CSV_MEDICATIONS, "medications");
 
     pv_csv_map m;
     char err[512];
-    CHECK_INT(header("patient_id,code,value,unit,observed_at", &m, err,
-                     sizeof err),
-              0);
+    CHECK_INT(
+        header("patient_id,code,value,unit,observed_at", &m, err, sizeof err),
+        0);
     CHECK_INT(m.ncols, 5);
     CHECK_STR(m.code_system, "LN");
     CHECK_INT(header("patient_id,code,onset", &m, err, sizeof err), 0);
@@ -121,8 +118,7 @@ static void test_headers(void)
               PV_EINVAL);
     CHECK(strstr(err, "twice") != NULL);
     CHECK(strstr(err, "code") != NULL || strstr(err, "Code") != NULL);
-    CHECK_INT(header("patient_id,drug,start,extra,EXTRA", &m, err,
-                     sizeof err),
+    CHECK_INT(header("patient_id,drug,start,extra,EXTRA", &m, err, sizeof err),
               PV_EINVAL);
     CHECK(strstr(err, "twice") != NULL);
     /* ... also when only blanks tell them apart. */
@@ -131,8 +127,7 @@ static void test_headers(void)
     CHECK(strstr(err, "twice") != NULL);
 
     /* Missing one required column, or nothing known. */
-    CHECK_INT(header("patient_id,code,value,observed_at", &m, err,
-                     sizeof err),
+    CHECK_INT(header("patient_id,code,value,observed_at", &m, err, sizeof err),
               PV_EINVAL);
     CHECK(strstr(err, "labs need") != NULL);
     /* Regression: that header, and any other with patient_id and nothing
@@ -168,8 +163,8 @@ struct corpus {
 };
 
 static const struct corpus corpus[] = {
-    {"synthea_observations_head300.csv", 0, PV_CSV_LABS,
-     "synthea observations", 300},
+    {"synthea_observations_head300.csv", 0, PV_CSV_LABS, "synthea observations",
+     300},
     {"synthea_observations_laboratory.csv", 0, PV_CSV_LABS,
      "synthea observations", 251},
     {"synthea_medications_head300.csv", 0, PV_CSV_MEDICATIONS,
@@ -209,14 +204,13 @@ static void summarise(struct feed *f, const pv_row *r)
                  r->exp.has_end ? iso(r->exp.end, t2) : "-");
         break;
     case PV_CSV_EVENTS:
-        snprintf(f->first, sizeof f->first, "%s|%s|%s|%s|%s",
-                 r->ev.patient_id, r->ev.code, r->ev.code_system,
-                 r->ev.term, iso(r->ev.onset, t1));
+        snprintf(f->first, sizeof f->first, "%s|%s|%s|%s|%s", r->ev.patient_id,
+                 r->ev.code, r->ev.code_system, r->ev.term,
+                 iso(r->ev.onset, t1));
         break;
     case PV_CSV_PATIENTS:
         snprintf(f->first, sizeof f->first, "%s|%s|%s", r->patient_id,
-                 r->birth_date ? r->birth_date : "-",
-                 r->sex ? r->sex : "-");
+                 r->birth_date ? r->birth_date : "-", r->sex ? r->sex : "-");
         break;
     }
 }
@@ -227,17 +221,15 @@ static int on_record(void *ud, long line, const pv_span *fields, size_t n)
     char err[512];
     if (!f->have_header) {
         f->have_header = 1;
-        f->header_rc =
-            pv_map_csv_header(fields, n, &f->map, err, sizeof err);
+        f->header_rc = pv_map_csv_header(fields, n, &f->map, err, sizeof err);
         if (f->header_rc != f->c->expect_rc)
             PV_FAIL_("%s: header rc %d: %s", f->c->file, f->header_rc, err);
         return f->header_rc ? 1 : 0;
     }
     f->rows++;
     pv_row row;
-    int rc =
-        pv_map_csv_row(&f->map, fields, n, line, &row, &f->scratch, err,
-                       sizeof err);
+    int rc = pv_map_csv_row(&f->map, fields, n, line, &row, &f->scratch, err,
+                            sizeof err);
     if (rc) {
         f->failed++;
         PV_FAIL_("%s:%ld: %s", f->c->file, line, err);
@@ -259,8 +251,8 @@ static int on_record(void *ud, long line, const pv_span *fields, size_t n)
         if (row.obs.has_num)
             f->with_num++;
         else if (!f->text_row[0])
-            snprintf(f->text_row, sizeof f->text_row, "%s|%s|%d",
-                     row.obs.code, row.obs.value_text, row.obs.has_num);
+            snprintf(f->text_row, sizeof f->text_row, "%s|%s|%d", row.obs.code,
+                     row.obs.value_text, row.obs.has_num);
     }
     return 0;
 }
@@ -339,8 +331,9 @@ static void test_corpus(void)
 /* ---------------------------------------------------------------------- */
 /* Rows of our own layouts                                                 */
 
-#define LABS "patient_id,code,value,unit,observed_at,ref_low,ref_high,"     \
-             "ref_range,status,code_system"
+#define LABS                                                                   \
+    "patient_id,code,value,unit,observed_at,ref_low,ref_high,"                 \
+    "ref_range,status,code_system"
 #define MEDS "patient_id,drug,start,end,dose,dose_unit,route,drug_code"
 #define EVENTS "patient_id,code,onset,serious,term,outcome"
 
@@ -361,8 +354,9 @@ static void expect_reject(const char *head, const char *line,
 static void test_rejections(void)
 {
     /* A missing required field names it. */
-    expect_reject(LABS, ",718-7,13,g/dL,2026-01-01,,,,,", "patient_id is "
-                                                          "empty");
+    expect_reject(LABS, ",718-7,13,g/dL,2026-01-01,,,,,",
+                  "patient_id is "
+                  "empty");
     expect_reject(LABS, "P1,,13,g/dL,2026-01-01,,,,,", "code is empty");
     expect_reject(LABS, "P1,718-7,  ,g/dL,2026-01-01,,,,,", "value is empty");
     expect_reject(LABS, "P1,718-7,13,g/dL,,,,,,", "observed_at is empty");
@@ -388,8 +382,9 @@ static void test_rejections(void)
                   "birth_date '1980-02-31'");
 
     /* The wrong number of fields, either way. */
-    expect_reject(LABS, "P1,718-7,13,g/dL,2026-01-01", "5 fields, the header "
-                                                       "has 10");
+    expect_reject(LABS, "P1,718-7,13,g/dL,2026-01-01",
+                  "5 fields, the header "
+                  "has 10");
     expect_reject(LABS, "P1,718-7,13,g/dL,2026-01-01,,,,,,",
                   "11 fields, the header has 10");
     expect_reject("patient_id,drug,start", "P1", "1 field, the header has 3");
@@ -411,8 +406,7 @@ static void test_rejections(void)
                   "dose 'two' is not a number");
     expect_reject(MEDS, "P1,baricitinib,2026-01-01,,2 mg,mg,,",
                   "dose '2 mg' is not a number");
-    expect_reject(MEDS, "P1,baricitinib,2026-01-01,,nan,mg,,",
-                  "dose 'nan'");
+    expect_reject(MEDS, "P1,baricitinib,2026-01-01,,nan,mg,,", "dose 'nan'");
     expect_reject(EVENTS, "P1,B02.9,2026-01-01,maybe,,", "serious 'maybe'");
     expect_reject(LABS, "P1,718-7,13,g/dL,2026-01-01,,,,FINAL,",
                   "status 'FINAL'");
@@ -424,8 +418,9 @@ static void test_lab_values(void)
     const pv_obs *o = &r.row.obs;
     char t[PV_TIME_BUFSZ];
 
-    CHECK_INT(map_line(&r, LABS, "P1,718-7, 13.5 ,g/dL,2026-01-31T14:05:00Z,"
-                                 "12,16,,,"),
+    CHECK_INT(map_line(&r, LABS,
+                       "P1,718-7, 13.5 ,g/dL,2026-01-31T14:05:00Z,"
+                       "12,16,,,"),
               0);
     CHECK_INT(r.row.kind, PV_CSV_LABS);
     CHECK_STR(r.row.patient_id, "P1");
@@ -468,8 +463,7 @@ static void test_lab_values(void)
     CHECK_INT(map_line(&r, LABS, "P1,33914-3,>90,mL/min,2026-01-31,,,,,"), 0);
     CHECK_STR(o->comparator, ">");
     CHECK_DBL(o->value_num, 90, 0);
-    CHECK_INT(map_line(&r, LABS, "P1,33914-3,>=60,mL/min,2026-01-31,,,,,"),
-              0);
+    CHECK_INT(map_line(&r, LABS, "P1,33914-3,>=60,mL/min,2026-01-31,,,,,"), 0);
     CHECK_STR(o->comparator, ">=");
     CHECK_DBL(o->value_num, 60, 0);
     /* A comparator without a number is text. */
@@ -504,12 +498,12 @@ static void test_lab_values(void)
     CHECK_DBL(o->ref_low, 1, 0);
     CHECK_DBL(o->ref_high, 2, 0);
     /* The code system given wins over the kind's default; HL7 TS times. */
-    CHECK_INT(map_line(&r, LABS, "P1,HGB,13,g/dL,20260131140500,,,,,LOCAL"),
-              0);
+    CHECK_INT(map_line(&r, LABS, "P1,HGB,13,g/dL,20260131140500,,,,,LOCAL"), 0);
     CHECK_STR(o->code_system, "LOCAL");
     CHECK_STR(iso(o->at, t), "2026-01-31T14:05:00Z");
-    CHECK_INT(map_line(&r, LABS, "P1,HGB,13,g/dL,2026-01-31T15:05:00+01:00,"
-                                 ",,,,"),
+    CHECK_INT(map_line(&r, LABS,
+                       "P1,HGB,13,g/dL,2026-01-31T15:05:00+01:00,"
+                       ",,,,"),
               0);
     CHECK_STR(iso(o->at, t), "2026-01-31T14:05:00Z");
 
@@ -531,8 +525,9 @@ static void test_other_kinds(void)
     struct mapped r = {0};
     char t[PV_TIME_BUFSZ];
     const pv_exposure *e = &r.row.exp;
-    CHECK_INT(map_line(&r, MEDS, "P1,Olumiant 2 MG,2026-01-01,2026-03-01,2,"
-                                 "mg,oral,0002-4479"),
+    CHECK_INT(map_line(&r, MEDS,
+                       "P1,Olumiant 2 MG,2026-01-01,2026-03-01,2,"
+                       "mg,oral,0002-4479"),
               0);
     CHECK_INT(r.row.kind, PV_CSV_MEDICATIONS);
     CHECK_STR(e->patient_id, "P1");
@@ -567,8 +562,7 @@ static void test_other_kinds(void)
     CHECK_INT(v->serious, -1);
     CHECK(v->term == NULL);
 
-    CHECK_INT(map_line(&r, "patient_id,birth_date,sex", "P3,1975-06-07,F"),
-              0);
+    CHECK_INT(map_line(&r, "patient_id,birth_date,sex", "P3,1975-06-07,F"), 0);
     CHECK_INT(r.row.kind, PV_CSV_PATIENTS);
     CHECK_STR(r.row.patient_id, "P3");
     CHECK_STR(r.row.birth_date, "1975-06-07");
@@ -592,8 +586,8 @@ static void test_numbers(void)
     CHECK_INT(pv_map_number("7x", 1, &v), 0);
     CHECK_DBL(v, 7, 0);
     v = 99;
-    const char *bad[] = {"", " ", "abc", "1,5", "0x10", "inf", "nan",
-                         "1e999", "1e", "--1", ".", "1.2.3", "+"};
+    const char *bad[] = {"",      " ",  "abc", "1,5", "0x10",  "inf", "nan",
+                         "1e999", "1e", "--1", ".",   "1.2.3", "+"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (pv_map_number(bad[i], strlen(bad[i]), &v) == PV_EINVAL)
             pv_test_passed++;

@@ -110,8 +110,7 @@ static long long q_int(pv_ingest *p, const char *sql)
     return v;
 }
 
-static const char *q_text(pv_ingest *p, const char *sql, char *buf,
-                          size_t cap)
+static const char *q_text(pv_ingest *p, const char *sql, char *buf, size_t cap)
 {
     sqlite3 *db = pv_store_db(pv_ingest_store(p));
     sqlite3_stmt *st;
@@ -127,8 +126,7 @@ static const char *q_text(pv_ingest *p, const char *sql, char *buf,
 }
 
 /* Alerts of a rule, by signal: "engine" for failures. */
-static long long alerts_of(pv_ingest *p, const char *rule,
-                           const char *signal)
+static long long alerts_of(pv_ingest *p, const char *rule, const char *signal)
 {
     char sql[512];
     snprintf(sql, sizeof sql,
@@ -161,8 +159,7 @@ static void expect_engine_alert(pv_ingest *p, const char *rule,
     if (strstr(buf, phrase) && strstr(buf, rule))
         pv_test_passed++;
     else
-        PV_FAIL_("engine alert of %s lacks \"%s\": \"%s\"", rule, phrase,
-                 buf);
+        PV_FAIL_("engine alert of %s lacks \"%s\": \"%s\"", rule, phrase, buf);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -326,8 +323,7 @@ static void test_forbidden(void)
     pv_strlist_free(&cfg.scripts);
     char scripts[PATH_MAX];
     snprintf(scripts, sizeof scripts, "%s/scripts",
-             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR")
-                                     : PV_SOURCE_DIR);
+             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR") : PV_SOURCE_DIR);
     pv_strlist_add(&cfg.scripts, scripts);
     pv_buf_free(&src);
     pv_buf_free(&raw);
@@ -339,13 +335,13 @@ static void test_forbidden(void)
 
 /* One rule on one lab code, as an expression (RULE1) or as an item of a
  * list (RULE). */
-#define RULE1(name, code, body)                                               \
-    "pv.rule { name = '" name "', signal = 'test', on = { lab = { '" code   \
+#define RULE1(name, code, body)                                                \
+    "pv.rule { name = '" name "', signal = 'test', on = { lab = { '" code      \
     "' } },\n  when = function(obs)\n" body "\n  end }\n"
 #define RULE(name, code, body) RULE1(name, code, body) ",\n"
 
 #define FIRE(title)                                                            \
-    "    return pv.alert { severity = 'low', title = '" title                \
+    "    return pv.alert { severity = 'low', title = '" title                  \
     "', key = tostring(obs.id) }"
 
 static void test_budget(void)
@@ -354,79 +350,79 @@ static void test_budget(void)
     cfg.limits.rule_instructions = 200000;
     use_plugin_dir("budget");
     /* a_loop.lua loads first, so its rules run before b_after's. */
-    write_plugin("a_loop.lua",
-                 "return {\n" RULE("t.loop", "LOOP-1",
-                                   "    while true do end") RULE(
-                     "t.same", "LOOP-1", FIRE("same plugin after loop"))
-                     RULE("t.pcall", "PCALL-1",
-                          "    for i = 1, 1000 do\n"
-                          "      pcall(function() while true do end end)\n"
-                          "    end\n" FIRE("dodged with pcall"))
-                         RULE("t.pcall_loop", "PCALL-2",
-                              "    while true do\n"
-                              "      pcall(function() while true do end "
-                              "end)\n"
-                              "    end")
-                             RULE("t.xpcall", "XPCALL-1",
-                                  "    xpcall(function() while true do end "
-                                  "end,\n"
-                                  "           function() while true do end "
-                                  "end)\n" FIRE("dodged with xpcall"))
-                                 RULE("t.coroutine", "CO-1",
-                                      "    for i = 1, 1000 do\n"
-                                      "      coroutine.resume(coroutine."
-                                      "create(function()\n"
-                                      "        while true do end end))\n"
-                                      "    end\n" FIRE("dodged with "
-                                                   "coroutine"))
-                                     RULE("t.gc", "GC-1",
-                                          "    setmetatable({}, { __gc = "
-                                          "function()\n"
-                                          "      while true do end end })\n"
-                                          FIRE("gc accepted"))
-                                     RULE("t.gc_reach", "GC-2",
-                                          "    obs.__index.__gc = function()"
-                                          "\n"
-                                          "      while true do end end\n"
-                                          "    for i = 1, 20000 do local t "
-                                          "= {} end\n" FIRE("gc survived"))
-                                     RULE("t.pattern", "PAT-1",
-                                          "    local s = ('a'):rep(200000)\n"
-                                          "    s:find('.-.-.-b')\n" FIRE(
-                                              "pattern ran"))
-                                     RULE("t.gmatch", "PAT-2",
-                                          "    local s = ('a'):rep(100000)\n"
-                                          "    for w in s:gmatch('(a-)b') "
-                                          "do end\n" FIRE("gmatch ran"))
-                                     RULE("t.pattern_ok", "PAT-3",
-                                          "    local v, u = ('  1.5 10*9/L')"
-                                          ":gsub('^%s+', '')\n"
-                                          "      :match('^(%d+%.?%d*)%s*"
-                                          "(%S+)$')\n"
-                                          "    assert(v == '1.5' and u == "
-                                          "'10*9/L')\n"
-                                          "    assert(('a'):rep(5000):find("
-                                          "'a-b') == nil)\n"
-                                          "    assert(('a'):rep(1e6):find("
-                                          "'.-b', 1, true) == nil)\n"
-                                          "    assert(select(2, ('x'):rep("
-                                          "1e5):gsub('[x-y]', 'z')) == "
-                                          "1e5)\n" FIRE("patterns work"))
-                                     RULE("t.error_loop", "ERRL-1",
-                                          "    local n = 0\n"
-                                          "    while true do\n"
-                                          "      local ok = pcall(error, "
-                                          "'x')\n"
-                                          "      n = n + 1\n"
-                                          "    end") "}\n");
+    write_plugin(
+        "a_loop.lua",
+        "return {\n" RULE("t.loop", "LOOP-1", "    while true do end")
+            RULE("t.same", "LOOP-1", FIRE("same plugin after loop")) RULE(
+                "t.pcall", "PCALL-1",
+                "    for i = 1, 1000 do\n"
+                "      pcall(function() while true do end end)\n"
+                "    end\n" FIRE("dodged with pcall"))
+                RULE("t.pcall_loop", "PCALL-2",
+                     "    while true do\n"
+                     "      pcall(function() while true do end "
+                     "end)\n"
+                     "    end") RULE("t.xpcall", "XPCALL-1",
+                                     "    xpcall(function() while true do end "
+                                     "end,\n"
+                                     "           function() while true do end "
+                                     "end)\n" FIRE("dodged with xpcall"))
+                    RULE("t.coroutine", "CO-1",
+                         "    for i = 1, 1000 do\n"
+                         "      coroutine.resume(coroutine."
+                         "create(function()\n"
+                         "        while true do end end))\n"
+                         "    end\n" FIRE("dodged with "
+                                          "coroutine"))
+                        RULE("t.gc", "GC-1",
+                             "    setmetatable({}, { __gc = "
+                             "function()\n"
+                             "      while true do end end })\n" FIRE(
+                                 "gc accepted"))
+                            RULE("t.gc_reach", "GC-2",
+                                 "    obs.__index.__gc = function()"
+                                 "\n"
+                                 "      while true do end end\n"
+                                 "    for i = 1, 20000 do local t "
+                                 "= {} end\n" FIRE("gc survived"))
+                                RULE("t.pattern", "PAT-1",
+                                     "    local s = ('a'):rep(200000)\n"
+                                     "    s:find('.-.-.-b')\n" FIRE(
+                                         "pattern ran"))
+                                    RULE("t.gmatch", "PAT-2",
+                                         "    local s = ('a'):rep(100000)\n"
+                                         "    for w in s:gmatch('(a-)b') "
+                                         "do end\n" FIRE("gmatch ran"))
+                                        RULE("t.pattern_ok", "PAT-3",
+                                             "    local v, u = ('  1.5 10*9/L')"
+                                             ":gsub('^%s+', '')\n"
+                                             "      :match('^(%d+%.?%d*)%s*"
+                                             "(%S+)$')\n"
+                                             "    assert(v == '1.5' and u == "
+                                             "'10*9/L')\n"
+                                             "    assert(('a'):rep(5000):find("
+                                             "'a-b') == nil)\n"
+                                             "    assert(('a'):rep(1e6):find("
+                                             "'.-b', 1, true) == nil)\n"
+                                             "    assert(select(2, ('x'):rep("
+                                             "1e5):gsub('[x-y]', 'z')) == "
+                                             "1e5)\n" FIRE("patterns work"))
+                                            RULE(
+                                                "t.error_loop", "ERRL-1",
+                                                "    local n = 0\n"
+                                                "    while true do\n"
+                                                "      local ok = pcall(error, "
+                                                "'x')\n"
+                                                "      n = n + 1\n"
+                                                "    end") "}\n");
     /* Half the budget per call, three calls: the budget is per call. */
-    write_plugin("b_after.lua",
-                 "return {\n" RULE("t.after", "LOOP-1",
-                                   FIRE("other plugin after loop"))
-                     RULE("t.busy", "BUSY-1",
-                          "    local n = 0\n"
-                          "    for i = 1, 40000 do n = n + 1 end\n" FIRE(
-                              "busy done")) "}\n");
+    write_plugin(
+        "b_after.lua",
+        "return {\n" RULE("t.after", "LOOP-1", FIRE("other plugin after loop"))
+            RULE("t.busy", "BUSY-1",
+                 "    local n = 0\n"
+                 "    for i = 1, 40000 do n = n + 1 end\n" FIRE(
+                     "busy done")) "}\n");
     pv_ingest *p = open_pipeline();
     if (!p) {
         cfg.limits.rule_instructions = saved;
@@ -446,8 +442,8 @@ static void test_budget(void)
     CHECK_INT(alerts_of(p, "t.after", "test"), 1);
 
     const char *dodgers[][2] = {
-        {"t.pcall", "PCALL-1"},       {"t.pcall_loop", "PCALL-2"},
-        {"t.xpcall", "XPCALL-1"},     {"t.coroutine", "CO-1"},
+        {"t.pcall", "PCALL-1"},     {"t.pcall_loop", "PCALL-2"},
+        {"t.xpcall", "XPCALL-1"},   {"t.coroutine", "CO-1"},
         {"t.error_loop", "ERRL-1"},
     };
     for (size_t i = 0; i < sizeof dodgers / sizeof dodgers[0]; i++) {
@@ -501,30 +497,30 @@ static void test_memory(void)
     long saved = cfg.limits.rule_memory;
     cfg.limits.rule_memory = 2 * 1024 * 1024;
     use_plugin_dir("memory");
-    write_plugin("a_bombs.lua",
-                 "return {\n" RULE("m.rep", "REP-1",
-                                   "    local s = string.rep('x', 64 * 1024 "
-                                   "* 1024)\n" FIRE("rep survived"))
-                     RULE("m.table", "TAB-1",
-                          "    local t = {}\n"
-                          "    for i = 1, 1e8 do t[i] = i end\n" FIRE(
-                              "table survived"))
-                         RULE("m.concat", "CAT-1",
-                              "    local s = 'x'\n"
-                              "    while true do s = s .. s end")
-                             RULE("m.pcall", "PC-1",
-                                  "    for i = 1, 5 do\n"
-                                  "      pcall(string.rep, 'x', 64 * 1024 * "
-                                  "1024)\n"
-                                  "    end\n"
-                                  "    local t = {}\n"
-                                  "    for i = 1, 1e8 do t[i] = {} end\n" FIRE(
-                                      "pcall survived"))
-                                 RULE("m.ok", "REP-1",
-                                      FIRE("same plugin after bomb")) "}\n");
-    write_plugin("b_after.lua",
-                 "return " RULE1("m.after", "REP-1",
-                                FIRE("other plugin after bomb")));
+    write_plugin(
+        "a_bombs.lua",
+        "return {\n" RULE("m.rep", "REP-1",
+                          "    local s = string.rep('x', 64 * 1024 "
+                          "* 1024)\n" FIRE("rep survived"))
+            RULE("m.table", "TAB-1",
+                 "    local t = {}\n"
+                 "    for i = 1, 1e8 do t[i] = i end\n" FIRE("table survived"))
+                RULE("m.concat", "CAT-1",
+                     "    local s = 'x'\n"
+                     "    while true do s = s .. s end")
+                    RULE("m.pcall", "PC-1",
+                         "    for i = 1, 5 do\n"
+                         "      pcall(string.rep, 'x', 64 * 1024 * "
+                         "1024)\n"
+                         "    end\n"
+                         "    local t = {}\n"
+                         "    for i = 1, 1e8 do t[i] = {} end\n" FIRE(
+                             "pcall survived"))
+                        RULE("m.ok", "REP-1",
+                             FIRE("same plugin after bomb")) "}\n");
+    write_plugin(
+        "b_after.lua",
+        "return " RULE1("m.after", "REP-1", FIRE("other plugin after bomb")));
     pv_ingest *p = open_pipeline();
     if (!p) {
         cfg.limits.rule_memory = saved;
@@ -585,8 +581,7 @@ static void test_memory_kept(void)
      * does, it is an alert or an engine alert, and the other plugin is
      * untouched. */
     CHECK_INT(alerts_of(p, "k.hog", "engine"), 3);
-    CHECK_INT(alerts_of(p, "k.next", "test") + alerts_of(p, "k.next",
-                                                         "engine"),
+    CHECK_INT(alerts_of(p, "k.next", "test") + alerts_of(p, "k.next", "engine"),
               3);
     CHECK_INT(alerts_of(p, "k.other", "test"), 3);
     pv_ingest_close(p);
@@ -599,21 +594,19 @@ static void test_memory_kept(void)
 static void test_rule_error(void)
 {
     use_plugin_dir("errors");
-    write_plugin("a_err.lua",
-                 "return {\n" RULE("e.boom", "ERR-1",
-                                   "    error('boom: ' .. obs.code)")
-                     RULE("e.nil", "ERR-1",
-                          "    return obs.missing.field")
-                         RULE("e.bad_return", "ERR-1",
-                              "    return 42")
-                             RULE("e.bad_alert", "ERR-1",
-                                  "    return pv.alert { severity = "
-                                  "'urgent', title = 'x' }")
-                                 RULE("e.ok", "ERR-1",
-                                      FIRE("same plugin still "
-                                           "fires")) "}\n");
+    write_plugin(
+        "a_err.lua",
+        "return {\n" RULE("e.boom", "ERR-1", "    error('boom: ' .. obs.code)")
+            RULE("e.nil", "ERR-1", "    return obs.missing.field")
+                RULE("e.bad_return", "ERR-1", "    return 42")
+                    RULE("e.bad_alert", "ERR-1",
+                         "    return pv.alert { severity = "
+                         "'urgent', title = 'x' }")
+                        RULE("e.ok", "ERR-1",
+                             FIRE("same plugin still "
+                                  "fires")) "}\n");
     write_plugin("b_ok.lua", "return " RULE1("e.other", "ERR-1",
-                                            FIRE("other plugin fires")));
+                                             FIRE("other plugin fires")));
     pv_ingest *p = open_pipeline();
     if (!p)
         return;
@@ -702,8 +695,7 @@ static void expect_load_error(const char *n1, const char *n2)
 static void test_load_errors(void)
 {
     use_plugin_dir("syntax");
-    write_plugin("a_good.lua",
-                 "return " RULE1("s.good", "X-1", FIRE("fine")));
+    write_plugin("a_good.lua", "return " RULE1("s.good", "X-1", FIRE("fine")));
     write_plugin("b_broken.lua",
                  "-- a comment\n"
                  "local x = 1\n"
@@ -784,8 +776,7 @@ int main(void)
     pv_strlist_free(&cfg.scripts);
     char scripts[PATH_MAX];
     snprintf(scripts, sizeof scripts, "%s/scripts",
-             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR")
-                                     : PV_SOURCE_DIR);
+             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR") : PV_SOURCE_DIR);
     pv_strlist_add(&cfg.scripts, scripts);
 
     test_forbidden();

@@ -50,8 +50,7 @@ static long long q_int(pv_store *s, const char *sql)
 }
 
 /* The text result of one SQL query, copied into buf ("" when none). */
-static const char *q_text(pv_store *s, const char *sql, char *buf,
-                          size_t cap)
+static const char *q_text(pv_store *s, const char *sql, char *buf, size_t cap)
 {
     sqlite3_stmt *st;
     buf[0] = '\0';
@@ -84,13 +83,12 @@ static const char *const contract[][16] = {
      "dose", "dose_unit", "start_at", "end_at", "message_id", NULL},
     {"events", "id", "patient_id", "code", "code_system", "term", "onset_at",
      "serious", "message_id", NULL},
-    {"messages", "id", "source", "control_id", "type", "received_at",
-     "status", "error", "raw", NULL},
+    {"messages", "id", "source", "control_id", "type", "received_at", "status",
+     "error", "raw", NULL},
     {"alerts", "id", "patient_id", "rule", "signal", "severity", "grade",
      "title", "detail", "action", "dedup_key", "status", "created_at",
      "updated_at", "occurrences", NULL},
-    {"alert_actions", "id", "alert_id", "at", "actor", "action", "note",
-     NULL},
+    {"alert_actions", "id", "alert_id", "at", "actor", "action", "note", NULL},
     {"outbox", "id", "alert_id", "channel", "payload", "attempts",
      "next_attempt_at", "status", "last_error", NULL},
     {"schema_migrations", "name", NULL},
@@ -296,14 +294,14 @@ static void test_messages(void)
 {
     pv_store *s = open_or_die(":memory:");
     int64_t id1 = 0, id2 = 0, dup = 0;
-    CHECK_INT(pv_store_message_add(s, "file", "sha-1", "csv", "a.csv", "x,y",
-                                   3, "accepted", &id1, &dup),
+    CHECK_INT(pv_store_message_add(s, "file", "sha-1", "csv", "a.csv", "x,y", 3,
+                                   "accepted", &id1, &dup),
               0);
     CHECK(id1 > 0);
     CHECK_INT(dup, 0);
     int64_t id_again = -1;
-    CHECK_INT(pv_store_message_add(s, "file", "sha-1", "csv", "b.csv", NULL,
-                                   0, "accepted", &id_again, &dup),
+    CHECK_INT(pv_store_message_add(s, "file", "sha-1", "csv", "b.csv", NULL, 0,
+                                   "accepted", &id_again, &dup),
               PV_ESTATE);
     CHECK_INT(dup, id1);
     CHECK_INT(id_again, -1);
@@ -312,8 +310,8 @@ static void test_messages(void)
     CHECK_STR(q_text(s, "SELECT raw FROM messages", buf, sizeof buf), "x,y");
 
     /* The same control id from another source is another message. */
-    CHECK_INT(pv_store_message_add(s, "mllp", "sha-1", "ORU^R01", NULL, NULL,
-                                   0, "accepted", &id2, &dup),
+    CHECK_INT(pv_store_message_add(s, "mllp", "sha-1", "ORU^R01", NULL, NULL, 0,
+                                   "accepted", &id2, &dup),
               0);
     CHECK(id2 > id1);
 
@@ -321,11 +319,10 @@ static void test_messages(void)
      * new one it takes it. */
     int64_t id3 = 0;
     dup = 0;
-    CHECK_INT(pv_store_message_add(s, "file", "pending-3", "csv", "c.csv",
-                                   NULL, 0, "accepted", &id3, NULL),
+    CHECK_INT(pv_store_message_add(s, "file", "pending-3", "csv", "c.csv", NULL,
+                                   0, "accepted", &id3, NULL),
               0);
-    CHECK_INT(pv_store_message_rekey(s, id3, "file", "sha-1", &dup),
-              PV_ESTATE);
+    CHECK_INT(pv_store_message_rekey(s, id3, "file", "sha-1", &dup), PV_ESTATE);
     CHECK_INT(dup, id1);
     CHECK_INT(q_int(s, "SELECT count(*) FROM messages WHERE control_id = "
                        "'pending-3'"),
@@ -336,9 +333,8 @@ static void test_messages(void)
              (long long)id3);
     CHECK_STR(q_text(s, sql, buf, sizeof buf), "sha-3");
 
-    CHECK_INT(pv_store_message_finish(s, id3, "partial", "2 rows rejected",
-                                      5, 2),
-              0);
+    CHECK_INT(
+        pv_store_message_finish(s, id3, "partial", "2 rows rejected", 5, 2), 0);
     snprintf(sql, sizeof sql,
              "SELECT status || '|' || error || '|' || rows_stored || '|' || "
              "rows_rejected FROM messages WHERE id=%lld",
@@ -367,8 +363,8 @@ static int collect_lab(void *ud, sqlite3_stmt *row)
 {
     struct collect *c = ud;
     size_t len = strlen(c->out);
-    snprintf(c->out + len, sizeof c->out - len, "%s%s=%s@%s",
-             c->n ? " " : "", (const char *)sqlite3_column_text(row, 1),
+    snprintf(c->out + len, sizeof c->out - len, "%s%s=%s@%s", c->n ? " " : "",
+             (const char *)sqlite3_column_text(row, 1),
              sqlite3_column_type(row, 4) == SQLITE_NULL
                  ? (const char *)sqlite3_column_text(row, 5)
                  : (const char *)sqlite3_column_text(row, 4),
@@ -405,8 +401,8 @@ static pv_time_t day(int d)
     return (pv_time_t)1767225600 + (pv_time_t)d * 86400;
 }
 
-static void add_lab(pv_store *s, const char *pid, const char *code,
-                    double v, int d, const char *status)
+static void add_lab(pv_store *s, const char *pid, const char *code, double v,
+                    int d, const char *status)
 {
     char text[32];
     snprintf(text, sizeof text, "%g", v);
@@ -442,9 +438,9 @@ static void test_history(void)
     CHECK_INT(pv_store_add_obs(s, &t, NULL), 0);
 
     struct collect c = {0};
-    CHECK_INT(pv_store_labs(s, "P1", "[\"718-7\"]", NULL, NULL, 0,
-                            collect_lab, &c),
-              0);
+    CHECK_INT(
+        pv_store_labs(s, "P1", "[\"718-7\"]", NULL, NULL, 0, collect_lab, &c),
+        0);
     CHECK_STR(c.out, "718-7=11.0@2026-01-06T00:00:00Z "
                      "718-7=12.0@2026-01-04T00:00:00Z "
                      "718-7=13.0@2026-01-02T00:00:00Z");
@@ -463,8 +459,8 @@ static void test_history(void)
     /* since and until are inclusive. */
     memset(&c, 0, sizeof c);
     CHECK_INT(pv_store_labs(s, "P1", "[\"718-7\",\"789-8\"]",
-                            "2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z",
-                            0, collect_lab, &c),
+                            "2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z", 0,
+                            collect_lab, &c),
               0);
     CHECK_STR(c.out, "718-7=12.0@2026-01-04T00:00:00Z "
                      "789-8=4.5@2026-01-03T00:00:00Z");
@@ -479,34 +475,30 @@ static void test_history(void)
 
     /* limit, and a callback that stops early. */
     memset(&c, 0, sizeof c);
-    CHECK_INT(pv_store_labs(s, "P1", "[\"718-7\"]", NULL, NULL, 2,
-                            collect_lab, &c),
-              0);
+    CHECK_INT(
+        pv_store_labs(s, "P1", "[\"718-7\"]", NULL, NULL, 2, collect_lab, &c),
+        0);
     CHECK_INT(c.n, 2);
     CHECK_STR(c.out, "718-7=11.0@2026-01-06T00:00:00Z "
                      "718-7=12.0@2026-01-04T00:00:00Z");
     memset(&c, 0, sizeof c);
     c.stop_after = 1;
-    CHECK_INT(
-        pv_store_labs(s, "P1", NULL, NULL, NULL, 0, collect_lab, &c), 0);
+    CHECK_INT(pv_store_labs(s, "P1", NULL, NULL, NULL, 0, collect_lab, &c), 0);
     CHECK_INT(c.n, 1);
 
     /* No codes match, an empty list, an unknown patient. */
     memset(&c, 0, sizeof c);
-    CHECK_INT(pv_store_labs(s, "P1", "[\"0000-0\"]", NULL, NULL, 0,
-                            collect_lab, &c),
-              0);
-    CHECK_INT(c.n, 0);
     CHECK_INT(
-        pv_store_labs(s, "P1", "[]", NULL, NULL, 0, collect_lab, &c), 0);
+        pv_store_labs(s, "P1", "[\"0000-0\"]", NULL, NULL, 0, collect_lab, &c),
+        0);
     CHECK_INT(c.n, 0);
-    CHECK_INT(
-        pv_store_labs(s, "P9", NULL, NULL, NULL, 0, collect_lab, &c), 0);
+    CHECK_INT(pv_store_labs(s, "P1", "[]", NULL, NULL, 0, collect_lab, &c), 0);
+    CHECK_INT(c.n, 0);
+    CHECK_INT(pv_store_labs(s, "P9", NULL, NULL, NULL, 0, collect_lab, &c), 0);
     CHECK_INT(c.n, 0);
     /* The statement is reusable after each of them. */
     memset(&c, 0, sizeof c);
-    CHECK_INT(
-        pv_store_labs(s, "P2", NULL, NULL, NULL, 0, collect_lab, &c), 0);
+    CHECK_INT(pv_store_labs(s, "P2", NULL, NULL, NULL, 0, collect_lab, &c), 0);
     CHECK_STR(c.out, "718-7=8.0@2026-01-08T00:00:00Z");
 
     /* Exposures oldest first; events newest first with since/until. */
@@ -528,17 +520,14 @@ static void test_history(void)
     CHECK_STR(c.out, "methotrexate@2026-01-03T00:00:00Z "
                      "baricitinib@2026-01-11T00:00:00Z");
 
-    pv_event v1 = {.patient_id = "P1",
-                   .code = "B02.9",
-                   .onset = day(3),
-                   .serious = -1};
+    pv_event v1 = {
+        .patient_id = "P1", .code = "B02.9", .onset = day(3), .serious = -1};
     pv_event v2 = {
         .patient_id = "P1", .code = "I26.9", .onset = day(8), .serious = 1};
     CHECK_INT(pv_store_add_event(s, &v1, NULL), 0);
     CHECK_INT(pv_store_add_event(s, &v2, NULL), 0);
     memset(&c, 0, sizeof c);
-    CHECK_INT(pv_store_events(s, "P1", NULL, NULL, NULL, 0, collect_event,
-                              &c),
+    CHECK_INT(pv_store_events(s, "P1", NULL, NULL, NULL, 0, collect_event, &c),
               0);
     CHECK_STR(c.out, "I26.9@2026-01-09T00:00:00Z B02.9@2026-01-04T00:00:00Z");
     memset(&c, 0, sizeof c);
@@ -605,9 +594,8 @@ static void test_clock(void)
     char buf[64];
     CHECK_STR(q_text(s, "SELECT received_at FROM messages", buf, sizeof buf),
               "2026-01-31T14:05:00Z");
-    CHECK_STR(
-        q_text(s, "SELECT updated_at FROM rule_state", buf, sizeof buf),
-        "2026-01-31T14:05:00Z");
+    CHECK_STR(q_text(s, "SELECT updated_at FROM rule_state", buf, sizeof buf),
+              "2026-01-31T14:05:00Z");
     CHECK_STR(q_text(s, "SELECT updated_at FROM patients", buf, sizeof buf),
               "2026-01-31T14:05:00Z");
 
@@ -621,9 +609,8 @@ static void test_clock(void)
 
 static void cleanup(void)
 {
-    const char *names[] = {"fresh.db",        "fresh.db-wal",
-                           "fresh.db-shm",    "existing.db",
-                           "existing.db-wal", "existing.db-shm"};
+    const char *names[] = {"fresh.db",    "fresh.db-wal",    "fresh.db-shm",
+                           "existing.db", "existing.db-wal", "existing.db-shm"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         path_in_tmp(path, sizeof path, names[i]);
