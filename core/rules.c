@@ -471,6 +471,13 @@ static int prim_time_format(lua_State *L)
     return 1;
 }
 
+static int prim_exposure_gen(lua_State *L)
+{
+    lua_pushinteger(L,
+                    (lua_Integer)pv_store_exposure_gen(rules_of(L)->store));
+    return 1;
+}
+
 static int prim_now(lua_State *L)
 {
     lua_pushinteger(L, pv_store_now(rules_of(L)->store));
@@ -625,6 +632,7 @@ static const luaL_Reg prims[] = {
     {"time_parse", prim_time_parse},
     {"time_format", prim_time_format},
     {"now", prim_now},
+    {"exposure_gen", prim_exposure_gen},
     {"require", prim_require},
     {NULL, NULL},
 };

@@ -312,13 +312,40 @@ local function drug_matches(query, e)
 end
 
 --- patient:exposures(drug) -> list of exposures to that drug, oldest first.
-function Patient:exposures(drug)
-    local rows = prim.exposures(self.id)
-    if drug == nil then return rows end
-    local out = {}
-    for _, e in ipairs(rows) do
-        if drug_matches(drug, e) then out[#out + 1] = e end
+-- Exposures change rarely and nearly every rule asks for them, so they are
+-- cached per patient (and per drug query) until the store's exposure
+-- generation moves on (a new exposure, or a rolled-back transaction).
+-- Callers get copies of the list, so a rule cannot spoil the cache.
+local exposure_cache, exposure_cache_gen, exposure_cache_size = {}, -1, 0
+local EXPOSURE_CACHE_MAX = 4096
+
+local function cached_exposures(id, drug)
+    local gen = prim.exposure_gen()
+    if gen ~= exposure_cache_gen or exposure_cache_size > EXPOSURE_CACHE_MAX then
+        exposure_cache, exposure_cache_gen, exposure_cache_size = {}, gen, 0
     end
+    local per = exposure_cache[id]
+    if not per then
+        per = { all = prim.exposures(id) }
+        exposure_cache[id] = per
+        exposure_cache_size = exposure_cache_size + 1
+    end
+    local key = drug or "\0all"
+    local list = per[key]
+    if not list then
+        list = {}
+        for _, e in ipairs(per.all) do
+            if drug == nil or drug_matches(drug, e) then list[#list + 1] = e end
+        end
+        per[key] = list
+    end
+    return list
+end
+
+function Patient:exposures(drug)
+    local list = cached_exposures(self.id, drug)
+    local out = {}
+    for i = 1, #list do out[i] = copy(list[i]) end
     return out
 end
 
@@ -335,8 +362,8 @@ end
 --- patient:exposed(drug, at) -> true, exposure | false
 function Patient:exposed(drug, at)
     at = to_time(at or self._at or prim.now(), "at")
-    for _, e in ipairs(self:exposures(drug)) do
-        if covers(e, at) then return true, e end
+    for _, e in ipairs(cached_exposures(self.id, drug)) do
+        if covers(e, at) then return true, copy(e) end
     end
     return false
 end

@@ -97,7 +97,13 @@ struct pv_store {
     sqlite3_stmt *stmt[S__COUNT];
     int in_tx;
     pv_time_t fixed_clock;
+    uint64_t exposure_gen;
 };
+
+uint64_t pv_store_exposure_gen(const pv_store *s)
+{
+    return s->exposure_gen;
+}
 
 sqlite3 *pv_store_db(pv_store *s)
 {
@@ -285,6 +291,7 @@ int pv_store_commit(pv_store *s)
 
 void pv_store_rollback(pv_store *s)
 {
+    s->exposure_gen++;
     if (!s->in_tx)
         return;
     /* A failed COMMIT can leave SQLite already rolled back; then ROLLBACK
@@ -397,6 +404,7 @@ int pv_store_release(pv_store *s)
 
 void pv_store_rollback_to(pv_store *s)
 {
+    s->exposure_gen++;
     /* ROLLBACK TO keeps the savepoint open; release it as well. */
     step_done(s, s->stmt[S_ROLLBACK_TO]);
     step_done(s, s->stmt[S_RELEASE]);
@@ -459,6 +467,7 @@ int pv_store_add_obs(pv_store *s, const pv_obs *o, int64_t *id)
 
 int pv_store_add_exposure(pv_store *s, const pv_exposure *e, int64_t *id)
 {
+    s->exposure_gen++;
     sqlite3_stmt *st = s->stmt[S_EXPOSURE];
     bind_text(st, 1, e->patient_id);
     bind_text(st, 2, e->drug);

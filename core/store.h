@@ -96,6 +96,10 @@ int pv_store_state_get(pv_store *s, const char *rule, const char *key,
 int pv_store_state_set(pv_store *s, const char *rule, const char *key,
                        const char *value);
 
+/* A number that changes whenever the stored exposures may have changed (an
+ * exposure added, a transaction or savepoint rolled back), for caches. */
+uint64_t pv_store_exposure_gen(const pv_store *s);
+
 /* Current clock for stored times; tests and 'pvwatch test' fix it. */
 pv_time_t pv_store_now(const pv_store *s);
 void pv_store_set_clock(pv_store *s, pv_time_t fixed); /* 0 = real clock */

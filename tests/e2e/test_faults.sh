@@ -64,13 +64,16 @@ oru() {
 SEND_RC=0
 SEND_OUT=""
 SEND_MS=0
+now_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    printf '%s' $((t / 1000))
+}
 send() {
-    local t0 t1
-    t0=$(_now)
+    local t0
+    t0=$(now_ms)
     SEND_OUT=$(timeout 60 "$PVWATCH" send "127.0.0.1:$PORT" "$1" 2>&1)
     SEND_RC=$?
-    t1=$(_now)
-    SEND_MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
+    SEND_MS=$(($(now_ms) - t0))
 }
 
 # ack_code: the code of the last send ("AA", "AE", ...), from its line
