@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -826,6 +827,13 @@ struct child {
 static int start_subject(const char *dir, const char *only_rule,
                          struct child *c)
 {
+    /* This program's own path: readlink rather than exec of
+     * /proc/self/exe, so that valgrind --trace-children follows it. */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
     int go[2], result[2];
     if (pipe(go))
         return -1;
@@ -843,8 +851,8 @@ static int start_subject(const char *dir, const char *only_rule,
         char gofd[16], resfd[16];
         snprintf(gofd, sizeof gofd, "%d", go[0]);
         snprintf(resfd, sizeof resfd, "%d", result[1]);
-        execl("/proc/self/exe", "bench_ingest", "--subject-child", dir, gofd,
-              resfd, only_rule ? only_rule : "", (char *)NULL);
+        execl(self, "bench_ingest", "--subject-child", dir, gofd, resfd,
+              only_rule ? only_rule : "", (char *)NULL);
         _exit(127);
     }
     close(go[0]);
@@ -888,7 +896,7 @@ static int subject_child(const char *dir, const char *gofd,
 {
     int go = (int)strtol(gofd, NULL, 10);
     int fd = (int)strtol(resfd, NULL, 10);
-    /* Named for top and perf: an exec'd /proc/self/exe is "exe". */
+    /* Named for top and perf. */
     prctl(PR_SET_NAME, "pv-pipeline", 0, 0, 0);
     char b;
     if (read_all(go, &b, 1))
@@ -1137,6 +1145,8 @@ int main(int argc, char **argv)
     if (parse_opts(argc, argv, &o))
         return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A pipeline process that died must not kill us through the pipe. */
+    signal(SIGPIPE, SIG_IGN);
 
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/pvbench.XXXXXX", o.tmpdir);

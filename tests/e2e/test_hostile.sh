@@ -389,12 +389,13 @@ timeout 100 "$PYTHON" hostile.py idle "$PORT" "$NIDLE" "$NEXTRA" idle.ready idle
     $((IDLE_TIMEOUT + 15)) >idle.json 2>idle.err &
 IDLE_PID=$!
 check_wait "[ -s idle.ready ]" 40 "$NIDLE connections opened"
+# Served after the $NIDLE were accepted (one loop, in order of arrival).
+normal_client "with $NIDLE idle connections open"
 RSS3=$(rss_kb VmRSS)
 echo "   RSS with $NIDLE idle connections: $RSS2 kB -> $RSS3 kB"
 if [ $((RSS3 - RSS2)) -lt "$RSS_GROWTH_KB" ]; then pass; else
     fail "RSS grew by $((RSS3 - RSS2)) kB for $NIDLE idle connections (bound $RSS_GROWTH_KB kB)"
 fi
-normal_client "with $NIDLE idle connections open"
 : >idle.go
 check_wait "[ -s idle.go.extra ]" 30 "the extra connections were tried"
 read -r extra_ok extra_refused <idle.go.extra
