@@ -80,6 +80,11 @@ local function assess_transaminase(obs, exposure, patient)
   local analyte = codes.loinc_analyte(obs.code)
   local term = TERM[analyte]
   if not term or analyte == "bilirubin" then return nil end
+  -- Grade 2 needs more than 3 x ULN whatever the baseline (more than
+  -- 3 x a baseline that is itself above the ULN), so a value at or below
+  -- it needs no history: most results stop here, cheaply.
+  local uln0, unit0 = ctcae.normal_limit(term, obs)
+  if uln0 and obs:value_in(unit0) <= units.round(3 * uln0) then return nil end
   local start = patient:course_start("baricitinib", exposure)
   local base = patient:baseline(analyte, start)
   if base and void(base) then base = nil end

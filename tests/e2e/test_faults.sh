@@ -202,7 +202,7 @@ assert_eq 0 "$STOP_RC" "pvwatch stops with status 0"
 # with its observation.
 missing=""
 for id in "${AA_IDS[@]}"; do
-    got=$(q -d "$MNT/pv.db" "SELECT count(*) FROM messages WHERE control_id = '$id'")|$(q -d "$MNT/pv.db" "SELECT count(*) FROM observations o JOIN messages m ON m.id = o.message_id WHERE m.control_id = '$id'")
+    got="$(q -d "$MNT/pv.db" "SELECT count(*) FROM messages WHERE control_id = '$id'")|$(q -d "$MNT/pv.db" "SELECT count(*) FROM observations o JOIN messages m ON m.id = o.message_id WHERE m.control_id = '$id'")"
     [ "$got" = "1|1" ] || missing="$missing $id($got)"
 done
 assert_eq "" "$missing" "every message acknowledged AA (${#AA_IDS[@]} before, during and after) is stored once with its fact"
