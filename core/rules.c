@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "error.h"
 #include "log.h"
@@ -40,6 +41,7 @@ struct rule {
     int on_all_events;  /* on.event given: prefixes matched in events[] */
     double every;       /* seconds; 0 = not scheduled */
     pv_time_t next_due;
+    uint64_t calls, nanos; /* for PVWATCH_PROFILE */
 };
 
 /* Lab code -> rules, by open addressing. */
@@ -920,6 +922,15 @@ void pv_rules_free(pv_rules *r)
 {
     if (!r)
         return;
+    /* PVWATCH_PROFILE=1: where the rule time went, for people tuning a
+     * rule pack (docs/operations.md). */
+    const char *prof = getenv("PVWATCH_PROFILE");
+    for (size_t i = 0; prof && *prof == '1' && i < r->nrules; i++)
+        if (r->rules[i].calls)
+            pv_info("profile: %-36s %10llu calls %9.3f s %8.2f us/call",
+                    r->rules[i].name, (unsigned long long)r->rules[i].calls,
+                    r->rules[i].nanos / 1e9,
+                    r->rules[i].nanos / 1e3 / r->rules[i].calls);
     for (size_t i = 0; i < r->nplugins; i++)
         plugin_free(r->plugins[i]);
     free(r->plugins);
@@ -1229,11 +1240,20 @@ static int run_rule(pv_rules *r, const struct rule *ru, const char *kind,
     char err[4096];
     r->stats.calls++;
     r->cur = ru;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = protected_call(ru->pl, 3, 1, r->instr_limit, err, sizeof err);
     r->cur = NULL;
     if (rc)
-        return engine_alert(r, ru, f, err, sink, ud);
-    return deliver(r, ru, f->patient_id, sink, ud);
+        rc = engine_alert(r, ru, f, err, sink, ud);
+    else
+        rc = deliver(r, ru, f->patient_id, sink, ud);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    struct rule *mru = (struct rule *)ru;
+    mru->calls++;
+    mru->nanos += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                             (t1.tv_nsec - t0.tv_nsec));
+    return rc;
 }
 
 static int skip(const pv_rules *r, const struct rule *ru)

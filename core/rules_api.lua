@@ -43,10 +43,11 @@ local PATTERN_STEPS = 1e8
 local str_byte, str_find, str_match, str_gmatch, str_gsub =
     string.byte, string.find, string.match, string.gmatch, string.gsub
 
-local function pattern_cost_ok(fname, s, p)
-    if type(p) ~= "string" or (type(s) ~= "string" and type(s) ~= "number") then
-        return -- the real function reports the bad argument
-    end
+-- The exponent of a pattern's worst case (0: linear), memoised: the rule
+-- pack calls the same few patterns millions of times.
+local pattern_exp, pattern_exp_count = {}, 0
+
+local function exponent(p)
     local k, i, len = 0, 1, #p
     while i <= len do
         local c = str_byte(p, i)
@@ -66,10 +67,26 @@ local function pattern_cost_ok(fname, s, p)
             i = i + 1
         end
     end
-    if k == 0 then return end
+    if k == 0 then return 0, 0 end
+    return str_byte(p, 1) == 94 and k or k + 1, k
+end
+
+local function pattern_cost_ok(fname, s, p)
+    if type(p) ~= "string" or (type(s) ~= "string" and type(s) ~= "number") then
+        return -- the real function reports the bad argument
+    end
+    local e = pattern_exp[p]
+    local k
+    if e == nil then
+        e, k = exponent(p)
+        if pattern_exp_count > 1000 then pattern_exp, pattern_exp_count = {}, 0 end
+        pattern_exp[p] = e
+        pattern_exp_count = pattern_exp_count + 1
+    end
+    if e == 0 then return end
     local n = #tostring(s) + 1
-    local e = str_byte(p, 1) == 94 and k or k + 1
     if n ^ e > PATTERN_STEPS then
+        if not k then k = select(2, exponent(p)) end
         error(string.format("%s: pattern '%s' with %d repetitions on %d bytes "
             .. "could run too long for a rule; use a shorter text or a "
             .. "simpler pattern", fname, p:sub(1, 40), k, n - 1), 3)

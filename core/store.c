@@ -294,9 +294,12 @@ void pv_store_rollback(pv_store *s)
     s->exposure_gen++;
     if (!s->in_tx)
         return;
-    /* A failed COMMIT can leave SQLite already rolled back; then ROLLBACK
-     * reports an error we have nothing to do about. */
-    step_done(s, s->stmt[S_ROLLBACK]);
+    /* A failed COMMIT can leave SQLite already rolled back (disk full, I/O
+     * error). Then there is nothing to roll back, and a ROLLBACK would only
+     * replace the failure's message ("database or disk is full"), which
+     * the caller is about to log, with "no transaction is active". */
+    if (!sqlite3_get_autocommit(s->db))
+        step_done(s, s->stmt[S_ROLLBACK]);
     s->in_tx = 0;
 }
 

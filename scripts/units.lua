@@ -149,12 +149,27 @@ units.canonical(unit) -> canonical spelling, or nil if unknown.
 
   Example: units.canonical("x10E3/uL") --> "10*3/uL"
 ]]
-function units.canonical(unit)
-  if type(unit) ~= "string" then return nil end
+-- Feeds repeat the same few spellings millions of times, so the answer
+-- for each spelling is remembered; the memo is bounded (a feed with many
+-- odd spellings only resets it), so it cannot grow a rule's memory.
+local memo, memo_size, MEMO_MAX = {}, 0, 256
+
+local function lookup(unit)
   local k = key(unit)
   if UNITS[k] then return k end
   if EXACT[k] then return EXACT[k] end
   return ALIASES[k:lower()]
+end
+
+function units.canonical(unit)
+  if type(unit) ~= "string" then return nil end
+  local hit = memo[unit]
+  if hit ~= nil then return hit or nil end
+  local c = lookup(unit)
+  if memo_size >= MEMO_MAX then memo, memo_size = {}, 0 end
+  memo[unit] = c or false
+  memo_size = memo_size + 1
+  return c
 end
 
 --[[

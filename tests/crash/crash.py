@@ -119,11 +119,18 @@ def anc_value(rng):
 
 
 class Engine:
-    """One 'pvwatch run' at a time, started and killed on demand."""
+    """One 'pvwatch run' at a time, started and killed on demand. Besides
+    the main thread, a sender may kill it the moment it receives an ACK
+    (when the engine is armed for that): pid is only set while the process
+    runs and has not been reaped, so a kill never reaches another one."""
 
     def __init__(self, pvwatch, cfg, work):
         self.pvwatch, self.cfg, self.work = pvwatch, cfg, work
         self.proc = None
+        self.pid = None
+        self.lock = threading.Lock()
+        self.armed = False
+        self.fired = threading.Event()
         self.runs = 0
         self.ready_times = []
         self.started_at = 0.0
@@ -135,8 +142,10 @@ class Engine:
         out = open(os.path.join(self.work, "logs", "run-%03d.out" % self.runs), "wb")
         err = open(self.errfile, "wb")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen([self.pvwatch, "run", "-c", self.cfg],
-                                     stdout=out, stderr=err, cwd=self.work)
+        with self.lock:
+            self.proc = subprocess.Popen([self.pvwatch, "run", "-c", self.cfg],
+                                         stdout=out, stderr=err, cwd=self.work)
+            self.pid = self.proc.pid
         out.close()
         err.close()
         self.started_at = t0
@@ -161,16 +170,35 @@ class Engine:
         wait_until(ready, deadline)
         return self.proc.poll() is None and "running:" in self.stderr()
 
+    def arm(self):
+        """The next ACK a sender receives kills pvwatch."""
+        self.fired.clear()
+        self.armed = True
+
+    def on_ack(self):
+        if not self.armed:
+            return
+        with self.lock:
+            if self.armed and self.pid:
+                self.armed = False
+                os.kill(self.pid, signal.SIGKILL)
+                self.fired.set()
+
     def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        with self.lock:
+            self.armed = False
+            pid, self.pid = self.pid, None
+            if pid:
+                os.kill(pid, signal.SIGKILL)
         if self.proc:
             self.proc.wait()
 
     def term(self, timeout=30):
         if not self.proc:
             return None
-        if self.proc.poll() is None:
+        with self.lock:
+            pid, self.pid = self.pid, None
+        if pid and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
@@ -218,8 +246,10 @@ class Sender(threading.Thread):
     ACK; a message without an ACK (the connection died) is sent again on a
     new connection until it gets one, as real interfaces do."""
 
-    def __init__(self, k, nsenders, port, seed, stop, late_patients, pool):
+    def __init__(self, k, nsenders, port, seed, stop, late_patients, pool,
+                 engine):
         super().__init__(name="sender-%d" % k, daemon=True)
+        self.engine = engine
         self.k, self.K, self.port = k, nsenders, port
         self.rng = random.Random(seed)
         self.stop = stop
@@ -306,6 +336,7 @@ class Sender(threading.Thread):
                 return None
             code = msa[1]
             if code in ("AA", "CA"):
+                self.engine.on_ack()
                 return ack
             if code in ("AE", "CE"):
                 # "could not be stored; send it again"
@@ -574,7 +605,7 @@ email = {{ url = "smtp://127.0.0.1:{smtp}", from = "pvwatch@localhost",
 
         stop = threading.Event()
         senders = [Sender(k, args.senders, mllp_port, rng.randrange(1 << 30), stop,
-                          late[k - 1::args.senders], pool)
+                          late[k - 1::args.senders], pool, engine)
                    for k in range(1, args.senders + 1)]
         tail = TailWriter(os.path.join(work, "feed.csv"), rng.randrange(1 << 30),
                           stop, pool)
@@ -583,22 +614,56 @@ email = {{ url = "smtp://127.0.0.1:{smtp}", from = "pvwatch@localhost",
         for t in senders + [tail, dropper]:
             t.start()
 
-        # The kills.
-        kills = early_kills = 0
+        # The kills. Most land at a random moment; some right after a
+        # sender received an ACK (had the ACK gone out before the commit,
+        # the message would be lost), some right after a mail arrived at
+        # the SMTP server (a mail of an alert that is not committed yet
+        # would show up), some right after SQLite wrote to the WAL (a
+        # commit: what is done after it - ACKs, moving inbox files, the
+        # alert log - is cut off), some during the start-up (recovery, the
+        # tail backlog).
+        modes = collections.Counter()
         start_failures = []
         waited = True
+        mail_new = os.path.join(maildir, "new")
+
+        def mail_mtime():
+            try:
+                return os.stat(mail_new).st_mtime_ns
+            except OSError:
+                return 0
+
+        def wal_mtime():
+            try:
+                return os.stat(os.path.join(work, "pv.db-wal")).st_mtime_ns
+            except OSError:
+                return 0
         for i in range(args.kills):
             if not waited:
-                # During start-up: recovery, migrations, the tail backlog.
                 time.sleep(rng.uniform(0.0, 0.15))
-                early_kills += 1
+                mode = "during start-up"
             else:
                 time.sleep(rng.uniform(args.min_up, args.max_up))
+                r = rng.random()
+                mode = ("right after an ACK" if r < 0.2 else
+                        "right after a mail" if r < 0.35 else
+                        "right after a WAL write" if r < 0.5 else "at random")
             if engine.proc.poll() is not None:
                 start_failures.append("run %d exited by itself (status %s)"
                                       % (engine.runs, engine.proc.returncode))
+            if mode == "right after an ACK":
+                engine.arm()
+                if not engine.fired.wait(5):
+                    mode = "at random"   # no ACK within 5 s
+            elif mode in ("right after a mail", "right after a WAL write"):
+                what = mail_mtime if mode.endswith("mail") else wal_mtime
+                m0, deadline = what(), time.monotonic() + 5
+                while what() == m0 and time.monotonic() < deadline:
+                    time.sleep(0.0005)
+                if what() == m0:
+                    mode = "at random"
             engine.kill()
-            kills += 1
+            modes[mode] += 1
             # Down for a moment: the producers keep going.
             time.sleep(rng.uniform(0.0, 0.3))
             waited = rng.random() >= 0.1 or i == args.kills - 1
@@ -612,12 +677,13 @@ email = {{ url = "smtp://127.0.0.1:{smtp}", from = "pvwatch@localhost",
             if not waited:
                 # The next kill comes during this start-up.
                 continue
-            say("kill %d/%d done; restarted in %.2fs; acked so far %d"
-                % (i + 1, args.kills, engine.ready_times[-1],
+            say("kill %d/%d (%s) done; restarted in %.2fs; acked so far %d"
+                % (i + 1, args.kills, mode, engine.ready_times[-1],
                    sum(len(s.acked) for s in senders)))
         if engine.proc.poll() is not None or "running:" not in engine.stderr():
             engine.kill()
             engine.start()
+        kills = sum(modes.values())
 
         # Let it run a little after the last kill, then stop producing.
         time.sleep(1.0)
@@ -932,7 +998,8 @@ email = {{ url = "smtp://127.0.0.1:{smtp}", from = "pvwatch@localhost",
     n_events = sum(db_events.values())
     rows = [
         ("seed", seed),
-        ("kills (SIGKILL)", "%d (%d during start-up)" % (kills, early_kills)),
+        ("kills (SIGKILL)", "%d: %s" % (kills, ", ".join(
+            "%d %s" % (n, m) for m, n in sorted(modes.items())))),
         ("pvwatch runs", engine.runs),
         ("restart to 'running' (s)", "avg %.2f, max %.2f" % (
             sum(engine.ready_times) / max(1, len(engine.ready_times)),

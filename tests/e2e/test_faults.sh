@@ -174,7 +174,13 @@ done
 echo "   $n messages sent; AA: ${#AA_IDS[@]}, AE: $ae_seen"
 assert_eq 3 "$ae_seen" "once the disk is full, senders get AE"
 assert_match 'AE FULL-[0-9]+ .*database error' "$SEND_OUT" "the AE says the message could not be stored"
-assert_match 'not committed|not stored' "$(cat full/pv.err)" "the log says what failed"
+if [ "$FULL_MODE" = tmpfs ]; then
+    assert_match '(not committed|not stored).*disk is full' "$(cat full/pv.err)" \
+        "the log says what failed and why (disk is full)"
+else
+    assert_match '(not committed|not stored).*(I/O|disk)' "$(cat full/pv.err)" \
+        "the log says what failed and why (an I/O error)"
+fi
 alive "while the disk is full"
 
 # Space returns: the next message gets AA, without a restart.
