@@ -3,13 +3,14 @@
  * the same rows into the same schema measured in the same run
  * (TESTING.md, "Performance reference").
  *
- * It generates a labs feed and a medications feed with a seeded PRNG,
- * inserts the lab rows with one prepared statement (the reference), then
- * ingests both files with pv_ingest_* exactly as `pvwatch ingest` does (the
- * subject), in a fresh process (fork + exec of itself) so that its peak RSS
- * is its own. Nothing here is hard-coded: every figure printed is measured.
- * Calls the public API of pvcore only (config, ingest, store, rules,
- * alerts). How to run it and read it: bench/README.md. */
+ * It generates a labs feed and a medications feed with a seeded PRNG, has
+ * them ingested with pv_ingest_* exactly as `pvwatch ingest` does (the
+ * subject) by a process of its own (fork + exec of itself, started before
+ * the generation, so that its peak RSS is its own), then inserts the same
+ * lab rows with one prepared statement (the reference). Nothing here is
+ * hard-coded: every figure printed is measured or counted. Calls the
+ * public API of pvcore only (config, ingest, store, rules, alerts). How to
+ * run it and read it: bench/README.md. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -100,8 +101,11 @@ static int parse_long(const char *s, long min, long *out)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    *o = (struct opts){.rows = 1000000, .patients = 10000,
-                       .exposed_pct = 10, .seed = 1, .repeat = 1};
+    *o = (struct opts){.rows = 1000000,
+                       .patients = 10000,
+                       .exposed_pct = 10,
+                       .seed = 1,
+                       .repeat = 1};
     const char *t = getenv("TMPDIR");
     o->tmpdir = t && *t ? t : "/tmp";
     for (int i = 1; i < argc; i++) {
@@ -234,8 +238,8 @@ struct band {
 
 struct unit_var {
     const char *unit;
-    int permille;  /* share of this analyte's rows */
-    double scale;  /* from the generated value to this unit */
+    int permille; /* share of this analyte's rows */
+    double scale; /* from the generated value to this unit */
     int decimals;
     const char *ref_low, *ref_high; /* as written in the CSV */
 };
@@ -251,29 +255,36 @@ enum { A_ANC, A_ALC, A_WBC, A_HB, A_PLT, A_ALT, A__COUNT };
 /* Values in the first unit; bands below the normal range give the rules
  * something to find (ANC: CTCAE v5 grade 2, 3 and 4 bands). */
 static const struct analyte analytes[A__COUNT] = {
-    [A_ANC] = {"751-8", "ANC",
-               "Neutrophils [#/volume] in Blood by Automated count",
-               {{880, 1.6, 7.5}, {70, 1.0, 1.5}, {40, 0.5, 1.0},
-                {10, 0.1, 0.5}},
-               {{"10*9/L", 800, 1, 2, "2.0", "7.5"},
-                {"10*3/uL", 100, 1, 2, "2.0", "7.5"},
-                {"cells/mm3", 100, 1000, 0, "2000", "7500"}}},
-    [A_ALC] = {"731-0", "ALC",
+    [A_ANC] =
+        {"751-8",
+         "ANC",
+         "Neutrophils [#/volume] in Blood by Automated count",
+         {{880, 1.6, 7.5}, {70, 1.0, 1.5}, {40, 0.5, 1.0}, {10, 0.1, 0.5}},
+         {{"10*9/L", 800, 1, 2, "2.0", "7.5"},
+          {"10*3/uL", 100, 1, 2, "2.0", "7.5"},
+          {"cells/mm3", 100, 1000, 0, "2000", "7500"}}},
+    [A_ALC] = {"731-0",
+               "ALC",
                "Lymphocytes [#/volume] in Blood by Automated count",
                {{900, 1.0, 4.0}, {100, 0.3, 1.0}},
                {{"10*9/L", 1000, 1, 2, "1.0", "4.0"}}},
-    [A_WBC] = {"6690-2", "WBC",
+    [A_WBC] = {"6690-2",
+               "WBC",
                "Leukocytes [#/volume] in Blood by Automated count",
                {{900, 4.0, 11.0}, {100, 2.0, 4.0}},
                {{"10*9/L", 1000, 1, 1, "4.0", "11.0"}}},
-    [A_HB] = {"718-7", "Hb", "Hemoglobin [Mass/volume] in Blood",
+    [A_HB] = {"718-7",
+              "Hb",
+              "Hemoglobin [Mass/volume] in Blood",
               {{900, 11.5, 17.0}, {100, 7.5, 11.5}},
               {{"g/dL", 1000, 1, 1, "12.0", "17.5"}}},
-    [A_PLT] = {"777-3", "PLT",
+    [A_PLT] = {"777-3",
+               "PLT",
                "Platelets [#/volume] in Blood by Automated count",
                {{920, 150, 450}, {80, 50, 150}},
                {{"10*9/L", 1000, 1, 0, "150", "400"}}},
-    [A_ALT] = {"1742-6", "ALT",
+    [A_ALT] = {"1742-6",
+               "ALT",
                "Alanine aminotransferase [Enzymatic activity/volume] in "
                "Serum or Plasma",
                {{900, 7, 56}, {100, 56, 250}},
@@ -284,13 +295,13 @@ static const struct analyte analytes[A__COUNT] = {
 #define ALT_PERMILLE 550
 
 struct lab_row {
-    double value;      /* strtod of value_text: what the pipeline parses */
+    double value; /* strtod of value_text: what the pipeline parses */
     double ref_low, ref_high;
     int64_t at;
     uint32_t patient;
     uint8_t analyte, unit;
     char value_text[14];
-    char at_text[21];  /* 2025-03-14T09:30:00Z */
+    char at_text[21]; /* 2025-03-14T09:30:00Z */
 };
 
 struct exposure {
@@ -305,7 +316,7 @@ struct data {
     struct exposure *exp;
     char (*pid)[24];
     long per_analyte[A__COUNT];
-    long per_unit[3]; /* ANC units */
+    long per_unit[3];  /* ANC units */
     long anc_grade[5]; /* ANC rows per CTCAE grade band (0-1, 2, 3, 4) */
 };
 
@@ -348,8 +359,8 @@ static void gen_value(struct lab_row *r, int a)
             }
             const struct unit_var *uv = &an->units[ui];
             r->unit = (uint8_t)ui;
-            snprintf(r->value_text, sizeof r->value_text, "%.*f",
-                     uv->decimals, v * uv->scale);
+            snprintf(r->value_text, sizeof r->value_text, "%.*f", uv->decimals,
+                     v * uv->scale);
             r->value = strtod(r->value_text, NULL);
             r->ref_low = strtod(uv->ref_low, NULL);
             r->ref_high = strtod(uv->ref_high, NULL);
@@ -414,8 +425,7 @@ static int generate(const struct opts *o, struct data *d)
     long i = 0;
     while (i < o->rows) {
         uint32_t p = (uint32_t)rng_below(o->patients);
-        int64_t at = T0 + (int64_t)((double)i * (double)SPAN /
-                                    (double)o->rows);
+        int64_t at = T0 + (int64_t)((double)i * (double)SPAN / (double)o->rows);
         at -= at % 60;
         char at_text[21];
         format_time(at, at_text);
@@ -484,9 +494,8 @@ static int write_files(const struct opts *o, struct data *d,
             if (r <= 3) {
                 format_date(T0 + (rng_below(720) - 180) * (int64_t)DAY, s);
                 fprintf(f, "%s,%s,,,%s,,%s,mg,%s\n", d->pid[p],
-                        r < 3 ? "adalimumab" : "Xeljanz (tofacitinib) 5 MG",
-                        s, r < 3 ? "40" : "5",
-                        r < 3 ? "subcutaneous" : "oral");
+                        r < 3 ? "adalimumab" : "Xeljanz (tofacitinib) 5 MG", s,
+                        r < 3 ? "40" : "5", r < 3 ? "subcutaneous" : "oral");
                 d->nmeds++;
             }
             continue;
@@ -516,9 +525,9 @@ static int write_files(const struct opts *o, struct data *d,
         const struct lab_row *r = &d->labs[i];
         const struct analyte *a = &analytes[r->analyte];
         const struct unit_var *u = &a->units[r->unit];
-        fprintf(f, "%s,%s,LN,%s,%s,%s,%s,%s,%s\n", d->pid[r->patient],
-                a->code, a->name, r->value_text, u->unit, r->at_text,
-                u->ref_low, u->ref_high);
+        fprintf(f, "%s,%s,LN,%s,%s,%s,%s,%s,%s\n", d->pid[r->patient], a->code,
+                a->name, r->value_text, u->unit, r->at_text, u->ref_low,
+                u->ref_high);
     }
     if (ferror(f) | fclose(f))
         return -1;
@@ -598,8 +607,7 @@ static int run_reference(const struct data *d, const char *db_path,
     int rc = sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = pv_store_message_add(s, "file", "bench-reference", "CSV",
-                                  "labs.csv", NULL, 0, "accepted", &msg,
-                                  NULL)
+                                  "labs.csv", NULL, 0, "accepted", &msg, NULL)
                  ? SQLITE_ERROR
                  : SQLITE_OK;
     if (rc == SQLITE_OK)
@@ -636,8 +644,7 @@ static int run_reference(const struct data *d, const char *db_path,
             rc = SQLITE_ERROR;
         sqlite3_reset(ins);
         if (!rc && (i % tx == tx - 1 || i == d->rows - 1)) {
-            rc = sqlite3_step(commit) == SQLITE_DONE ? SQLITE_OK
-                                                     : SQLITE_ERROR;
+            rc = sqlite3_step(commit) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
             sqlite3_reset(commit);
         }
         if (!rc)
@@ -693,8 +700,8 @@ static int ingest_one(pv_ingest *p, const char *path, const char *name,
     fr->cpu = cpu_s() - c0;
     if (rc) {
         pv_ingest_rollback(p);
-        snprintf(res->error, sizeof res->error, "%s: not stored: %s (%s)",
-                 name, pv_strerror(rc), pv_store_errmsg(pv_ingest_store(p)));
+        snprintf(res->error, sizeof res->error, "%s: not stored: %s (%s)", name,
+                 pv_strerror(rc), pv_store_errmsg(pv_ingest_store(p)));
     }
     pv_alerts_counts_take(pv_ingest_alerts(p), &fr->alerts);
     fr->stored = rep.stored;
@@ -733,8 +740,7 @@ static void subject(const char *dir, const char *only_rule,
 {
     memset(res, 0, sizeof *res);
     if (chdir(dir)) {
-        snprintf(res->error, sizeof res->error, "%s: %s", dir,
-                 strerror(errno));
+        snprintf(res->error, sizeof res->error, "%s: %s", dir, strerror(errno));
         return;
     }
     pv_config cfg;
@@ -761,8 +767,7 @@ static void subject(const char *dir, const char *only_rule,
     pv_rules *rules = pv_ingest_rules(p);
     res->nrules = pv_rules_count(rules);
     size_t used = 0;
-    for (size_t i = 0; i < res->nrules && used < sizeof res->rule_names;
-         i++)
+    for (size_t i = 0; i < res->nrules && used < sizeof res->rule_names; i++)
         used += (size_t)snprintf(res->rule_names + used,
                                  sizeof res->rule_names - used, "%s%s",
                                  i ? ", " : "", pv_rules_name(rules, i));
@@ -891,8 +896,8 @@ static void finish_subject(struct child *c, int go, struct subject_result *res,
 }
 
 /* Main of the child: wait for the parent's go, run, report. */
-static int subject_child(const char *dir, const char *gofd,
-                         const char *resfd, const char *only_rule)
+static int subject_child(const char *dir, const char *gofd, const char *resfd,
+                         const char *only_rule)
 {
     int go = (int)strtol(gofd, NULL, 10);
     int fd = (int)strtol(resfd, NULL, 10);
@@ -1080,9 +1085,9 @@ static long peak_kb(const struct subject_result *sr)
 static void remove_outputs(const char *dir)
 {
     static const char *const names[] = {
-        "pipeline.db",        "pipeline.db-wal",        "pipeline.db-shm",
-        "reference.db",       "reference.db-wal",       "reference.db-shm",
-        "reference-1tx.db",   "reference-1tx.db-wal",   "reference-1tx.db-shm",
+        "pipeline.db",      "pipeline.db-wal",      "pipeline.db-shm",
+        "reference.db",     "reference.db-wal",     "reference.db-shm",
+        "reference-1tx.db", "reference-1tx.db-wal", "reference-1tx.db-shm",
         "alerts.jsonl"};
     char p[PATH_MAX + 64];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -1117,15 +1122,14 @@ static void print_subject(const struct opts *o, const struct data *d,
            sr->labs.alerts.repeated + sr->meds.alerts.repeated);
     print_rule_alerts(sub_path, want);
     printf("  alert log: %ld lines\n", count_lines(log_path));
-    printf("  rule stats (pv_rules_stats_get): labs.csv %" PRIu64 " calls, %"
-           PRIu64 " alerts, %" PRIu64 " errors (ANC rows: %ld); "
+    printf("  rule stats (pv_rules_stats_get): labs.csv %" PRIu64
+           " calls, %" PRIu64 " alerts, %" PRIu64 " errors (ANC rows: %ld); "
            "medications.csv %" PRIu64 " calls, %" PRIu64 " alerts, %" PRIu64
            " errors\n",
            sr->stats.calls - sr->stats_meds.calls,
            sr->stats.alerts - sr->stats_meds.alerts,
            sr->stats.errors - sr->stats_meds.errors, d->per_analyte[A_ANC],
-           sr->stats_meds.calls, sr->stats_meds.alerts,
-           sr->stats_meds.errors);
+           sr->stats_meds.calls, sr->stats_meds.alerts, sr->stats_meds.errors);
     printf("  peak RSS: VmHWM %.1f MB, ru_maxrss %.1f MB (parent's wait4: "
            "%.1f MB); VmHWM after open %.1f MB, after medications %.1f MB; "
            "VmRSS at end %.1f MB\n",
@@ -1173,8 +1177,9 @@ int main(int argc, char **argv)
            start_subject(dir, o.rule, &children[started]) == 0)
         started++;
     if (!rounds || started < o.repeat) {
-        fprintf(stderr, "bench_ingest: cannot start the pipeline process: "
-                        "%s\n",
+        fprintf(stderr,
+                "bench_ingest: cannot start the pipeline process: "
+                "%s\n",
                 strerror(errno));
         for (int i = 0; i < started; i++) {
             long k;
@@ -1186,8 +1191,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    printf("pvwatch bench_ingest: sqlite %s, %s build\n",
-           sqlite3_libversion(),
+    printf("pvwatch bench_ingest: sqlite %s, %s build\n", sqlite3_libversion(),
 #ifdef NDEBUG
            "optimised (NDEBUG)"
 #else
@@ -1280,8 +1284,7 @@ int main(int argc, char **argv)
         int db = db_digest(ref_path, b, sizeof b);
         r->same_rows = !da && !db && !strcmp(a, b);
         if (i == 0) {
-            print_ref("A, the reference (BEGIN/COMMIT every 1000 rows)",
-                      &r->a);
+            print_ref("A, the reference (BEGIN/COMMIT every 1000 rows)", &r->a);
             print_ref("B, for information (all rows in one transaction, "
                       "like the pipeline)",
                       &r->b);
@@ -1328,10 +1331,10 @@ int main(int argc, char **argv)
         printf("; peak RSS %.1f MB\n", mb(peak_kb(&r->sr)));
     }
     int n = o.repeat;
-    double m_sub = median(v_sub, n), m_a = median(v_a, n),
-           m_b = median(v_b, n), m_ra = median(v_ra, n),
-           m_rb = median(v_rb, n), m_csub = median(v_csub, n),
-           m_ca = median(v_ca, n), m_cb = median(v_cb, n);
+    double m_sub = median(v_sub, n), m_a = median(v_a, n), m_b = median(v_b, n),
+           m_ra = median(v_ra, n), m_rb = median(v_rb, n),
+           m_csub = median(v_csub, n), m_ca = median(v_ca, n),
+           m_cb = median(v_cb, n);
     int ratio_ok = m_a > 0 && m_ra >= TARGET_RATIO;
     int rss_ok = !failed && peak > 0 && peak < TARGET_RSS_KB;
     const char *med = n > 1 ? "median " : "";

@@ -213,6 +213,19 @@ static int open_pipeline(const pv_config *cfg, const char *db, int no_rules,
     return rc == PV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 }
 
+/* A missing SMTP password is a configuration error found at start, not
+ * a failure discovered at the first alert. */
+static int prepare_mail(pv_ingest *p)
+{
+    char err[512];
+    if (pv_ingest_notify(p) &&
+        pv_notify_prepare(pv_ingest_notify(p), err, sizeof err)) {
+        fprintf(stderr, "pvwatch: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct opts o;
@@ -237,10 +250,12 @@ static int cmd_run(int argc, char **argv)
     pv_buf_free(&warn);
     pv_ingest *p;
     int status = open_pipeline(&cfg, NULL, 0, &p);
-    if (!status) {
+    if (!status)
+        status = prepare_mail(p);
+    if (!status)
         status = pv_engine_run(&cfg, p);
+    if (p)
         pv_ingest_close(p);
-    }
     pv_config_free(&cfg);
     return status;
 }
@@ -265,7 +280,10 @@ static int cmd_ingest(int argc, char **argv)
     }
     pv_ingest *p;
     int status = open_pipeline(&cfg, o.db, 0, &p);
+    if (!status)
+        status = prepare_mail(p);
     if (status) {
+        pv_ingest_close(p);
         pv_config_free(&cfg);
         return status;
     }

@@ -22,8 +22,11 @@
  * broken mail server cannot cause a chain of mails about mail. */
 #define NOTIFY_RULE "pvwatch.notify"
 
+/* One SMTP transfer. Created on the loop thread, run by the transport
+ * thread, handed back to the loop thread with its outcome. */
 struct xfer {
     pv_notify *n;
+    struct xfer *next; /* in a queue */
     CURL *easy;
     int64_t *ids; /* outbox rows this transfer delivers */
     size_t nids;
@@ -31,6 +34,9 @@ struct xfer {
     size_t off;
     struct curl_slist *rcpt;
     char errbuf[CURL_ERROR_SIZE];
+    CURLcode res;   /* outcome, set by the transport */
+    long code;      /* the server's last reply code */
+    int abandoned;  /* stopped before it finished: no attempt counted */
 };
 
 struct sock {
@@ -39,24 +45,42 @@ struct sock {
     pv_notify *n;
 };
 
+/* Transfers run on a thread of their own, with its own libuv loop driving
+ * curl's multi interface (curl_multi_socket_action, uv_poll, uv_timer):
+ * libcurl 7.88 still blocks in places (waiting for the reply to the
+ * message body, curl issue 8555; the DONE phase of an unfinished transfer,
+ * issue 4015), and none of that may stall the engine's loop. The loop
+ * thread owns the database; the transport thread never touches it. */
 struct pv_notify {
     const pv_config *cfg;
     pv_store *store;
     char *password;
+    int secret_read;
+    /* The loop thread. */
     uv_loop_t *loop;
     uv_timer_t pump;
-    uv_timer_t curl_timer;
+    uv_async_t done_async;
     int started;
     int handles;
-    CURLM *multi;
     struct xfer *inflight[MAX_IN_FLIGHT];
     size_t ninflight;
-    pv_time_t last_digest;
     pv_notify_fail_fn on_fail;
     void *on_fail_ud;
     long sent_count;
     /* While draining: rows up to this id have had their attempt. */
     int64_t drained_id;
+    /* The transport thread. */
+    uv_thread_t thread;
+    uv_loop_t tloop;
+    uv_async_t wake;
+    uv_timer_t curl_timer;
+    CURLM *multi;
+    struct xfer *active[MAX_IN_FLIGHT];
+    size_t nactive;
+    /* Shared, under mu. */
+    uv_mutex_t mu;
+    struct xfer *todo, *done;
+    int stopping;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -373,7 +397,10 @@ static int on_alert(void *ud, const pv_alert_event *ev, const pv_alert_in *in,
     if (cfg->email.nroutes) {
         for (size_t i = 0; i < cfg->email.nroutes && !rc; i++) {
             const pv_email_route *r = &cfg->email.routes[i];
-            if (r->min_severity && rank(in->severity) < rank(r->min_severity))
+            /* A route without a severity of its own takes email's. */
+            const char *min = r->min_severity ? r->min_severity
+                                              : cfg->email.min_severity;
+            if (min && rank(in->severity) < rank(min))
                 continue;
             int signal_ok = r->signals.count == 0;
             for (size_t j = 0; j < r->signals.count; j++)
@@ -479,59 +506,46 @@ static size_t read_payload(char *buf, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+/* Frees a transfer that is in no multi handle any more. */
 static void xfer_free(struct xfer *x)
 {
-    if (x->easy) {
-        if (x->n->multi)
-            curl_multi_remove_handle(x->n->multi, x->easy);
+    if (x->easy)
         curl_easy_cleanup(x->easy);
-    }
     curl_slist_free_all(x->rcpt);
     pv_buf_free(&x->payload);
     free(x->ids);
     free(x);
 }
 
-static void xfer_done(pv_notify *n, struct xfer *x, CURLcode res)
+/* Transport thread: hands a finished (or abandoned) transfer back. */
+static void hand_back(pv_notify *n, struct xfer *x)
 {
-    long code = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    for (size_t i = 0; i < n->ninflight; i++)
-        if (n->inflight[i] == x) {
-            n->inflight[i] = n->inflight[--n->ninflight];
+    for (size_t i = 0; i < n->nactive; i++)
+        if (n->active[i] == x) {
+            n->active[i] = n->active[--n->nactive];
             break;
         }
-    for (size_t i = 0; i < x->nids; i++) {
-        if (res == CURLE_OK) {
-            mark_sent(n, x->ids[i]);
-        } else {
-            char err[CURL_ERROR_SIZE + 64];
-            snprintf(err, sizeof err, "%s (server said %ld)",
-                     x->errbuf[0] ? x->errbuf : curl_easy_strerror(res),
-                     code);
-            mark_failed(n, x->ids[i], err);
-        }
-    }
-    xfer_free(x);
+    curl_multi_remove_handle(n->multi, x->easy);
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->code);
+    uv_mutex_lock(&n->mu);
+    x->next = n->done;
+    n->done = x;
+    uv_mutex_unlock(&n->mu);
+    uv_async_send(&n->done_async);
 }
 
 static void check_multi(pv_notify *n)
 {
     CURLMsg *m;
-    int left, done = 0;
+    int left;
     while ((m = curl_multi_info_read(n->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         struct xfer *x;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        xfer_done(n, x, m->data.result);
-        done = 1;
+        x->res = m->data.result;
+        hand_back(n, x);
     }
-    /* A slot is free: take the next due row now rather than at the next
-     * PUMP_MS tick, or a backlog drains at MAX_IN_FLIGHT mails a second.
-     * (pv_notify_drain pumps by itself.) */
-    if (done && n->started && !n->drained_id)
-        pv_notify_kick(n);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -574,7 +588,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp,
             return -1;
         s->fd = fd;
         s->n = n;
-        uv_poll_init_socket(n->loop, &s->poll, fd);
+        uv_poll_init_socket(&n->tloop, &s->poll, fd);
         s->poll.data = s;
         curl_multi_assign(n->multi, fd, s);
     }
@@ -605,6 +619,65 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
         uv_timer_start(&n->curl_timer, on_curl_timer,
                        (uint64_t)timeout_ms, 0);
     return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, h->type == UV_POLL ? on_sock_closed : NULL);
+}
+
+/* Transport thread: new transfers to start, or the order to stop. */
+static void on_wake(uv_async_t *a)
+{
+    pv_notify *n = a->data;
+    uv_mutex_lock(&n->mu);
+    struct xfer *todo = n->todo;
+    n->todo = NULL;
+    int stopping = n->stopping;
+    uv_mutex_unlock(&n->mu);
+    while (todo) {
+        struct xfer *x = todo;
+        todo = x->next;
+        if (stopping || curl_multi_add_handle(n->multi, x->easy) != CURLM_OK) {
+            x->abandoned = stopping;
+            x->res = CURLE_FAILED_INIT;
+            uv_mutex_lock(&n->mu);
+            x->next = n->done;
+            n->done = x;
+            uv_mutex_unlock(&n->mu);
+            uv_async_send(&n->done_async);
+            continue;
+        }
+        n->active[n->nactive++] = x;
+    }
+    if (stopping) {
+        /* Removing an unfinished SMTP transfer runs curl's DONE phase,
+         * which blocks until the server answers or the transfer's timeout
+         * (curl issue 4015): with a 1 ms timeout it returns at once. */
+        while (n->nactive) {
+            struct xfer *x = n->active[n->nactive - 1];
+            curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, 1L);
+            curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, 1L);
+            x->abandoned = 1;
+            x->res = CURLE_ABORTED_BY_CALLBACK;
+            hand_back(n, x);
+        }
+        curl_multi_cleanup(n->multi);
+        n->multi = NULL;
+        uv_walk(&n->tloop, close_walk, NULL);
+        return;
+    }
+    int running;
+    curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi(n);
+}
+
+static void transport_main(void *arg)
+{
+    pv_notify *n = arg;
+    uv_run(&n->tloop, UV_RUN_DEFAULT);
 }
 
 static int in_flight(pv_notify *n, int64_t id)
@@ -690,11 +763,12 @@ static int start_transfer(pv_notify *n, const char *channel, pv_buf *payload,
         curl_easy_setopt(e, CURLOPT_USERNAME, c->email.username);
     if (n->password)
         curl_easy_setopt(e, CURLOPT_PASSWORD, n->password);
-    if (curl_multi_add_handle(n->multi, e) != CURLM_OK) {
-        xfer_free(x);
-        return PV_EIO;
-    }
     n->inflight[n->ninflight++] = x;
+    uv_mutex_lock(&n->mu);
+    x->next = n->todo;
+    n->todo = x;
+    uv_mutex_unlock(&n->mu);
+    uv_async_send(&n->wake);
     return 0;
 }
 
@@ -835,10 +909,21 @@ static void pump(pv_notify *n)
     }
     sqlite3_finalize(st);
     /* Digests go out once per interval, per recipient list. */
-    pv_time_t t = pv_store_now(n->store);
+    /* When the last digest went is kept in the database, so a restart or
+     * a one-off 'pvwatch ingest' does not send one early. */
+    pv_time_t t = pv_store_now(n->store), last = 0;
+    char *stored = NULL;
     if (n->cfg->email.digest_interval > 0 &&
-        t - n->last_digest >= (pv_time_t)n->cfg->email.digest_interval) {
-        n->last_digest = t;
+        pv_store_state_get(n->store, NOTIFY_RULE, "last_digest", &stored) ==
+            0 &&
+        stored)
+        pv_time_parse(stored, strlen(stored), &last);
+    free(stored);
+    if (n->cfg->email.digest_interval > 0 &&
+        t - last >= (pv_time_t)n->cfg->email.digest_interval) {
+        char iso[PV_TIME_BUFSZ];
+        pv_store_state_set(n->store, NOTIFY_RULE, "last_digest",
+                           pv_time_format(t, iso));
         pv_strlist channels = {0};
         if (sqlite3_prepare_v2(pv_store_db(n->store),
                                "SELECT DISTINCT channel FROM outbox WHERE "
@@ -854,9 +939,6 @@ static void pump(pv_notify *n)
                 send_digest(n, channels.items[i]);
         pv_strlist_free(&channels);
     }
-    int running;
-    if (n->ninflight)
-        curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
 static void on_pump(uv_timer_t *t)
@@ -909,13 +991,6 @@ int pv_notify_open(const pv_config *cfg, pv_store *store, pv_alerts *alerts,
         return PV_ENOMEM;
     n->cfg = cfg;
     n->store = store;
-    if (cfg->email.password_env || cfg->email.password_file) {
-        n->password = read_secret(cfg, err, errcap);
-        if (!n->password) {
-            free(n);
-            return PV_EINVAL;
-        }
-    }
     if (cfg->email.dir) {
         mkdir(cfg->email.dir, 0750);
         struct stat st;
@@ -943,20 +1018,88 @@ void pv_notify_on_failure(pv_notify *n, pv_notify_fail_fn fn, void *ud)
     n->on_fail_ud = ud;
 }
 
+/* Loop thread: the outcomes the transport handed back. */
+static void on_done(uv_async_t *a)
+{
+    pv_notify *n = a->data;
+    uv_mutex_lock(&n->mu);
+    struct xfer *done = n->done;
+    n->done = NULL;
+    uv_mutex_unlock(&n->mu);
+    int finished = 0;
+    while (done) {
+        struct xfer *x = done;
+        done = x->next;
+        for (size_t i = 0; i < n->ninflight; i++)
+            if (n->inflight[i] == x) {
+                n->inflight[i] = n->inflight[--n->ninflight];
+                break;
+            }
+        for (size_t i = 0; i < x->nids && !x->abandoned; i++) {
+            if (x->res == CURLE_OK) {
+                mark_sent(n, x->ids[i]);
+            } else {
+                char err[CURL_ERROR_SIZE + 64];
+                snprintf(err, sizeof err, "%s (server said %ld)",
+                         x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->res),
+                         x->code);
+                mark_failed(n, x->ids[i], err);
+            }
+        }
+        finished = 1;
+        xfer_free(x);
+    }
+    /* A slot is free: take the next due row now rather than at the next
+     * PUMP_MS tick, or a backlog drains at MAX_IN_FLIGHT mails a second.
+     * (pv_notify_drain pumps by itself.) */
+    if (finished && n->started && !n->drained_id)
+        pv_notify_kick(n);
+}
+
+int pv_notify_prepare(pv_notify *n, char *err, size_t errcap)
+{
+    if (n->secret_read)
+        return 0;
+    if (n->cfg->email.password_env || n->cfg->email.password_file) {
+        n->password = read_secret(n->cfg, err, errcap);
+        if (!n->password)
+            return PV_EINVAL;
+    }
+    n->secret_read = 1;
+    return 0;
+}
+
 int pv_notify_start(pv_notify *n, uv_loop_t *loop)
 {
+    /* The secret is read when mail is to be sent, not when the outbox is
+     * only listed. */
+    char err[512];
+    if (pv_notify_prepare(n, err, sizeof err)) {
+        pv_error("%s", err);
+        return PV_EINVAL;
+    }
     n->loop = loop;
     n->multi = curl_multi_init();
-    if (!n->multi)
+    if (!n->multi || uv_loop_init(&n->tloop) != 0)
         return PV_ENOMEM;
     curl_multi_setopt(n->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(n->multi, CURLMOPT_SOCKETDATA, n);
     curl_multi_setopt(n->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(n->multi, CURLMOPT_TIMERDATA, n);
+    uv_mutex_init(&n->mu);
+    n->todo = n->done = NULL;
+    n->stopping = 0;
+    uv_async_init(&n->tloop, &n->wake, on_wake);
+    uv_timer_init(&n->tloop, &n->curl_timer);
+    n->wake.data = n->curl_timer.data = n;
+    uv_async_init(loop, &n->done_async, on_done);
     uv_timer_init(loop, &n->pump);
-    uv_timer_init(loop, &n->curl_timer);
-    n->pump.data = n->curl_timer.data = n;
+    n->pump.data = n->done_async.data = n;
     n->handles = 2;
+    if (uv_thread_create(&n->thread, transport_main, n) != 0) {
+        pv_error("cannot start the mail transport thread");
+        return PV_ENOMEM;
+    }
     n->started = 1;
     uv_timer_start(&n->pump, on_pump, 0, PUMP_MS);
     return 0;
@@ -979,19 +1122,20 @@ void pv_notify_stop(pv_notify *n)
     if (!n || !n->started)
         return;
     n->started = 0;
-    while (n->ninflight) {
-        struct xfer *x = n->inflight[--n->ninflight];
-        /* Removing an unfinished SMTP transfer runs curl's DONE phase,
-         * which blocks until the server answers or the transfer's timeout
-         * (curl issue 4015): with a 1 ms timeout it returns at once. */
-        curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, 1L);
-        curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, 1L);
-        xfer_free(x);
-    }
-    curl_multi_cleanup(n->multi);
-    n->multi = NULL;
+    uv_mutex_lock(&n->mu);
+    n->stopping = 1;
+    uv_mutex_unlock(&n->mu);
+    uv_async_send(&n->wake);
+    uv_thread_join(&n->thread);
+    uv_loop_close(&n->tloop);
+    /* What the transport handed back and nobody collected yet: abandoned
+     * transfers leave their rows pending, to be sent again later. */
+    on_done(&n->done_async);
+    uv_mutex_destroy(&n->mu);
+    while (n->ninflight)
+        xfer_free(n->inflight[--n->ninflight]);
     uv_close((uv_handle_t *)&n->pump, on_timer_closed);
-    uv_close((uv_handle_t *)&n->curl_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&n->done_async, on_timer_closed);
 }
 
 long pv_notify_drain(pv_notify *n, double max_seconds)
@@ -1000,7 +1144,10 @@ long pv_notify_drain(pv_notify *n, double max_seconds)
     if (uv_loop_init(&loop) != 0)
         return 0;
     long before = n->sent_count;
-    pv_notify_start(n, &loop);
+    if (pv_notify_start(n, &loop)) {
+        uv_loop_close(&loop);
+        return 0;
+    }
     uv_timer_stop(&n->pump);
     /* Rows are taken in id order, at most MAX_IN_FLIGHT (or 64 .eml
      * files) at a time; each is tried once: drained_id (nonzero while

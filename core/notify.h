@@ -28,6 +28,10 @@ int pv_notify_open(const pv_config *cfg, pv_store *store, pv_alerts *alerts,
                    pv_notify **out, char *err, size_t errcap);
 void pv_notify_free(pv_notify *n);
 
+/* Reads the SMTP password (email.password_env or password_file) now, so a
+ * missing one is a start-up error; pv_notify_start does it otherwise. */
+int pv_notify_prepare(pv_notify *n, char *err, size_t errcap);
+
 /* Starts sending on the loop: due rows are picked up every second and
  * right after new ones are committed. */
 int pv_notify_start(pv_notify *n, uv_loop_t *loop);

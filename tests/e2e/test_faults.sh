@@ -116,7 +116,8 @@ if [ "${PV_FAULTS_FORCE_FSIZE:-0}" != 1 ] && mount -t tmpfs -o size=4m,mode=0700
     echo "   disk full: a 4 MiB tmpfs at $MNT"
 else
     FULL_MODE=fsize
-    echo "   SKIP tmpfs: cannot mount a tmpfs here ($(cat full/mount.err 2>/dev/null));" \
+    echo "   SKIP tmpfs: $(if [ "${PV_FAULTS_FORCE_FSIZE:-0}" = 1 ]; then echo "PV_FAULTS_FORCE_FSIZE=1"; else
+        echo "cannot mount a tmpfs here: $(cat full/mount.err 2>/dev/null)"; fi);" \
         "using a file-size limit on the pvwatch process instead (prlimit --fsize)"
 fi
 (
