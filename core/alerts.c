@@ -19,6 +19,8 @@ enum {
     A_GET,
     A_STATUS,
     A_ANY,
+    A_QUEUE_ADD,
+    A_QUEUE_DEL,
     A__COUNT
 };
 
@@ -43,6 +45,8 @@ static const char *const asql[A__COUNT] = {
               "created_at, dedup_key, rule_sha256, engine_version "
               "FROM alerts WHERE id = ?",
     [A_STATUS] = "UPDATE alerts SET status = ?, updated_at = ? WHERE id = ?",
+    [A_QUEUE_ADD] = "INSERT INTO alert_log_queue (line) VALUES (?)",
+    [A_QUEUE_DEL] = "DELETE FROM alert_log_queue WHERE id <= ?",
     [A_ANY] = "SELECT id FROM alerts WHERE patient_id = ? AND rule = ? AND "
               "dedup_key = ? ORDER BY id DESC LIMIT 1",
 };
@@ -52,7 +56,10 @@ struct pv_alerts {
     sqlite3_stmt *st[A__COUNT];
     FILE *log;
     int log_is_stdout;
-    pv_buf pending;
+    pv_buf pending;          /* lines of the open transaction */
+    int64_t queued_last;     /* last queue row of the open transaction */
+    int64_t written_upto;    /* queue rows up to here are in the file */
+    int64_t deleting;        /* ... and are deleted by the open tx */
     pv_alert_hook hook;
     void *hook_ud;
     pv_alerts_counts counts;
@@ -72,6 +79,9 @@ int pv_severity_rank(const char *s)
             return i + 1;
     return 0;
 }
+
+static int recover_log(pv_alerts *a);
+static int done(sqlite3_stmt *st);
 
 int pv_alerts_open(pv_store *store, const char *log_path, pv_alerts **out,
                    char *err, size_t errcap)
@@ -104,6 +114,10 @@ int pv_alerts_open(pv_store *store, const char *log_path, pv_alerts **out,
             return PV_EIO;
         }
     }
+    if (a->log && recover_log(a))
+        pv_warn("alert log: could not write the lines left from the last "
+                "stop: %s",
+                pv_store_errmsg(store));
     *out = a;
     return 0;
 }
@@ -112,6 +126,12 @@ void pv_alerts_close(pv_alerts *a)
 {
     if (!a)
         return;
+    /* A clean stop: what is in the file leaves the queue now. */
+    if (a->written_upto > 0 && a->st[A_QUEUE_DEL] &&
+        !pv_store_in_tx(a->store)) {
+        sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, a->written_upto);
+        done(a->st[A_QUEUE_DEL]);
+    }
     for (int i = 0; i < A__COUNT; i++)
         sqlite3_finalize(a->st[i]);
     if (a->log && !a->log_is_stdout)
@@ -235,6 +255,24 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
     int rc = event_json(a, id, event, actor, note, &a->pending);
     if (rc)
         return rc;
+    if (a->log) {
+        /* The line also goes into the database, in this transaction;
+         * rows already written to the file are dropped here, riding on
+         * this transaction rather than paying a commit of their own. */
+        if (a->written_upto > 0) {
+            sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, a->written_upto);
+            if ((rc = done(a->st[A_QUEUE_DEL])))
+                return rc;
+            a->deleting = a->written_upto;
+            a->written_upto = 0;
+        }
+        sqlite3_stmt *q = a->st[A_QUEUE_ADD];
+        sqlite3_bind_text(q, 1, a->pending.ptr + mark,
+                          (int)(a->pending.len - mark), SQLITE_TRANSIENT);
+        if ((rc = done(q)))
+            return rc;
+        a->queued_last = sqlite3_last_insert_rowid(pv_store_db(a->store));
+    }
     pv_buf_puts(&a->pending, "\n");
     if (a->hook) {
         /* The hook sees the line without its newline. */
@@ -363,12 +401,48 @@ int pv_alerts_committed(pv_alerts *a)
             rc = PV_EIO;
         }
     }
+    if (!rc && a->queued_last)
+        a->written_upto = a->queued_last;
+    a->queued_last = 0;
+    a->deleting = 0;
     pv_buf_reset(&a->pending);
     return rc;
 }
 
+/* Lines committed but perhaps never written (pvwatch stopped between the
+ * commit and the write): written now, at least once. */
+static int recover_log(pv_alerts *a)
+{
+    sqlite3 *db = pv_store_db(a->store);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id, line FROM alert_log_queue ORDER "
+                               "BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    int64_t last = 0;
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        last = sqlite3_column_int64(st, 0);
+        fprintf(a->log, "%s\n", (const char *)sqlite3_column_text(st, 1));
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (!n)
+        return 0;
+    if (fflush(a->log) != 0)
+        return PV_EIO;
+    pv_info("alert log: wrote %d line%s committed before the last stop", n,
+            n == 1 ? "" : "s");
+    sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, last);
+    return done(a->st[A_QUEUE_DEL]);
+}
+
 void pv_alerts_rolled_back(pv_alerts *a)
 {
+    a->queued_last = 0;
+    if (a->deleting > a->written_upto)
+        a->written_upto = a->deleting;
+    a->deleting = 0;
     pv_buf_reset(&a->pending);
     memset(&a->counts, 0, sizeof a->counts);
 }

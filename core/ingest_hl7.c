@@ -355,6 +355,8 @@ static int map_rx_message(struct ctx *c, int is_rxa)
             int rc = store_patient(c, (long)i);
             if (rc)
                 return rc;
+        } else if (span_eq(name, "ORC")) {
+            tq1 = -1; /* a new order: its own timing */
         } else if (span_eq(name, "TQ1")) {
             tq1 = (long)i;
         } else if (span_eq(name, is_rxa ? "RXA" : "RXE")) {
@@ -363,12 +365,22 @@ static int map_rx_message(struct ctx *c, int is_rxa)
                            "PID-3 patient identifier missing");
                 return 1;
             }
-            /* The route is the RXR that follows. */
-            long rxr = pv_hl7_find_from(c->m, i + 1, "RXR");
+            /* The route is the RXR that follows; so is the timing of an
+             * encoded order in v2.5+ (RDE_O11 TIMING_ENCODED: RXE then
+             * TQ1), which wins over an order's TQ1 before the RXE. Both
+             * stop at the next ORC or order segment. */
             long next = pv_hl7_find_from(c->m, i + 1, is_rxa ? "RXA" : "RXE");
+            long orc = pv_hl7_find_from(c->m, i + 1, "ORC");
+            if (orc >= 0 && (next < 0 || orc < next))
+                next = orc;
+            long rxr = pv_hl7_find_from(c->m, i + 1, "RXR");
             if (next >= 0 && rxr > next)
                 rxr = -1;
+            long tq1_after = pv_hl7_find_from(c->m, i + 1, "TQ1");
+            if (tq1_after >= 0 && (next < 0 || tq1_after < next))
+                tq1 = tq1_after;
             int rc = map_rx(c, (long)i, is_rxa, tq1, rxr);
+            tq1 = -1;
             if (rc)
                 return rc;
         }

@@ -32,6 +32,7 @@ MNT=$T/small
 
 # The tmpfs must be unmounted before lib.sh removes $T: stop every process
 # first (pvwatch holds the database open), then unmount, then clean up.
+# shellcheck disable=SC2317 # called by the EXIT trap
 _faults_cleanup() {
     local pid
     for pid in "${BG_PIDS[@]}"; do
@@ -44,7 +45,6 @@ _faults_cleanup() {
 }
 trap _faults_cleanup EXIT
 
-LAB_HDR='patient_id,code,value,unit,observed_at'
 MED_HDR='patient_id,drug,start,dose,dose_unit'
 
 # oru CTL PATIENT ANC [NTE-BYTES]: an ORU^R01 with one ANC result (10*9/L)
@@ -251,7 +251,7 @@ check_wait "[ -s locked.flag ]" 15 "another process holds the write lock"
 oru LOCK-1 P-LOCK 0.8 >lock.hl7
 send lock.hl7
 echo "   while locked: $SEND_OUT ($SEND_MS ms)"
-assert_eq AE "$(ack_code)" "while the database is locked: AE"
+assert_eq "AE|1" "$(ack_code)|$SEND_RC" "while the database is locked: AE (and 'pvwatch send' exits 1)"
 assert_eq True "$(awk -v ms="$SEND_MS" -v b="$BUSY_TIMEOUT" 'BEGIN { print (ms >= b * 1000 - 500 && ms < b * 1000 + 4000) ? "True" : "False" }')" \
     "after busy_timeout (${BUSY_TIMEOUT} s; took $SEND_MS ms)"
 alive "while the database is locked"

@@ -284,6 +284,22 @@ static void test_rde(void)
               "IVPB|DEFAULTMED|2.0|g|2021-04-07T19:13:42Z|");
 }
 
+/* Regression (crash test finding): in RDE_O11 v2.5 the encoded order's
+ * TQ1 follows the RXE; its start time was ignored for MSH-7. */
+static void test_rde_tq1_after_rxe(void)
+{
+    struct out o = ingest_str(
+        "MSH|^~\\&|A|B|C|D|20260301||RDE^O11^RDE_O11|TQ1AFTER|P|2.5.1\r"
+        "PID|1||TQ9^^^H\r"
+        "ORC|NW|1\r"
+        "RXE||baricitinib^baricitinib^L|4||mg\r"
+        "TQ1|1||||||20260101|20260131\r");
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK_STR(q("SELECT start_at, end_at FROM exposures WHERE patient_id = "
+                "'TQ9'"),
+              "2026-01-01T00:00:00Z|2026-01-31T00:00:00Z");
+}
+
 static void test_ras(void)
 {
     struct out o = ingest_corpus("ras_o17_field_escape_zsegs_unknown_seg.hl7");
@@ -794,6 +810,7 @@ int main(void)
     test_esr_corrected();
     test_newborn();
     test_rde();
+    test_rde_tq1_after_rxe();
     test_ras();
     test_vxu();
     test_adt();
