@@ -20,6 +20,7 @@ enum {
     A_STATUS,
     A_ANY,
     A_QUEUE_ADD,
+    A_QUEUE_NEXT,
     A_QUEUE_DEL,
     A__COUNT
 };
@@ -45,7 +46,10 @@ static const char *const asql[A__COUNT] = {
               "created_at, dedup_key, rule_sha256, engine_version "
               "FROM alerts WHERE id = ?",
     [A_STATUS] = "UPDATE alerts SET status = ?, updated_at = ? WHERE id = ?",
-    [A_QUEUE_ADD] = "INSERT INTO alert_log_queue (line) VALUES (?)",
+    [A_QUEUE_ADD] = "INSERT INTO alert_log_queue (id, line) VALUES (?, ?)",
+    [A_QUEUE_NEXT] = "SELECT max(coalesce((SELECT seq FROM sqlite_sequence "
+                     "WHERE name = 'alert_log_queue'), 0), coalesce((SELECT "
+                     "max(id) FROM alert_log_queue), 0)) + 1",
     [A_QUEUE_DEL] = "DELETE FROM alert_log_queue WHERE id <= ?",
     [A_ANY] = "SELECT id FROM alerts WHERE patient_id = ? AND rule = ? AND "
               "dedup_key = ? ORDER BY id DESC LIMIT 1",
@@ -103,7 +107,8 @@ int pv_alerts_open(pv_store *store, const char *log_path, pv_alerts **out,
         a->log = stdout;
         a->log_is_stdout = 1;
     } else if (log_path) {
-        int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+        /* Read too: recovery looks at the last lines. */
+        int fd = open(log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
                       0640);
         if (fd < 0 || !(a->log = fdopen(fd, "a"))) {
             snprintf(err, errcap, "%s: cannot open alert log: %s", log_path,
@@ -178,7 +183,8 @@ static const char *col(sqlite3_stmt *st, int i)
 /* Appends one alert log line for alert 'id' (read back from the table, so
  * the line shows what was stored) to b. */
 static int event_json(pv_alerts *a, int64_t id, const char *event,
-                      const char *actor, const char *note, pv_buf *b)
+                      const char *actor, const char *note, int64_t seq,
+                      pv_buf *b)
 {
     sqlite3_stmt *st = a->st[A_GET];
     sqlite3_bind_int64(st, 1, id);
@@ -187,7 +193,10 @@ static int event_json(pv_alerts *a, int64_t id, const char *event,
         return PV_ENOTFOUND;
     }
     char now[PV_TIME_BUFSZ];
-    pv_buf_puts(b, "{\"time\":");
+    pv_buf_puts(b, "{");
+    if (seq > 0)
+        pv_buf_printf(b, "\"seq\":%lld,", (long long)seq);
+    pv_buf_puts(b, "\"time\":");
     pv_buf_json_str(b, pv_time_format(pv_store_now(a->store), now),
                     (size_t)-1);
     pv_buf_puts(b, ",\"event\":");
@@ -252,7 +261,21 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
                 const pv_alert_in *in, const char *actor, const char *note)
 {
     size_t mark = a->pending.len;
-    int rc = event_json(a, id, event, actor, note, &a->pending);
+    int rc;
+    int64_t seq = 0;
+    if (a->log) {
+        /* The line's sequence number is its queue row id, taken inside
+         * this transaction (which holds the write lock), so it is unique
+         * and increasing across processes; recovery uses it to write
+         * exactly the lines the file does not have. */
+        sqlite3_stmt *n = a->st[A_QUEUE_NEXT];
+        if (sqlite3_step(n) == SQLITE_ROW)
+            seq = sqlite3_column_int64(n, 0);
+        sqlite3_reset(n);
+        if (seq <= 0)
+            return PV_EDB;
+    }
+    rc = event_json(a, id, event, actor, note, seq, &a->pending);
     if (rc)
         return rc;
     if (a->log) {
@@ -267,11 +290,12 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
             a->written_upto = 0;
         }
         sqlite3_stmt *q = a->st[A_QUEUE_ADD];
-        sqlite3_bind_text(q, 1, a->pending.ptr + mark,
+        sqlite3_bind_int64(q, 1, seq);
+        sqlite3_bind_text(q, 2, a->pending.ptr + mark,
                           (int)(a->pending.len - mark), SQLITE_TRANSIENT);
         if ((rc = done(q)))
             return rc;
-        a->queued_last = sqlite3_last_insert_rowid(pv_store_db(a->store));
+        a->queued_last = seq;
     }
     pv_buf_puts(&a->pending, "\n");
     if (a->hook) {
@@ -409,12 +433,47 @@ int pv_alerts_committed(pv_alerts *a)
     return rc;
 }
 
+/* The highest "seq" among the last lines of the log file (0 if none). */
+static int64_t last_seq_in_file(FILE *f, int *torn)
+{
+    *torn = 0;
+    if (fflush(f) != 0 || fseeko(f, 0, SEEK_END) != 0)
+        return 0;
+    off_t size = ftello(f);
+    if (size <= 0)
+        return 0;
+    size_t want = size > 65536 ? 65536 : (size_t)size;
+    char *buf = malloc(want + 1);
+    if (!buf)
+        return 0;
+    int fd = fileno(f);
+    ssize_t got = pread(fd, buf, want, size - (off_t)want);
+    int64_t best = 0;
+    if (got > 0) {
+        *torn = buf[got - 1] != '\n';
+        buf[got] = '\0';
+        for (char *p = buf; (p = strstr(p, "{\"seq\":")) != NULL; p++) {
+            long long v = strtoll(p + 7, NULL, 10);
+            if (v > best)
+                best = v;
+        }
+    }
+    free(buf);
+    return best;
+}
+
 /* Lines committed but perhaps never written (pvwatch stopped between the
- * commit and the write): written now, at least once. */
+ * commit and the write): the ones the file does not have are written now,
+ * so each line is in the file exactly once. */
 static int recover_log(pv_alerts *a)
 {
     sqlite3 *db = pv_store_db(a->store);
     sqlite3_stmt *st;
+    int torn = 0;
+    int64_t have = a->log_is_stdout ? 0 : last_seq_in_file(a->log, &torn);
+    /* A line cut short by the stop: end it, so the next line is whole. */
+    if (torn)
+        fputc('\n', a->log);
     if (sqlite3_prepare_v2(db, "SELECT id, line FROM alert_log_queue ORDER "
                                "BY id",
                            -1, &st, NULL) != SQLITE_OK)
@@ -423,16 +482,19 @@ static int recover_log(pv_alerts *a)
     int n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         last = sqlite3_column_int64(st, 0);
+        if (last <= have)
+            continue;
         fprintf(a->log, "%s\n", (const char *)sqlite3_column_text(st, 1));
         n++;
     }
     sqlite3_finalize(st);
-    if (!n)
-        return 0;
     if (fflush(a->log) != 0)
         return PV_EIO;
-    pv_info("alert log: wrote %d line%s committed before the last stop", n,
-            n == 1 ? "" : "s");
+    if (n)
+        pv_info("alert log: wrote %d line%s committed before the last stop",
+                n, n == 1 ? "" : "s");
+    if (!last)
+        return 0;
     sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, last);
     return done(a->st[A_QUEUE_DEL]);
 }
@@ -603,7 +665,7 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
     if (pv_alerts_open(store, NULL, &a, err, sizeof err))
         return PV_EDB;
     pv_buf b = PV_BUF_INIT;
-    int rc = event_json(a, id, "show", NULL, NULL, &b);
+    int rc = event_json(a, id, "show", NULL, NULL, 0, &b);
     if (rc) {
         pv_alerts_close(a);
         pv_buf_free(&b);

@@ -34,6 +34,7 @@ fi
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((NIDLE + NEXTRA + 64)) ]; then
     echo "SKIP: cannot raise the descriptor limit to $((NIDLE + NEXTRA + 64)) (ulimit -n is $(ulimit -n))"
     NIDLE=$(($(ulimit -n) - NEXTRA - 64))
+    MAX_CONNECTIONS=$((NIDLE + 10))
 fi
 
 cat >hostile.py <<'EOF'
