@@ -60,10 +60,10 @@ struct pv_alerts {
     sqlite3_stmt *st[A__COUNT];
     FILE *log;
     int log_is_stdout;
-    pv_buf pending;          /* lines of the open transaction */
-    int64_t queued_last;     /* last queue row of the open transaction */
-    int64_t written_upto;    /* queue rows up to here are in the file */
-    int64_t deleting;        /* ... and are deleted by the open tx */
+    pv_buf pending;       /* lines of the open transaction */
+    int64_t queued_last;  /* last queue row of the open transaction */
+    int64_t written_upto; /* queue rows up to here are in the file */
+    int64_t deleting;     /* ... and are deleted by the open tx */
     pv_alert_hook hook;
     void *hook_ud;
     pv_alerts_counts counts;
@@ -108,8 +108,7 @@ int pv_alerts_open(pv_store *store, const char *log_path, pv_alerts **out,
         a->log_is_stdout = 1;
     } else if (log_path) {
         /* Read too: recovery looks at the last lines. */
-        int fd = open(log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
-                      0640);
+        int fd = open(log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (fd < 0 || !(a->log = fdopen(fd, "a"))) {
             snprintf(err, errcap, "%s: cannot open alert log: %s", log_path,
                      strerror(errno));
@@ -197,8 +196,7 @@ static int event_json(pv_alerts *a, int64_t id, const char *event,
     if (seq > 0)
         pv_buf_printf(b, "\"seq\":%lld,", (long long)seq);
     pv_buf_puts(b, "\"time\":");
-    pv_buf_json_str(b, pv_time_format(pv_store_now(a->store), now),
-                    (size_t)-1);
+    pv_buf_json_str(b, pv_time_format(pv_store_now(a->store), now), (size_t)-1);
     pv_buf_puts(b, ",\"event\":");
     pv_buf_json_str(b, event, (size_t)-1);
     pv_buf_printf(b, ",\"alert_id\":%lld", (long long)id);
@@ -300,8 +298,7 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
     pv_buf_puts(&a->pending, "\n");
     if (a->hook) {
         /* The hook sees the line without its newline. */
-        char *line = strndup(a->pending.ptr + mark,
-                             a->pending.len - mark - 1);
+        char *line = strndup(a->pending.ptr + mark, a->pending.len - mark - 1);
         if (!line)
             return PV_ENOMEM;
         pv_alert_event ev = {event, id, line};
@@ -474,8 +471,9 @@ static int recover_log(pv_alerts *a)
     /* A line cut short by the stop: end it, so the next line is whole. */
     if (torn)
         fputc('\n', a->log);
-    if (sqlite3_prepare_v2(db, "SELECT id, line FROM alert_log_queue ORDER "
-                               "BY id",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, line FROM alert_log_queue ORDER "
+                           "BY id",
                            -1, &st, NULL) != SQLITE_OK)
         return PV_EDB;
     int64_t last = 0;
@@ -491,8 +489,8 @@ static int recover_log(pv_alerts *a)
     if (fflush(a->log) != 0)
         return PV_EIO;
     if (n)
-        pv_info("alert log: wrote %d line%s committed before the last stop",
-                n, n == 1 ? "" : "s");
+        pv_info("alert log: wrote %d line%s committed before the last stop", n,
+                n == 1 ? "" : "s");
     if (!last)
         return 0;
     sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, last);
@@ -524,8 +522,7 @@ void pv_alerts_rewind(pv_alerts *a, size_t mark)
 }
 
 int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,
-                  const char *actor, const char *note, char *err,
-                  size_t errcap)
+                  const char *actor, const char *note, char *err, size_t errcap)
 {
     const char *to, *event;
     if (strcmp(action, "ack") == 0) {
@@ -583,8 +580,7 @@ int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,
     if (rc) {
         pv_store_rollback(a->store);
         pv_alerts_rolled_back(a);
-        snprintf(err, errcap, "database error: %s",
-                 pv_store_errmsg(a->store));
+        snprintf(err, errcap, "database error: %s", pv_store_errmsg(a->store));
         return rc;
     }
     return pv_alerts_committed(a);
@@ -602,8 +598,7 @@ int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
         "occurrences, updated_at, signal, detail, action, created_at, "
         "evidence FROM alerts WHERE (?1 IS NULL OR status = ?1) "
         "ORDER BY id";
-    if (sqlite3_prepare_v2(pv_store_db(store), sql, -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(pv_store_db(store), sql, -1, &st, NULL) != SQLITE_OK)
         return PV_EDB;
     bind_opt(st, 1, status);
     if (!json)
@@ -615,10 +610,9 @@ int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
         n++;
         if (json) {
             static const char *const names[] = {
-                "id",        "status",     "severity", "grade",
-                "patient_id", "rule",      "title",    "occurrences",
-                "updated_at", "signal",    "detail",   "action",
-                "created_at", "evidence"};
+                "id",     "status", "severity",    "grade",      "patient_id",
+                "rule",   "title",  "occurrences", "updated_at", "signal",
+                "detail", "action", "created_at",  "evidence"};
             pv_buf_reset(&b);
             pv_buf_puts(&b, "{");
             for (int i = 0; i < 14; i++) {
@@ -639,8 +633,7 @@ int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
         } else {
             char grade[8] = "-";
             if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-                snprintf(grade, sizeof grade, "%d",
-                         sqlite3_column_int(st, 3));
+                snprintf(grade, sizeof grade, "%d", sqlite3_column_int(st, 3));
             fprintf(out, "%-5lld %-12s %-8s %-2s %-16s %-32s %s",
                     (long long)sqlite3_column_int64(st, 0), col(st, 1),
                     col(st, 2), grade, col(st, 4), col(st, 5), col(st, 6));

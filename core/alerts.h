@@ -23,9 +23,10 @@ typedef struct pv_alerts pv_alerts;
 /* A sink for each committed alert event, e.g. the notifier. The JSON line
  * and the fields are valid during the call. */
 typedef struct pv_alert_event {
-    const char *event; /* opened | escalated | repeated | acknowledged | closed */
+    const char
+        *event; /* opened | escalated | repeated | acknowledged | closed */
     int64_t alert_id;
-    const char *json;  /* the alert log line, without newline */
+    const char *json; /* the alert log line, without newline */
 } pv_alert_event;
 
 /* Opens the alert log for appending ("-" = stdout; NULL = no log file).

@@ -113,8 +113,8 @@ void pv_buf_json_str(pv_buf *b, const char *s, size_t len)
     while (i < len) {
         size_t run = i;
         /* Copy plain runs in one go; stop at anything needing care. */
-        while (run < len && p[run] >= 0x20 && p[run] < 0x80 &&
-               p[run] != '"' && p[run] != '\\')
+        while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
+               p[run] != '\\')
             run++;
         pv_buf_append(b, s + i, run - i);
         i = run;

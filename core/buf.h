@@ -12,13 +12,16 @@
 #include <stddef.h>
 
 typedef struct pv_buf {
-    char *ptr;  /* always NUL-terminated when len > 0 or after pv_buf_cstr */
+    char *ptr; /* always NUL-terminated when len > 0 or after pv_buf_cstr */
     size_t len;
     size_t cap;
     int failed;
 } pv_buf;
 
-#define PV_BUF_INIT {NULL, 0, 0, 0}
+#define PV_BUF_INIT                                                            \
+    {                                                                          \
+        NULL, 0, 0, 0                                                          \
+    }
 
 void pv_buf_append(pv_buf *b, const char *data, size_t len);
 void pv_buf_puts(pv_buf *b, const char *s);

@@ -80,8 +80,7 @@ int pv_cli_replay(int argc, char **argv)
             fputs(usage_replay, stdout);
             return 0;
         default:
-            fprintf(stderr, "pvwatch replay: unknown option\n%s",
-                    usage_replay);
+            fprintf(stderr, "pvwatch replay: unknown option\n%s", usage_replay);
             return 2;
         }
     }
@@ -94,8 +93,9 @@ int pv_cli_replay(int argc, char **argv)
     if (since) {
         pv_time_t t;
         if (pv_time_parse(since, strlen(since), &t)) {
-            fprintf(stderr, "pvwatch replay: --since '%s' is not a valid "
-                            "time\n",
+            fprintf(stderr,
+                    "pvwatch replay: --since '%s' is not a valid "
+                    "time\n",
                     since);
             return 2;
         }
@@ -135,13 +135,12 @@ int pv_cli_replay(int argc, char **argv)
     pv_alerts_set_replay(alerts, 1);
     sqlite3 *db = pv_store_db(pv_ingest_store(p));
     /* One time-ordered stream of every kind of fact. */
-    const char *sql =
-        "SELECT 1 AS k, id, observed_at AS t FROM observations "
-        "WHERE ?1 = '' OR observed_at >= ?1 "
-        "UNION ALL SELECT 2, id, start_at FROM exposures "
-        "WHERE ?1 = '' OR start_at >= ?1 "
-        "UNION ALL SELECT 3, id, onset_at FROM events "
-        "WHERE ?1 = '' OR onset_at >= ?1 ORDER BY 3, 1, 2";
+    const char *sql = "SELECT 1 AS k, id, observed_at AS t FROM observations "
+                      "WHERE ?1 = '' OR observed_at >= ?1 "
+                      "UNION ALL SELECT 2, id, start_at FROM exposures "
+                      "WHERE ?1 = '' OR start_at >= ?1 "
+                      "UNION ALL SELECT 3, id, onset_at FROM events "
+                      "WHERE ?1 = '' OR onset_at >= ?1 ORDER BY 3, 1, 2";
     sqlite3_stmt *all, *count, *obs, *exp, *ev;
     char *csql = sqlite3_mprintf("SELECT count(*) FROM (%s)", sql);
     sqlite3_prepare_v2(db, sql, -1, &all, NULL);

@@ -259,11 +259,10 @@ static int t_patient(lua_State *L)
     pv_time_t when;
     if (bd && pv_time_parse(bd, strlen(bd), &when))
         return luaL_error(L, "birth_date '%s' is not a valid date", bd);
-    int rc = pv_store_patient(pv_ingest_store(t->p), id, bd,
-                              opt_str(L, 2, "sex"));
+    int rc =
+        pv_store_patient(pv_ingest_store(t->p), id, bd, opt_str(L, 2, "sex"));
     if (rc)
-        return luaL_error(L, "storing the patient failed: %s",
-                          pv_strerror(rc));
+        return luaL_error(L, "storing the patient failed: %s", pv_strerror(rc));
     return 0;
 }
 
@@ -357,9 +356,9 @@ static void push_alerts(lua_State *L, struct tcase *t)
                            -1, &st, NULL) != SQLITE_OK)
         return;
     static const char *const names[] = {
-        "id",     "patient_id", "rule",        "signal", "severity",
-        "grade",  "title",      "detail",      "action", "status",
-        "occurrences", "key",   "evidence"};
+        "id",          "patient_id", "rule",    "signal", "severity",
+        "grade",       "title",      "detail",  "action", "status",
+        "occurrences", "key",        "evidence"};
     lua_Integer n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         lua_createtable(L, 0, 13);
@@ -430,8 +429,8 @@ static void describe(lua_State *L, int idx, pv_buf *b)
     int first = 1;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
-                                                        : NULL;
+        const char *k =
+            lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
         if (k && strcmp(k, "detail") && strcmp(k, "evidence") &&
             strcmp(k, "action") && strcmp(k, "id")) {
             const char *v = luaL_tolstring(L, -1, NULL);
@@ -470,11 +469,12 @@ static int expect(lua_State *L, int want_some)
             describe(L, -1, &have);
             lua_pop(L, 1);
         }
-        const char *w = pv_buf_cstr(&want), *h = n ? pv_buf_cstr(&have)
-                                                  : " none";
+        const char *w = pv_buf_cstr(&want),
+                   *h = n ? pv_buf_cstr(&have) : " none";
         if (want_some && count >= 0)
-            fail(L, t, "expected %lld alert(s) matching %s, found %lld; "
-                       "alerts:%s",
+            fail(L, t,
+                 "expected %lld alert(s) matching %s, found %lld; "
+                 "alerts:%s",
                  (long long)count, w, (long long)hits, h);
         else if (want_some)
             fail(L, t, "expected an alert matching %s; alerts:%s", w, h);
@@ -621,8 +621,7 @@ static void collect(const char *path, pv_strlist *out)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        fprintf(stderr, "pvwatch test: %s: no such file or directory\n",
-                path);
+        fprintf(stderr, "pvwatch test: %s: no such file or directory\n", path);
         pv_strlist_add(out, path); /* reported as a failure when run */
         return;
     }

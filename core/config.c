@@ -196,8 +196,8 @@ static int want_number(struct ctx *c, const char *key, const char *label,
         return 0;
     }
     if (!(v >= lo && v <= hi) || isnan(v)) {
-        cfg_error(c, key, "%s must be between %g and %g, not %g", label, lo,
-                  hi, v);
+        cfg_error(c, key, "%s must be between %g and %g, not %g", label, lo, hi,
+                  v);
         return 0;
     }
     *dst = v;
@@ -242,8 +242,7 @@ static void want_strlist(struct ctx *c, const char *key, const char *label,
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, -1, i);
         if (lua_type(L, -1) != LUA_TSTRING) {
-            cfg_error(c, key, "%s[%lld] must be a string", label,
-                      (long long)i);
+            cfg_error(c, key, "%s[%lld] must be a string", label, (long long)i);
         } else {
             char *p = is_path ? resolve(c->dir, lua_tostring(L, -1))
                               : strdup(lua_tostring(L, -1));
@@ -397,8 +396,8 @@ static void route_field(struct ctx *c, const char *top, const char *name,
     if (!strcmp(name, "to")) {
         want_strlist(c, top, "email.routes[].to", &r->to, 0);
     } else if (!strcmp(name, "min_severity")) {
-        if (want_string(c, top, "email.routes[].min_severity",
-                        &r->min_severity, 0))
+        if (want_string(c, top, "email.routes[].min_severity", &r->min_severity,
+                        0))
             check_severity(c, top, "email.routes[].min_severity",
                            r->min_severity);
     } else if (!strcmp(name, "signals")) {
@@ -461,23 +460,23 @@ static void email_field(struct ctx *c, const char *top, const char *name,
     } else if (!strcmp(name, "to")) {
         want_strlist(c, top, "email.to", &cfg->email.to, 0);
     } else if (!strcmp(name, "min_severity")) {
-        if (want_string(c, top, "email.min_severity",
-                        &cfg->email.min_severity, 0))
+        if (want_string(c, top, "email.min_severity", &cfg->email.min_severity,
+                        0))
             check_severity(c, top, "email.min_severity",
                            cfg->email.min_severity);
     } else if (!strcmp(name, "username")) {
         want_string(c, top, "email.username", &cfg->email.username, 0);
     } else if (!strcmp(name, "password_env")) {
-        want_string(c, top, "email.password_env", &cfg->email.password_env,
-                    0);
+        want_string(c, top, "email.password_env", &cfg->email.password_env, 0);
     } else if (!strcmp(name, "password_file")) {
         want_string(c, top, "email.password_file", &cfg->email.password_file,
                     1);
     } else if (!strcmp(name, "tls")) {
         if (want_string(c, top, "email.tls", &cfg->email.tls, 0) &&
             !one_of(cfg->email.tls, tls))
-            cfg_error(c, top, "email.tls '%s' is not one of starttls, "
-                              "implicit, none",
+            cfg_error(c, top,
+                      "email.tls '%s' is not one of starttls, "
+                      "implicit, none",
                       cfg->email.tls);
     } else if (!strcmp(name, "insecure")) {
         cfg->email.insecure = lua_toboolean(c->L, -1);
@@ -522,18 +521,17 @@ static void tail_list(struct ctx *c, pv_config *cfg)
         if (lua_istable(L, -1)) {
             lua_pushnil(L);
             while (lua_next(L, -2)) {
-                const char *k = lua_type(L, -2) == LUA_TSTRING
-                                    ? lua_tostring(L, -2)
-                                    : "?";
-                if (strcmp(k, "path") == 0 &&
-                    lua_type(L, -1) == LUA_TSTRING) {
+                const char *k =
+                    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+                if (strcmp(k, "path") == 0 && lua_type(L, -1) == LUA_TSTRING) {
                     char *p = resolve(c->dir, lua_tostring(L, -1));
                     if (p)
                         pv_strlist_add(&cfg->tail, p);
                     free(p);
                 } else {
-                    cfg_error(c, "tail", "tail[%lld]: unknown key '%s' or "
-                                         "path not a string",
+                    cfg_error(c, "tail",
+                              "tail[%lld]: unknown key '%s' or "
+                              "path not a string",
                               (long long)i, k);
                 }
                 lua_pop(L, 1);
@@ -749,8 +747,9 @@ int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
     lua_sethook(L, count_hook, LUA_MASKCOUNT, CONFIG_MAX_INSTRUCTIONS);
     int prc = lua_pcall(L, 0, 0, 0);
     if (prc == LUA_ERRMEM) {
-        pv_buf_printf(errors, "%s: configuration uses more than %zu MiB of "
-                              "memory\n",
+        pv_buf_printf(errors,
+                      "%s: configuration uses more than %zu MiB of "
+                      "memory\n",
                       path, CONFIG_MAX_MEMORY >> 20);
         rc = PV_EINVAL;
         goto out;

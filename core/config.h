@@ -26,7 +26,7 @@ typedef struct pv_email_route {
 } pv_email_route;
 
 typedef struct pv_config {
-    char *path;      /* the file read, or NULL for built-in defaults */
+    char *path; /* the file read, or NULL for built-in defaults */
     char *database;
     pv_strlist plugins;
     pv_strlist scripts;
@@ -54,8 +54,8 @@ typedef struct pv_config {
         char *username;
         char *password_env;
         char *password_file;
-        char *tls;              /* "starttls", "implicit" (smtps), "none" */
-        int insecure;           /* skip certificate checks (tests only) */
+        char *tls;    /* "starttls", "implicit" (smtps), "none" */
+        int insecure; /* skip certificate checks (tests only) */
         double timeout;
         long max_attempts;
         double retry_base, retry_cap;

@@ -21,7 +21,7 @@ struct engine {
     pv_inbox *inbox;
     pv_tail *tail;
     pv_mllp_server *mllp;
-    uv_timer_t schedule;   /* scheduled rules ('every') */
+    uv_timer_t schedule; /* scheduled rules ('every') */
     uv_timer_t reload_debounce;
     uv_fs_event_t *plugin_watch;
     size_t nwatch;
@@ -102,8 +102,8 @@ static void on_plugin_change(uv_fs_event_t *h, const char *name, int events,
 static void watch_plugins(struct engine *e)
 {
     const pv_strlist *dirs = &e->cfg->plugins;
-    e->plugin_watch = calloc(dirs->count ? dirs->count : 1,
-                             sizeof *e->plugin_watch);
+    e->plugin_watch =
+        calloc(dirs->count ? dirs->count : 1, sizeof *e->plugin_watch);
     if (!e->plugin_watch)
         return;
     for (size_t i = 0; i < dirs->count; i++) {

@@ -11,16 +11,16 @@
 
 enum {
     PV_OK = 0,
-    PV_ENOMEM = -1,   /* allocation failed */
-    PV_EINVAL = -2,   /* malformed input or argument */
-    PV_EIO = -3,      /* a file or socket operation failed; see errno */
-    PV_ETOOBIG = -4,  /* input over a configured ceiling */
-    PV_ENOTFOUND = -5,/* no such record, file or key */
-    PV_EDB = -6,      /* SQLite failed; the store keeps its message */
-    PV_ELUA = -7,     /* a Lua chunk failed to load or run */
-    PV_ESTATE = -8,   /* not allowed in the current state */
-    PV_EBUSY = -9,    /* the database is locked by another process */
-    PV_EAGAIN = -10,  /* incomplete input: feed more and call again */
+    PV_ENOMEM = -1,    /* allocation failed */
+    PV_EINVAL = -2,    /* malformed input or argument */
+    PV_EIO = -3,       /* a file or socket operation failed; see errno */
+    PV_ETOOBIG = -4,   /* input over a configured ceiling */
+    PV_ENOTFOUND = -5, /* no such record, file or key */
+    PV_EDB = -6,       /* SQLite failed; the store keeps its message */
+    PV_ELUA = -7,      /* a Lua chunk failed to load or run */
+    PV_ESTATE = -8,    /* not allowed in the current state */
+    PV_EBUSY = -9,     /* the database is locked by another process */
+    PV_EAGAIN = -10,   /* incomplete input: feed more and call again */
 };
 
 /* Returns a static, human-readable description of an error code. */

@@ -23,18 +23,18 @@ typedef struct pv_obs {
     const char *code;
     const char *code_system; /* "LN" when absent */
     const char *name;
-    const char *value_text;  /* the value as received */
-    int has_num;             /* value_num holds a number */
+    const char *value_text; /* the value as received */
+    int has_num;            /* value_num holds a number */
     double value_num;
-    const char *comparator;  /* "<", "<=", ">", ">=" for SN values, else NULL */
+    const char *comparator; /* "<", "<=", ">", ">=" for SN values, else NULL */
     const char *unit;
     int has_low, has_high;
     double ref_low, ref_high;
     const char *flag;
-    const char *status;      /* F, C, P, D ...; "F" when absent */
+    const char *status; /* F, C, P, D ...; "F" when absent */
     pv_time_t at;
-    int64_t message_id;      /* 0 when none */
-    long line;               /* source line, 0 when none */
+    int64_t message_id; /* 0 when none */
+    long line;          /* source line, 0 when none */
 } pv_obs;
 
 typedef struct pv_exposure {
@@ -59,7 +59,7 @@ typedef struct pv_event {
     const char *code_system; /* "ICD10CM" when absent */
     const char *term;
     pv_time_t onset;
-    int serious;             /* 1 yes, 0 no, -1 unknown */
+    int serious; /* 1 yes, 0 no, -1 unknown */
     const char *outcome;
     int64_t message_id;
     long line;

@@ -55,8 +55,8 @@ static int mkdir_p(const char *path)
 }
 
 /* Picks dir/sub/name, or name.1, name.2 ... when that exists. */
-static void target_path(char *out, size_t cap, const char *dir,
-                        const char *sub, const char *name)
+static void target_path(char *out, size_t cap, const char *dir, const char *sub,
+                        const char *name)
 {
     snprintf(out, cap, "%s/%s/%s", dir, sub, name);
     struct stat st;
@@ -79,8 +79,7 @@ static int write_error_file(const char *path, const char *name,
         fprintf(f,
                 "# %s: %ld record%s stored, %ld rejected. Only the lines "
                 "below need to be sent again.\n",
-                name, rep->stored, rep->stored == 1 ? "" : "s",
-                rep->rejected);
+                name, rep->stored, rep->stored == 1 ? "" : "s", rep->rejected);
     if (rep->errors.len)
         fwrite(rep->errors.ptr, 1, rep->errors.len, f);
     int bad = ferror(f);
@@ -95,14 +94,12 @@ int pv_inbox_file_done(const char *dir, const char *name,
     int rejected = rep->failed || rep->rejected > 0;
     char from[4096], to[4096];
     snprintf(from, sizeof from, "%s/%s", dir, name);
-    target_path(to, sizeof to, dir, rejected ? "rejected" : "processed",
-                name);
+    target_path(to, sizeof to, dir, rejected ? "rejected" : "processed", name);
     if (rejected) {
         char errpath[4200];
         snprintf(errpath, sizeof errpath, "%s.error", to);
         if (write_error_file(errpath, name, rep) != 0)
-            pv_error("%s: cannot write %s: %s", name, errpath,
-                     strerror(errno));
+            pv_error("%s: cannot write %s: %s", name, errpath, strerror(errno));
     }
     if (rename(from, to) != 0) {
         pv_error("%s: cannot move to %s: %s", from, to, strerror(errno));
@@ -152,8 +149,7 @@ static void take(pv_inbox *in, struct candidate *c)
                 c->name, (long long)rep.duplicate_of);
     else
         pv_info("%s: %s, %ld stored, %ld rejected", c->name,
-                rep.kind ? rep.kind : "unrecognised", rep.stored,
-                rep.rejected);
+                rep.kind ? rep.kind : "unrecognised", rep.stored, rep.rejected);
     /* One "pvwatch: FILE:LINE: reason" line each; the .error file has
      * them all. */
     int shown = 0;
@@ -199,8 +195,7 @@ static void scan(pv_inbox *in)
          * into the inbox itself is still taken as data. */
         struct candidate *c = find(in, e->d_name);
         if (!c) {
-            struct candidate *n =
-                realloc(in->c, (in->nc + 1) * sizeof *in->c);
+            struct candidate *n = realloc(in->c, (in->nc + 1) * sizeof *in->c);
             if (!n)
                 break;
             in->c = n;
@@ -210,8 +205,7 @@ static void scan(pv_inbox *in)
             c->size = -1;
         }
         c->present = 1;
-        if (c->size != st.st_size ||
-            c->mtime.tv_sec != st.st_mtim.tv_sec ||
+        if (c->size != st.st_size || c->mtime.tv_sec != st.st_mtim.tv_sec ||
             c->mtime.tv_nsec != st.st_mtim.tv_nsec) {
             c->size = st.st_size;
             c->mtime = st.st_mtim;

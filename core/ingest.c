@@ -112,8 +112,7 @@ int pv_ingest_open(const pv_config *cfg, const char *db_path, int no_rules,
             return rc == PV_ENOMEM ? rc : PV_EINVAL;
         }
     }
-    rc = pv_alerts_open(p->store, cfg->alert_log, &p->alerts, err,
-                        sizeof err);
+    rc = pv_alerts_open(p->store, cfg->alert_log, &p->alerts, err, sizeof err);
     if (!rc)
         rc = pv_notify_open(cfg, p->store, p->alerts, &p->notify, err,
                             sizeof err);
@@ -312,8 +311,9 @@ static void report_error(pv_file_report *rep, const char *name, long line,
     if (rep->rejected <= MAX_ERROR_LINES)
         pv_buf_printf(&rep->errors, "%s:%ld: %s\n", name, line, reason);
     else if (rep->rejected == MAX_ERROR_LINES + 1)
-        pv_buf_printf(&rep->errors, "%s: more than %d bad records; the rest "
-                                    "are counted, not listed\n",
+        pv_buf_printf(&rep->errors,
+                      "%s: more than %d bad records; the rest "
+                      "are counted, not listed\n",
                       name, MAX_ERROR_LINES);
 }
 
@@ -324,8 +324,8 @@ int pv_ingest_csv_record(pv_ingest *p, const pv_csv_map *m,
 {
     pv_row row;
     char err[512];
-    int rc = pv_map_csv_row(m, fields, n, line, &row, &p->scratch, err,
-                            sizeof err);
+    int rc =
+        pv_map_csv_row(m, fields, n, line, &row, &p->scratch, err, sizeof err);
     if (rc == PV_ENOMEM)
         return rc;
     if (rc) {
@@ -385,8 +385,8 @@ static int on_record(void *ud, long line, const pv_span *fields, size_t n)
         c->rep->kind = c->map.name;
         return 0;
     }
-    int rc = pv_ingest_csv_record(c->p, &c->map, fields, n, line,
-                                  c->message_id, c->name, c->rep);
+    int rc = pv_ingest_csv_record(c->p, &c->map, fields, n, line, c->message_id,
+                                  c->name, c->rep);
     if (rc) {
         c->db_rc = rc;
         return 1;
@@ -457,8 +457,9 @@ static int ingest_hl7_file(pv_ingest *p, int fd, const char *name,
         if (n <= 0)
             break;
         if (all.len + (size_t)n > HL7_FILE_MAX) {
-            pv_buf_printf(&rep->errors, "%s: HL7 file larger than %u MiB; "
-                                        "split it\n",
+            pv_buf_printf(&rep->errors,
+                          "%s: HL7 file larger than %u MiB; "
+                          "split it\n",
                           name, HL7_FILE_MAX >> 20);
             rep->failed = 1;
             rep->rejected++;
@@ -582,8 +583,9 @@ int pv_ingest_file(pv_ingest *p, const char *path, const char *name,
     if (!rc && !stopped && pv_csv_finish(csv) != 0 && c.db_rc)
         rc = c.db_rc;
     if (!rc && !c.have_header && !rep->failed) {
-        pv_buf_printf(&rep->errors, "%s:1: the file is empty: a header row "
-                                    "is required\n",
+        pv_buf_printf(&rep->errors,
+                      "%s:1: the file is empty: a header row "
+                      "is required\n",
                       name);
         rep->rejected++;
         rep->failed = 1;

@@ -67,12 +67,12 @@ int pv_ingest_engine_alert(pv_ingest *p, const char *rule, const char *key,
 
 /* What became of one HL7 message, for its ACK. */
 typedef struct pv_hl7_result {
-    int ack;           /* 0 AA, 1 AE, 2 AR (pv_hl7_ack_code); -1: no ACK at
-                        * all, because the message is itself an ACK */
-    int error;         /* ERR-3 code for AE/AR */
-    char text[512];    /* why, for AE/AR (and logs) */
-    int duplicate;     /* seen before from the same sender: not stored */
-    long facts;        /* facts stored */
+    int ack;                /* 0 AA, 1 AE, 2 AR (pv_hl7_ack_code); -1: no ACK at
+                             * all, because the message is itself an ACK */
+    int error;              /* ERR-3 code for AE/AR */
+    char text[512];         /* why, for AE/AR (and logs) */
+    int duplicate;          /* seen before from the same sender: not stored */
+    long facts;             /* facts stored */
     struct pv_hl7_msg *msg; /* the parsed message (for the ACK), or NULL when
                              * it could not be parsed; free with
                              * pv_hl7_result_free */
@@ -90,13 +90,13 @@ void pv_hl7_result_free(pv_hl7_result *res);
 
 /* What happened to one file. */
 typedef struct pv_file_report {
-    const char *kind;   /* "labs", "synthea observations", ... or NULL */
+    const char *kind; /* "labs", "synthea observations", ... or NULL */
     long stored;
     long rejected;
-    int duplicate;      /* the same bytes were ingested before */
+    int duplicate; /* the same bytes were ingested before */
     int64_t duplicate_of;
-    int failed;         /* unreadable, unknown header, database failure */
-    pv_buf errors;      /* "NAME:LINE: reason\n" per bad record */
+    int failed;    /* unreadable, unknown header, database failure */
+    pv_buf errors; /* "NAME:LINE: reason\n" per bad record */
     uint64_t bytes;
 } pv_file_report;
 

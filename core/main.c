@@ -75,7 +75,8 @@ static const char usage_ingest[] =
     "Exit 0, or 3 when some records were rejected (the rest were stored).\n";
 
 static const char usage_alerts[] =
-    "usage: pvwatch alerts [-c CONFIG] [list] [--status open|acknowledged|closed] [--json]\n"
+    "usage: pvwatch alerts [-c CONFIG] [list] [--status "
+    "open|acknowledged|closed] [--json]\n"
     "       pvwatch alerts [-c CONFIG] show ID [--json]\n"
     "       pvwatch alerts [-c CONFIG] ack ID [--note TEXT] [--by NAME]\n"
     "       pvwatch alerts [-c CONFIG] close ID [--note TEXT] [--by NAME]\n"
@@ -339,8 +340,8 @@ static int cmd_ingest(int argc, char **argv)
         printf("total: %d files, %ld stored, %ld rejected, %ld skipped as "
                "duplicates; alerts: %ld opened, %ld escalated, %ld "
                "repeated\n",
-               o.nargs, stored, rejected, dups, total.opened,
-               total.escalated, total.repeated);
+               o.nargs, stored, rejected, dups, total.opened, total.escalated,
+               total.repeated);
     pv_ingest_close(p);
     pv_config_free(&cfg);
     if (status)
@@ -421,21 +422,20 @@ static int cmd_alerts(int argc, char **argv)
     } else if (!strcmp(verb, "show")) {
         int rc = pv_alerts_print_show(s, stdout, id, o.json);
         if (rc == PV_ENOTFOUND) {
-            fprintf(stderr, "pvwatch: no alert with id %lld\n",
-                    (long long)id);
+            fprintf(stderr, "pvwatch: no alert with id %lld\n", (long long)id);
             status = EXIT_USAGE;
         } else if (rc) {
             status = EXIT_RUNTIME;
         }
     } else {
         char err[512];
-        int rc = pv_alerts_act(pv_ingest_alerts(p), id, verb,
-                               o.by ? o.by : login_name(), o.note, err,
-                               sizeof err);
+        int rc =
+            pv_alerts_act(pv_ingest_alerts(p), id, verb,
+                          o.by ? o.by : login_name(), o.note, err, sizeof err);
         if (rc) {
             fprintf(stderr, "pvwatch: %s\n", err);
             status = rc == PV_ENOTFOUND || rc == PV_ESTATE ? EXIT_USAGE
-                                                            : EXIT_RUNTIME;
+                                                           : EXIT_RUNTIME;
         } else {
             printf("alert %lld %s\n", (long long)id,
                    strcmp(verb, "ack") == 0 ? "acknowledged" : "closed");
@@ -469,8 +469,8 @@ static int cmd_outbox(int argc, char **argv)
                 usage_outbox);
         return EXIT_USAGE;
     }
-    if (o.nargs > 2 || (o.nargs == 2 && (strcmp(verb, "retry") ||
-                                         parse_id(o.args[1], &id)))) {
+    if (o.nargs > 2 ||
+        (o.nargs == 2 && (strcmp(verb, "retry") || parse_id(o.args[1], &id)))) {
         fprintf(stderr, "pvwatch outbox: bad arguments\n%s", usage_outbox);
         return EXIT_USAGE;
     }
@@ -490,8 +490,9 @@ static int cmd_outbox(int argc, char **argv)
             if (n < 0) {
                 status = EXIT_RUNTIME;
             } else if (n == 0 && id) {
-                fprintf(stderr, "pvwatch: outbox row %lld is not failed "
-                                "(or does not exist)\n",
+                fprintf(stderr,
+                        "pvwatch: outbox row %lld is not failed "
+                        "(or does not exist)\n",
                         (long long)id);
                 status = EXIT_USAGE;
             } else {

@@ -203,8 +203,8 @@ static int header_fits(const struct kind_def *d, const pv_span *f, size_t n)
     return 1;
 }
 
-int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m,
-                      char *err, size_t errcap)
+int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m, char *err,
+                      size_t errcap)
 {
     memset(m, 0, sizeof *m);
     /* Names are compared as find_col() sees them: blanks trimmed. */
@@ -217,8 +217,8 @@ int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m,
             size_t blen = fields[j].len;
             trim(&b, &blen);
             if (alen == blen && strncasecmp(a, b, alen) == 0) {
-                snprintf(err, errcap, "column '%.*s' appears twice",
-                         (int)alen, a);
+                snprintf(err, errcap, "column '%.*s' appears twice", (int)alen,
+                         a);
                 return PV_EINVAL;
             }
         }
@@ -325,8 +325,8 @@ static const char *get(const pv_csv_map *m, const char **v, enum col c)
 }
 
 static int want_time(const pv_csv_map *m, const char **v, enum col c,
-                     const char *label, int required, pv_time_t *t,
-                     int *has, char *err, size_t errcap)
+                     const char *label, int required, pv_time_t *t, int *has,
+                     char *err, size_t errcap)
 {
     const char *s = get(m, v, c);
     if (has)
@@ -362,8 +362,7 @@ static int want_num(const char *s, const char *label, double *out, int *has,
     return 0;
 }
 
-static int required(const char *s, const char *label, char *err,
-                    size_t errcap)
+static int required(const char *s, const char *label, char *err, size_t errcap)
 {
     if (s)
         return 0;
@@ -413,8 +412,9 @@ static int parse_range(const char *s, pv_obs *o, char *err, size_t errcap)
             }
         }
     }
-    snprintf(err, errcap, "ref_range '%.40s' is not 'low-high', '<high' or "
-                          "'>low'",
+    snprintf(err, errcap,
+             "ref_range '%.40s' is not 'low-high', '<high' or "
+             "'>low'",
              s);
     return PV_EINVAL;
 }
@@ -440,8 +440,8 @@ static int parse_serious(const char *s, int *out, char *err, size_t errcap)
     return PV_EINVAL;
 }
 
-static int map_lab(const pv_csv_map *m, const char **v, pv_row *row,
-                   char *err, size_t errcap)
+static int map_lab(const pv_csv_map *m, const char **v, pv_row *row, char *err,
+                   size_t errcap)
 {
     pv_obs *o = &row->obs;
     o->patient_id = get(m, v, C_PATIENT);
@@ -449,8 +449,7 @@ static int map_lab(const pv_csv_map *m, const char **v, pv_row *row,
     if (required(o->patient_id, "patient_id", err, errcap) ||
         required(o->code, "code", err, errcap))
         return PV_EINVAL;
-    const char *time_label = m->col[C_TIME] >= 0 &&
-                                     strcmp(m->name, "labs") == 0
+    const char *time_label = m->col[C_TIME] >= 0 && strcmp(m->name, "labs") == 0
                                  ? "observed_at"
                                  : "DATE";
     if (want_time(m, v, C_TIME, time_label, 1, &o->at, NULL, err, errcap))
@@ -479,18 +478,19 @@ static int map_lab(const pv_csv_map *m, const char **v, pv_row *row,
         o->has_num = 1;
     else
         o->comparator = NULL;
-    if (want_num(get(m, v, C_REF_LOW), "ref_low", &o->ref_low, &o->has_low,
-                 err, errcap) ||
-        want_num(get(m, v, C_REF_HIGH), "ref_high", &o->ref_high,
-                 &o->has_high, err, errcap))
+    if (want_num(get(m, v, C_REF_LOW), "ref_low", &o->ref_low, &o->has_low, err,
+                 errcap) ||
+        want_num(get(m, v, C_REF_HIGH), "ref_high", &o->ref_high, &o->has_high,
+                 err, errcap))
         return PV_EINVAL;
     const char *range = get(m, v, C_REF_RANGE);
     if (range && !o->has_low && !o->has_high &&
         parse_range(range, o, err, errcap))
         return PV_EINVAL;
     if (o->status && strlen(o->status) > 2) {
-        snprintf(err, errcap, "status '%.20s' is not an HL7 result status "
-                              "(F, C, P, D, ...)",
+        snprintf(err, errcap,
+                 "status '%.20s' is not an HL7 result status "
+                 "(F, C, P, D, ...)",
                  o->status);
         return PV_EINVAL;
     }
@@ -498,8 +498,8 @@ static int map_lab(const pv_csv_map *m, const char **v, pv_row *row,
     return 0;
 }
 
-static int map_med(const pv_csv_map *m, const char **v, pv_row *row,
-                   char *err, size_t errcap)
+static int map_med(const pv_csv_map *m, const char **v, pv_row *row, char *err,
+                   size_t errcap)
 {
     pv_exposure *e = &row->exp;
     e->patient_id = get(m, v, C_PATIENT);

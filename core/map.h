@@ -26,8 +26,8 @@ enum pv_csv_kind {
 
 typedef struct pv_csv_map {
     enum pv_csv_kind kind;
-    const char *name;      /* "labs", "synthea observations", ... */
-    size_t ncols;          /* columns in the header */
+    const char *name;        /* "labs", "synthea observations", ... */
+    size_t ncols;            /* columns in the header */
     int col[PV_MAP_MAXCOLS]; /* logical column -> header index, -1 absent */
     const char *code_system; /* default for the kind */
 } pv_csv_map;
@@ -47,8 +47,8 @@ typedef struct pv_row {
 
 /* Recognises the header. On failure writes a reason naming what a header
  * of each kind needs and returns PV_EINVAL. */
-int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m,
-                      char *err, size_t errcap);
+int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m, char *err,
+                      size_t errcap);
 
 /* Maps one data row. Returns 0, or PV_EINVAL with the reason in err. */
 int pv_map_csv_row(const pv_csv_map *m, const pv_span *fields, size_t n,

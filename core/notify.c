@@ -34,9 +34,9 @@ struct xfer {
     size_t off;
     struct curl_slist *rcpt;
     char errbuf[CURL_ERROR_SIZE];
-    CURLcode res;   /* outcome, set by the transport */
-    long code;      /* the server's last reply code */
-    int abandoned;  /* stopped before it finished: no attempt counted */
+    CURLcode res;  /* outcome, set by the transport */
+    long code;     /* the server's last reply code */
+    int abandoned; /* stopped before it finished: no attempt counted */
 };
 
 struct sock {
@@ -126,8 +126,7 @@ static void header_text(pv_buf *b, const char *s)
     size_t len = strlen(s), i = 0;
     while (i < len) {
         size_t n = len - i > 42 ? 42 : len - i;
-        while (n < len - i && n > 0 &&
-               ((unsigned char)s[i + n] & 0xC0) == 0x80)
+        while (n < len - i && n > 0 && ((unsigned char)s[i + n] & 0xC0) == 0x80)
             n--;
         if (i)
             pv_buf_puts(b, "\r\n ");
@@ -146,8 +145,8 @@ static void upper(char *s)
 }
 
 /* Appends body lines for the alert's facts and the trend of its labs. */
-static void facts_and_trend(pv_store *s, int64_t alert_id,
-                            const char *patient, pv_buf *b)
+static void facts_and_trend(pv_store *s, int64_t alert_id, const char *patient,
+                            pv_buf *b)
 {
     sqlite3 *db = pv_store_db(s);
     sqlite3_stmt *st;
@@ -167,8 +166,8 @@ static void facts_and_trend(pv_store *s, int64_t alert_id,
         int n = 0;
         while (sqlite3_step(st) == SQLITE_ROW) {
             n++;
-            pv_buf_printf(b, "  - %s %s = %s %s at %s", col(st, 0),
-                          col(st, 1), col(st, 2), col(st, 3), col(st, 4));
+            pv_buf_printf(b, "  - %s %s = %s %s at %s", col(st, 0), col(st, 1),
+                          col(st, 2), col(st, 3), col(st, 4));
             if (sqlite3_column_type(st, 5) != SQLITE_NULL)
                 pv_buf_printf(b, " (%s %lld)", col(st, 0),
                               (long long)sqlite3_column_int64(st, 5));
@@ -195,9 +194,8 @@ static void facts_and_trend(pv_store *s, int64_t alert_id,
         pv_buf_printf(b, "\r\nRecent results of %s (newest first):\r\n",
                       codes.items[i]);
         while (sqlite3_step(st) == SQLITE_ROW)
-            pv_buf_printf(b, "  %.10s  %s %s%s%s\r\n", col(st, 0),
-                          col(st, 1), col(st, 2), *col(st, 3) ? "  flag " : "",
-                          col(st, 3));
+            pv_buf_printf(b, "  %.10s  %s %s%s%s\r\n", col(st, 0), col(st, 1),
+                          col(st, 2), *col(st, 3) ? "  flag " : "", col(st, 3));
         sqlite3_finalize(st);
     }
     pv_strlist_free(&codes);
@@ -233,8 +231,8 @@ static void rfc2822_date(pv_time_t t, char *out, size_t cap)
                                          "May", "Jun", "Jul", "Aug",
                                          "Sep", "Oct", "Nov", "Dec"};
     snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-             days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+             days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+             tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* Builds the whole message for one alert event into b. */
@@ -317,8 +315,9 @@ static int compose(pv_notify *n, int64_t alert_id, const char *event,
                   "\"...\"\r\n"
                   "To see it all:   pvwatch alerts show %lld\r\n",
                   (long long)alert_id, (long long)alert_id);
-    pv_buf_printf(b, "\r\nProvenance: rule %s, source sha256 %s, pvwatch "
-                     "%s.\r\n",
+    pv_buf_printf(b,
+                  "\r\nProvenance: rule %s, source sha256 %s, pvwatch "
+                  "%s.\r\n",
                   rule, sha[0] ? sha : "-", ver[0] ? ver : "-");
     pv_buf_puts(b, "This message carries the patient id and the facts "
                    "only.\r\n");
@@ -376,8 +375,7 @@ static int queue_for(pv_notify *n, int64_t alert_id, const char *event,
                   pv_buf_cstr(&rcpts));
     int rc = compose(n, alert_id, event, pv_buf_cstr(&rcpts), &msg);
     if (!rc)
-        rc = insert_row(n, alert_id, pv_buf_cstr(&channel),
-                        pv_buf_cstr(&msg));
+        rc = insert_row(n, alert_id, pv_buf_cstr(&channel), pv_buf_cstr(&msg));
     pv_buf_free(&rcpts);
     pv_buf_free(&msg);
     pv_buf_free(&channel);
@@ -398,8 +396,8 @@ static int on_alert(void *ud, const pv_alert_event *ev, const pv_alert_in *in,
         for (size_t i = 0; i < cfg->email.nroutes && !rc; i++) {
             const pv_email_route *r = &cfg->email.routes[i];
             /* A route without a severity of its own takes email's. */
-            const char *min = r->min_severity ? r->min_severity
-                                              : cfg->email.min_severity;
+            const char *min =
+                r->min_severity ? r->min_severity : cfg->email.min_severity;
             if (min && rank(in->severity) < rank(min))
                 continue;
             int signal_ok = r->signals.count == 0;
@@ -447,8 +445,9 @@ static void mark_sent(pv_notify *n, int64_t id)
     /* In autocommit, or inside an MLLP batch that commits within this
      * loop iteration; if that batch were rolled back the row is sent
      * again with the same Message-ID: at least once, recognisably. */
-    if (exec_update(n, "UPDATE outbox SET status = 'sent', attempts = "
-                       "attempts + 1, last_error = NULL WHERE id = ?1",
+    if (exec_update(n,
+                    "UPDATE outbox SET status = 'sent', attempts = "
+                    "attempts + 1, last_error = NULL WHERE id = ?1",
                     id, NULL, NULL))
         pv_error("outbox %lld: sent, but could not be marked: %s",
                  (long long)id, pv_store_errmsg(n->store));
@@ -460,8 +459,8 @@ static void mark_failed(pv_notify *n, int64_t id, const char *error)
     sqlite3_stmt *st;
     int attempts = 0;
     if (sqlite3_prepare_v2(pv_store_db(n->store),
-                           "SELECT attempts FROM outbox WHERE id = ?", -1,
-                           &st, NULL) == SQLITE_OK) {
+                           "SELECT attempts FROM outbox WHERE id = ?", -1, &st,
+                           NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, id);
         if (sqlite3_step(st) == SQLITE_ROW)
             attempts = sqlite3_column_int(st, 0) + 1;
@@ -472,8 +471,8 @@ static void mark_failed(pv_notify *n, int64_t id, const char *error)
                     "UPDATE outbox SET status = 'failed', attempts = "
                     "attempts + 1, last_error = ?2 WHERE id = ?1",
                     id, error, NULL);
-        pv_error("outbox %lld: giving up after %d attempts: %s",
-                 (long long)id, attempts, error);
+        pv_error("outbox %lld: giving up after %d attempts: %s", (long long)id,
+                 attempts, error);
         if (n->on_fail)
             n->on_fail(n->on_fail_ud, id, error);
         return;
@@ -616,8 +615,7 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
     if (timeout_ms < 0)
         uv_timer_stop(&n->curl_timer);
     else
-        uv_timer_start(&n->curl_timer, on_curl_timer,
-                       (uint64_t)timeout_ms, 0);
+        uv_timer_start(&n->curl_timer, on_curl_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -745,8 +743,7 @@ static int start_transfer(pv_notify *n, const char *channel, pv_buf *payload,
     curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, read_payload);
     curl_easy_setopt(e, CURLOPT_READDATA, x);
-    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-                     (curl_off_t)x->payload.len);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->payload.len);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -826,8 +823,8 @@ static void send_digest(pv_notify *n, const char *channel)
         /* Each item: its message without the headers. */
         const char *p = col(st, 1);
         const char *b = strstr(p, "\r\n\r\n");
-        pv_buf_printf(&body, "---------- item %zu ----------\r\n%s\r\n",
-                      nids, b ? b + 4 : p);
+        pv_buf_printf(&body, "---------- item %zu ----------\r\n%s\r\n", nids,
+                      b ? b + 4 : p);
     }
     sqlite3_finalize(st);
     if (!nids) {
@@ -839,13 +836,15 @@ static void send_digest(pv_notify *n, const char *channel)
     pv_buf msg = PV_BUF_INIT;
     pv_buf_printf(&msg, "From: pvwatch <%s>\r\nTo: %s\r\n", n->cfg->email.from,
                   strchr(channel, ':') + 1);
-    pv_buf_printf(&msg, "Subject: [pvwatch] digest: %zu low-severity "
-                        "alert event%s\r\n",
+    pv_buf_printf(&msg,
+                  "Subject: [pvwatch] digest: %zu low-severity "
+                  "alert event%s\r\n",
                   nids, nids == 1 ? "" : "s");
-    pv_buf_printf(&msg, "Date: %s\r\nMessage-ID: <pvwatch.digest-%lld-%lld@"
-                        "pvwatch>\r\nMIME-Version: 1.0\r\nContent-Type: "
-                        "text/plain; charset=utf-8\r\nContent-Transfer-"
-                        "Encoding: 8bit\r\n\r\n",
+    pv_buf_printf(&msg,
+                  "Date: %s\r\nMessage-ID: <pvwatch.digest-%lld-%lld@"
+                  "pvwatch>\r\nMIME-Version: 1.0\r\nContent-Type: "
+                  "text/plain; charset=utf-8\r\nContent-Transfer-"
+                  "Encoding: 8bit\r\n\r\n",
                   date, (long long)ids[0], (long long)ids[nids - 1]);
     pv_buf_append(&msg, body.ptr, body.len);
     pv_buf_free(&body);
@@ -954,8 +953,9 @@ static char *read_secret(const pv_config *cfg, char *err, size_t errcap)
     if (cfg->email.password_env) {
         const char *v = getenv(cfg->email.password_env);
         if (!v) {
-            snprintf(err, errcap, "email.password_env: the variable %s is "
-                                  "not set",
+            snprintf(err, errcap,
+                     "email.password_env: the variable %s is "
+                     "not set",
                      cfg->email.password_env);
             return NULL;
         }

@@ -36,10 +36,10 @@ struct rule {
     struct plugin *pl;
     char *name;
     char *signal;
-    int ref;            /* the pv.rule table */
-    int on_exposure;    /* triggered by exposures */
-    int on_all_events;  /* on.event given: prefixes matched in events[] */
-    double every;       /* seconds; 0 = not scheduled */
+    int ref;           /* the pv.rule table */
+    int on_exposure;   /* triggered by exposures */
+    int on_all_events; /* on.event given: prefixes matched in events[] */
+    double every;      /* seconds; 0 = not scheduled */
     pv_time_t next_due;
     uint64_t calls, nanos; /* for PVWATCH_PROFILE */
 };
@@ -468,15 +468,13 @@ static int prim_time_parse(lua_State *L)
 static int prim_time_format(lua_State *L)
 {
     char buf[PV_TIME_BUFSZ];
-    lua_pushstring(L,
-                   pv_time_format((pv_time_t)luaL_checknumber(L, 1), buf));
+    lua_pushstring(L, pv_time_format((pv_time_t)luaL_checknumber(L, 1), buf));
     return 1;
 }
 
 static int prim_exposure_gen(lua_State *L)
 {
-    lua_pushinteger(L,
-                    (lua_Integer)pv_store_exposure_gen(rules_of(L)->store));
+    lua_pushinteger(L, (lua_Integer)pv_store_exposure_gen(rules_of(L)->store));
     return 1;
 }
 
@@ -644,10 +642,10 @@ static const luaL_Reg prims[] = {
 static void open_libs(lua_State *L)
 {
     static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},         {LUA_STRLIBNAME, luaopen_string},
-        {LUA_TABLIBNAME, luaopen_table},   {LUA_MATHLIBNAME, luaopen_math},
-        {LUA_UTF8LIBNAME, luaopen_utf8},   {LUA_COLIBNAME, luaopen_coroutine},
-        {LUA_OSLIBNAME, luaopen_os},       {NULL, NULL},
+        {LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+        {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, luaopen_coroutine},
+        {LUA_OSLIBNAME, luaopen_os},     {NULL, NULL},
     };
     for (const luaL_Reg *l = libs; l->name; l++) {
         luaL_requiref(L, l->name, l->func, 1);
@@ -798,8 +796,9 @@ static int add_rules(pv_rules *r, struct plugin *pl, pv_buf *errors)
         ru->signal = field_str(L, t, "signal");
         for (size_t j = 0; j < r->nrules; j++)
             if (strcmp(r->rules[j].name, ru->name) == 0) {
-                pv_buf_printf(errors, "%s: rule name '%s' is used twice "
-                                      "(also in %s)\n",
+                pv_buf_printf(errors,
+                              "%s: rule name '%s' is used twice "
+                              "(also in %s)\n",
                               pl->file, ru->name, r->rules[j].pl->file);
                 rc = PV_ELUA;
             }
@@ -830,16 +829,15 @@ static int add_rules(pv_rules *r, struct plugin *pl, pv_buf *errors)
                 lua_geti(L, -1, j);
                 const char *code = lua_tostring(L, -1);
                 struct prefix *np =
-                    code ? realloc(r->prefixes,
-                                   (r->nprefixes + 1) * sizeof *np)
+                    code ? realloc(r->prefixes, (r->nprefixes + 1) * sizeof *np)
                          : NULL;
                 if (np) {
                     r->prefixes = np;
                     char *p = strdup(code), *w = p;
                     for (const char *c = code; p && *c; c++)
                         if (*c != '.')
-                            *w++ = (char)(*c >= 'a' && *c <= 'z' ? *c - 32
-                                                                 : *c);
+                            *w++ =
+                                (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
                     if (p)
                         *w = '\0';
                     np[r->nprefixes].prefix = p;
@@ -876,8 +874,8 @@ int pv_rules_load(const pv_config *cfg, pv_store *store, pv_rules **out,
         const char *dir = cfg->plugins.items[d];
         DIR *dh = opendir(dir);
         if (!dh) {
-            pv_buf_printf(errors, "%s: cannot open plugin directory: %s\n",
-                          dir, strerror(errno));
+            pv_buf_printf(errors, "%s: cannot open plugin directory: %s\n", dir,
+                          strerror(errno));
             rc = PV_ELUA;
             continue;
         }
@@ -1096,8 +1094,9 @@ static int engine_alert(pv_rules *r, const struct rule *ru,
     size_t first = strcspn(err, "\n");
     pv_buf title = PV_BUF_INIT, detail = PV_BUF_INIT, ev = PV_BUF_INIT;
     pv_buf_printf(&title, "Rule %s failed; the record was stored", ru->name);
-    pv_buf_printf(&detail, "%.*s. While evaluating %s %s = %s %s at %s "
-                           "(row id %lld).",
+    pv_buf_printf(&detail,
+                  "%.*s. While evaluating %s %s = %s %s at %s "
+                  "(row id %lld).",
                   (int)first, err, f->kind, f->code ? f->code : "-",
                   f->value ? f->value : "-", f->unit ? f->unit : "",
                   pv_time_format(f->at, at), (long long)f->id);
@@ -1267,8 +1266,8 @@ int pv_rules_on_lab(pv_rules *r, const pv_obs *o, int64_t id,
     struct code_slot *s = o->code ? slot_find(r, o->code, 0) : NULL;
     if (!s)
         return 0;
-    struct fact_ref f = {"lab", o->patient_id, id, o->code, o->value_text,
-                         o->unit, o->at};
+    struct fact_ref f = {"lab",         o->patient_id, id,   o->code,
+                         o->value_text, o->unit,       o->at};
     for (size_t i = 0; i < s->nrules; i++) {
         const struct rule *ru = &r->rules[s->rules[i]];
         if (skip(r, ru))
@@ -1284,7 +1283,7 @@ int pv_rules_on_lab(pv_rules *r, const pv_obs *o, int64_t id,
 int pv_rules_on_exposure(pv_rules *r, const pv_exposure *e, int64_t id,
                          pv_alert_sink sink, void *ud)
 {
-    struct fact_ref f = {"exposure", e->patient_id, id, e->drug_code,
+    struct fact_ref f = {"exposure", e->patient_id, id,      e->drug_code,
                          e->drug,    NULL,          e->start};
     for (size_t i = 0; i < r->nrules; i++) {
         const struct rule *ru = &r->rules[i];
@@ -1309,8 +1308,8 @@ int pv_rules_on_event(pv_rules *r, const pv_event *e, int64_t id,
         if (*c != '.')
             code[w++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
     code[w] = '\0';
-    struct fact_ref f = {"event", e->patient_id, id, e->code,
-                         e->term,  NULL,          e->onset};
+    struct fact_ref f = {"event", e->patient_id, id,      e->code,
+                         e->term, NULL,          e->onset};
     size_t last = (size_t)-1;
     for (size_t i = 0; i < r->nprefixes; i++) {
         const struct prefix *p = &r->prefixes[i];
@@ -1356,8 +1355,8 @@ int pv_rules_tick(pv_rules *r, pv_time_t now, const char *const *patients,
             char err[4096];
             r->stats.calls++;
             r->cur = ru;
-            int rc = protected_call(ru->pl, 3, 1, r->instr_limit, err,
-                                    sizeof err);
+            int rc =
+                protected_call(ru->pl, 3, 1, r->instr_limit, err, sizeof err);
             r->cur = NULL;
             rc = rc ? engine_alert(r, ru, &f, err, sink, ud)
                     : deliver(r, ru, *p, sink, ud);

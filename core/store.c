@@ -213,10 +213,9 @@ int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
         snprintf(err, errcap, "out of memory");
         return PV_ENOMEM;
     }
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                 SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &s->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errcap, "%s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -505,8 +504,7 @@ int pv_store_add_event(pv_store *s, const pv_event *e, int64_t *id)
 }
 
 /* Steps a query statement, handing each row to fn, then resets it. */
-static int each_row(pv_store *s, sqlite3_stmt *st, pv_store_row_fn fn,
-                    void *ud)
+static int each_row(pv_store *s, sqlite3_stmt *st, pv_store_row_fn fn, void *ud)
 {
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -521,9 +519,8 @@ static int each_row(pv_store *s, sqlite3_stmt *st, pv_store_row_fn fn,
 }
 
 static int history(pv_store *s, sqlite3_stmt *st, const char *patient,
-                   const char *codes_json, const char *since,
-                   const char *until, long limit, pv_store_row_fn fn,
-                   void *ud)
+                   const char *codes_json, const char *since, const char *until,
+                   long limit, pv_store_row_fn fn, void *ud)
 {
     bind_text(st, 1, patient);
     bind_text(st, 2, codes_json);
@@ -537,8 +534,8 @@ int pv_store_labs(pv_store *s, const char *patient, const char *codes_json,
                   const char *since, const char *until, long limit,
                   pv_store_row_fn fn, void *ud)
 {
-    return history(s, s->stmt[S_LABS], patient, codes_json, since, until,
-                   limit, fn, ud);
+    return history(s, s->stmt[S_LABS], patient, codes_json, since, until, limit,
+                   fn, ud);
 }
 
 int pv_store_events(pv_store *s, const char *patient, const char *codes_json,

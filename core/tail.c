@@ -139,8 +139,8 @@ static int on_record(void *ud, long line, const pv_span *fields, size_t n)
     if (!ps->have_map) {
         char err[512];
         if (pv_map_csv_header(fields, n, &ps->map, err, sizeof err)) {
-            pv_error("%s:%ld: %s; not following this file", ps->f->path,
-                     line, err);
+            pv_error("%s:%ld: %s; not following this file", ps->f->path, line,
+                     err);
             ps->fatal = 1;
             return 1;
         }
@@ -196,9 +196,9 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
         close(fd);
         return -1;
     }
-    if (f->known && (f->dev != (uint64_t)st.st_dev ||
-                     f->ino != (uint64_t)st.st_ino ||
-                     (uint64_t)st.st_size < f->offset)) {
+    if (f->known &&
+        (f->dev != (uint64_t)st.st_dev || f->ino != (uint64_t)st.st_ino ||
+         (uint64_t)st.st_size < f->offset)) {
         pv_info("%s: file was %s; reading it from the start", f->path,
                 (uint64_t)st.st_size < f->offset && f->ino == st.st_ino
                     ? "truncated"
@@ -257,8 +257,8 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
     snprintf(source, sizeof source, "tail:%s", f->key);
     if (!rc)
         rc = pv_store_message_add(pv_ingest_store(p), source, control, "CSV",
-                                  f->path, NULL, 0, "receiving",
-                                  &ps.message_id, NULL);
+                                  f->path, NULL, 0, "receiving", &ps.message_id,
+                                  NULL);
     if (rc == PV_ESTATE) {
         /* This range of this file was read before: the file was truncated
          * or rewritten in place and is read again from there. A message of

@@ -89,15 +89,13 @@ static void check_loaded(const pv_config *c)
         fail("mllp.idle_timeout out of bounds");
     if (c->mllp.max_connections < 1 || c->mllp.max_connections > 100000)
         fail("mllp.max_connections out of bounds");
-    if (!(c->inbox.rescan_interval >= 0.05 &&
-          c->inbox.rescan_interval <= 3600))
+    if (!(c->inbox.rescan_interval >= 0.05 && c->inbox.rescan_interval <= 3600))
         fail("inbox.rescan_interval out of bounds");
     if (!(c->inbox.settle >= 0 && c->inbox.settle <= 3600))
         fail("inbox.settle out of bounds");
     if (!(c->exposure.washout_days >= 0 && c->exposure.washout_days <= 3650))
         fail("exposure.washout_days out of bounds");
-    if (c->limits.rule_instructions < 1000 ||
-        c->limits.rule_memory < 64 * 1024)
+    if (c->limits.rule_instructions < 1000 || c->limits.rule_memory < 64 * 1024)
         fail("limits out of bounds");
     if (strcmp(c->label.indication, "ra") &&
         strcmp(c->label.indication, "aa") &&

@@ -54,8 +54,8 @@ static int pv_test_passed;
         if (a_ && b_ && strcmp(a_, b_) == 0)                                   \
             pv_test_passed++;                                                  \
         else                                                                   \
-            PV_FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b,                     \
-                     a_ ? a_ : "(null)", b_ ? b_ : "(null)");                  \
+            PV_FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", \
+                     b_ ? b_ : "(null)");                                      \
     } while (0)
 
 /* Compares a (pointer, length) span with a C string. */

@@ -36,8 +36,7 @@ static double now_s(void)
 
 /* Loads text as base/NAME.lua; returns the status, the errors in *errs
  * (caller frees) and the seconds it took in *secs. */
-static int load(const char *name, const char *text, pv_buf *errs,
-                double *secs)
+static int load(const char *name, const char *text, pv_buf *errs, double *secs)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s.lua", base, name);
@@ -56,8 +55,8 @@ static int load(const char *name, const char *text, pv_buf *errs,
     return rc;
 }
 
-static void expect_fail(const char *name, const char *text,
-                        const char *needle, double max_secs)
+static void expect_fail(const char *name, const char *text, const char *needle,
+                        double max_secs)
 {
     pv_buf errs = PV_BUF_INIT;
     double secs;
@@ -81,8 +80,7 @@ static void test_memory_bomb(void)
     expect_fail("memory_bomb", "s = \"x\" for i = 1, 40 do s = s .. s end\n",
                 "configuration uses more than 64 MiB of memory", 10);
     /* A table bomb the same way. */
-    expect_fail("table_bomb",
-                "t = {} for i = 1, 1e7 do t[i] = { i } end\n",
+    expect_fail("table_bomb", "t = {} for i = 1, 1e7 do t[i] = { i } end\n",
                 "more than 64 MiB", 20);
 }
 
@@ -117,11 +115,11 @@ static void test_sparse_lists(void)
                   "scripts has more than 10000 entries");
     expect_sparse("sparse_tail", "tail = ", "\"f.csv\"", 61, "\n",
                   "tail has more than 10000 entries");
-    expect_sparse("sparse_routes", "email = { dir = \"o\", routes = ",
-                  "{ to = \"a@b\" }", 30, " }\n",
-                  "email.routes has more than 10000 entries");
-    expect_sparse("sparse_to", "email = { url = \"smtp://h\", to = ",
-                  "\"a@b\"", 61, " }\n", "email.to has more than 10000 entries");
+    expect_sparse("sparse_routes",
+                  "email = { dir = \"o\", routes = ", "{ to = \"a@b\" }", 30,
+                  " }\n", "email.routes has more than 10000 entries");
+    expect_sparse("sparse_to", "email = { url = \"smtp://h\", to = ", "\"a@b\"",
+                  61, " }\n", "email.to has more than 10000 entries");
     expect_sparse("sparse_signals",
                   "email = { dir = \"o\", routes = { { to = \"a@b\", "
                   "signals = ",
@@ -150,8 +148,7 @@ static void test_many_errors(void)
         pv_buf_printf(&src, "unknown_key_%d = %d\n", i, i);
     pv_buf errs = PV_BUF_INIT;
     double secs;
-    CHECK_INT(load("many_errors", pv_buf_cstr(&src), &errs, &secs),
-              PV_EINVAL);
+    CHECK_INT(load("many_errors", pv_buf_cstr(&src), &errs, &secs), PV_EINVAL);
     const char *msg = pv_buf_cstr(&errs);
     int lines = 0;
     for (const char *p = msg; p && *p; p++)
@@ -172,8 +169,7 @@ static void test_example_still_loads(void)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/examples/pvwatch.lua",
-             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR")
-                                     : PV_SOURCE_DIR);
+             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR") : PV_SOURCE_DIR);
     pv_config cfg;
     pv_buf errs = PV_BUF_INIT;
     CHECK_INT(pv_config_load(path, &cfg, &errs), 0);

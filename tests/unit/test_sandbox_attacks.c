@@ -123,8 +123,7 @@ static long long q_int(pv_ingest *p, const char *sql)
     return v;
 }
 
-static const char *q_text(pv_ingest *p, const char *sql, char *buf,
-                          size_t cap)
+static const char *q_text(pv_ingest *p, const char *sql, char *buf, size_t cap)
 {
     sqlite3 *db = pv_store_db(pv_ingest_store(p));
     sqlite3_stmt *st;
@@ -139,8 +138,7 @@ static const char *q_text(pv_ingest *p, const char *sql, char *buf,
     return buf;
 }
 
-static long long alerts_of(pv_ingest *p, const char *rule,
-                           const char *signal)
+static long long alerts_of(pv_ingest *p, const char *rule, const char *signal)
 {
     char sql[512];
     snprintf(sql, sizeof sql,
@@ -178,16 +176,15 @@ static void expect_engine_alert(pv_ingest *p, const char *rule,
     if (found && strstr(buf, rule))
         pv_test_passed++;
     else
-        PV_FAIL_("engine alert of %s lacks \"%s\": \"%s\"", rule, phrases,
-                 buf);
+        PV_FAIL_("engine alert of %s lacks \"%s\": \"%s\"", rule, phrases, buf);
 }
 
 /* One rule on one lab code, as an item of a list. */
-#define RULE(name, code, body)                                                \
-    "pv.rule { name = '" name "', signal = 'test', on = { lab = { '" code   \
+#define RULE(name, code, body)                                                 \
+    "pv.rule { name = '" name "', signal = 'test', on = { lab = { '" code      \
     "' } },\n  when = function(obs)\n" body "\n  end },\n"
 #define FIRE(title)                                                            \
-    "    return pv.alert { severity = 'low', title = '" title                \
+    "    return pv.alert { severity = 'low', title = '" title                  \
     "', key = tostring(obs.id) }"
 
 /* Each attack rule is followed, in the same plugin, by a rule on the same
@@ -215,8 +212,8 @@ static void run_attacks(pv_ingest *p, const struct attack *a, size_t n,
 
 /* The trigger codes every "ok" rule listens to. */
 #define OK_CODES                                                               \
-    "'EXEC-1', 'IO-1', 'LOADLIB-1', 'DEBUG-1', 'DUMP-1', 'DUMP-2', 'BC-1', "  \
-    "'META-1', 'META-2', 'REC-1', 'REC-2', 'REC-3', 'REC-4', 'CO-1', "       \
+    "'EXEC-1', 'IO-1', 'LOADLIB-1', 'DEBUG-1', 'DUMP-1', 'DUMP-2', 'BC-1', "   \
+    "'META-1', 'META-2', 'REC-1', 'REC-2', 'REC-3', 'REC-4', 'CO-1', "         \
     "'CO-2', 'REP-1', 'REP-2', 'PAT-1', 'PAT-2', 'PAT-3'"
 
 static const char ok_rules[] =
@@ -228,8 +225,8 @@ static const char ok_rules[] =
     "  end },\n";
 
 static const char other_plugin[] =
-    "return pv.rule { name = 'y.other', signal = 'test', on = { lab = { "
-    OK_CODES " } },\n"
+    "return pv.rule { name = 'y.other', signal = 'test', on = { lab = "
+    "{ " OK_CODES " } },\n"
     "  when = function(obs)\n"
     "    -- string and table as every plugin has them, whatever another\n"
     "    -- plugin did to its own.\n"
@@ -268,20 +265,18 @@ static void test_reach(void)
              "    local f = io.open('/etc/passwd')\n" FIRE("opened"))
             RULE("a.loadlib", "LOADLIB-1",
                  "    local f = package.loadlib('libc.so.6', 'system')\n"
-                 "    f('true')\n" FIRE("loaded"))
-                RULE("a.debug", "DEBUG-1",
-                     "    debug.sethook()\n"
-                     "    while true do end")
-                    RULE("a.dump", "DUMP-1",
-                         "    local bc = string.dump(function() end)\n" FIRE(
-                             "dumped"))
-                        RULE("a.dump_method", "DUMP-2",
-                             "    local bc = ('').dump(function() end)\n" FIRE(
-                                 "dumped"))
-                            RULE("a.bytecode", "BC-1",
-                                 "    local bc = BYTECODE\n"
-                                 "    local f = assert(load(bc))\n"
-                                 "    f()\n" FIRE("bytecode ran")));
+                 "    f('true')\n" FIRE("loaded")) RULE("a.debug", "DEBUG-1",
+                                                        "    debug.sethook()\n"
+                                                        "    while true do end")
+                RULE("a.dump", "DUMP-1",
+                     "    local bc = string.dump(function() end)\n" FIRE(
+                         "dumped"))
+                    RULE("a.dump_method", "DUMP-2",
+                         "    local bc = ('').dump(function() end)\n" FIRE(
+                             "dumped")) RULE("a.bytecode", "BC-1",
+                                             "    local bc = BYTECODE\n"
+                                             "    local f = assert(load(bc))\n"
+                                             "    f()\n" FIRE("bytecode ran")));
     pv_buf_puts(&src, ok_rules);
     pv_buf_puts(&src, "}\n");
 
@@ -333,23 +328,22 @@ static void test_string_meta(void)
 {
     use_plugin_dir("meta");
     pv_buf src = PV_BUF_INIT;
-    pv_buf_puts(
-        &src,
-        "return {\n" RULE(
-            "a.meta_write", "META-1",
-            "    local mt = getmetatable('')\n"
-            "    mt.__index = function() return os.execute end\n" FIRE(
-                "metatable written"))
-            RULE("a.meta_set", "META-2",
-                 "    setmetatable('', { __index = {} })\n" FIRE(
-                     "metatable set"))
-            /* Rewrites its own libraries: contained to this plugin. */
-            RULE("a.poison", "META-1",
-                 "    string.format = function() return 'poisoned' end\n"
-                 "    string.rep = nil\n"
-                 "    table.concat = function() error('poisoned') end\n"
-                 "    rawset(string, 'lower', nil)\n"
-                 "    return nil"));
+    pv_buf_puts(&src,
+                "return {\n" RULE(
+                    "a.meta_write", "META-1",
+                    "    local mt = getmetatable('')\n"
+                    "    mt.__index = function() return os.execute end\n" FIRE(
+                        "metatable written"))
+                    RULE("a.meta_set", "META-2",
+                         "    setmetatable('', { __index = {} })\n" FIRE(
+                             "metatable set"))
+                /* Rewrites its own libraries: contained to this plugin. */
+                RULE("a.poison", "META-1",
+                     "    string.format = function() return 'poisoned' end\n"
+                     "    string.rep = nil\n"
+                     "    table.concat = function() error('poisoned') end\n"
+                     "    rawset(string, 'lower', nil)\n"
+                     "    return nil"));
     pv_buf_puts(&src, ok_rules);
     pv_buf_puts(&src, "}\n");
     write_plugin("a_meta.lua", pv_buf_cstr(&src));
@@ -394,12 +388,12 @@ static void test_recursion(void)
                      "    local function f(s) return (string.gsub(s, '.', "
                      "f)) end\n"
                      "    f('abc')\n" FIRE("gsub returned"))
-                    RULE("a.recurse_tostring", "REC-4",
-                         "    local t = {}\n"
-                         "    setmetatable(t, { __tostring = function(x) "
-                         "return 'x' .. tostring(x) end })\n"
-                         "    local s = tostring(t)\n" FIRE(
-                             "tostring returned"))
+                    RULE(
+                        "a.recurse_tostring", "REC-4",
+                        "    local t = {}\n"
+                        "    setmetatable(t, { __tostring = function(x) "
+                        "return 'x' .. tostring(x) end })\n"
+                        "    local s = tostring(t)\n" FIRE("tostring returned"))
         /* Recursion through pcall: each level catches the overflow of the
          * one below, so it returns; it must do so without a crash. */
         RULE("a.recurse_pcall", "REC-1",
@@ -449,20 +443,19 @@ static void test_coroutine_budget(void)
     /* Each coroutine runs about 900 instructions and ends: if only the
      * thread that runs out of a count of 1000 paid, they would all be
      * free. 5000 of them are over 20 times the budget. */
-    pv_buf_puts(
-        &src,
-        "return {\n" RULE("a.co_burst", "CO-1",
+    pv_buf_puts(&src, "return {\n" RULE(
+                          "a.co_burst", "CO-1",
                           "    local function burst() for j = 1, 900 do end "
                           "end\n"
                           "    for i = 1, 5000 do coroutine.wrap(burst)() "
                           "end\n" FIRE("5000 short coroutines ran"))
-        /* Nested: each coroutine starts more short ones. */
-        RULE("a.co_nested", "CO-2",
-             "    local function burst() for j = 1, 900 do end end\n"
-             "    local function fan() for i = 1, 100 do "
-             "coroutine.wrap(burst)() end end\n"
-             "    for i = 1, 100 do coroutine.wrap(fan)() end\n" FIRE(
-                 "10000 nested coroutines ran")));
+                /* Nested: each coroutine starts more short ones. */
+                RULE("a.co_nested", "CO-2",
+                     "    local function burst() for j = 1, 900 do end end\n"
+                     "    local function fan() for i = 1, 100 do "
+                     "coroutine.wrap(burst)() end end\n"
+                     "    for i = 1, 100 do coroutine.wrap(fan)() end\n" FIRE(
+                         "10000 nested coroutines ran")));
     pv_buf_puts(&src, ok_rules);
     pv_buf_puts(&src, "}\n");
     write_plugin("a_co.lua", pv_buf_cstr(&src));
@@ -558,8 +551,7 @@ int main(void)
     pv_strlist_free(&cfg.scripts);
     char scripts[PATH_MAX];
     snprintf(scripts, sizeof scripts, "%s/scripts",
-             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR")
-                                     : PV_SOURCE_DIR);
+             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR") : PV_SOURCE_DIR);
     pv_strlist_add(&cfg.scripts, scripts);
 
     test_reach();
