@@ -27,7 +27,8 @@ pv_install() {
         # node and npm may come from outside Debian (nodesource); do not
         # fight an existing installation.
         if command -v node >/dev/null && command -v npm >/dev/null; then
-            missing=$(echo "$missing" | tr ' ' '\n' | grep -vx -e nodejs -e npm | tr '\n' ' ')
+            missing=$(echo "$missing" | tr ' ' '\n' |
+                      { grep -vx -e nodejs -e npm || true; } | tr '\n' ' ')
         fi
         [ -z "${missing// /}" ] && return 0
         export DEBIAN_FRONTEND=noninteractive
