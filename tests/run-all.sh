@@ -12,7 +12,20 @@ pv_install "${PV_BUILD_PACKAGES[@]}" "${PV_TEST_PACKAGES[@]}"
 # The npm MLLP clients for the end-to-end tests, from the committed lock files.
 for d in "$root"/tests/e2e/npm/*/; do
     [ -f "$d/package-lock.json" ] || continue
-    (cd "$d" && npm ci --silent --no-audit --no-fund >/dev/null)
+    # The registry can fail for a moment: try three times, then say why.
+    ok=0
+    for attempt in 1 2 3; do
+        if (cd "$d" && npm ci --no-audit --no-fund >/tmp/pv-npm.log 2>&1); then
+            ok=1
+            break
+        fi
+        echo "npm ci in $d failed (attempt $attempt)" >&2
+        sleep $((attempt * 5))
+    done
+    if [ "$ok" != 1 ]; then
+        tail -20 /tmp/pv-npm.log >&2
+        exit 1
+    fi
 done
 
 jobs=$(nproc)
