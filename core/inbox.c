@@ -70,9 +70,16 @@ static int write_error_file(const char *path, const char *name,
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return -1;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
+    /* 0640 whatever the umask: the lines hold patient data. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
         return -1;
+    fchmod(fd, 0640);
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        return -1;
+    }
     if (rep->failed && rep->stored == 0)
         fprintf(f, "# %s was rejected; nothing from it was stored.\n", name);
     else

@@ -472,6 +472,20 @@ static int prim_time_format(lua_State *L)
     return 1;
 }
 
+/* Charges one hook step of the budget (coroutine resumes, see
+ * rules_api.lua) and raises when it is spent. */
+static int prim_charge(lua_State *L)
+{
+    pv_rules *r = rules_of(L);
+    r->instr_left -= HOOK_STEP;
+    if (r->instr_left <= 0) {
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+        return luaL_error(L, "instruction budget of %d exceeded",
+                          (int)r->instr_limit);
+    }
+    return 0;
+}
+
 static int prim_exposure_gen(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)pv_store_exposure_gen(rules_of(L)->store));
@@ -633,6 +647,7 @@ static const luaL_Reg prims[] = {
     {"time_format", prim_time_format},
     {"now", prim_now},
     {"exposure_gen", prim_exposure_gen},
+    {"charge", prim_charge},
     {"require", prim_require},
     {NULL, NULL},
 };

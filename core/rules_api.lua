@@ -155,6 +155,25 @@ env.table = copy(table)
 env.math = copy(math)
 env.utf8 = copy(utf8)
 env.coroutine = copy(coroutine)
+-- The instruction hook counts per coroutine, and a fresh coroutine starts
+-- a fresh count: a rule resuming many short coroutines would never be
+-- charged. So every resume costs one hook step of the budget up front.
+do
+    local co_resume, co_wrap, co_create = coroutine.resume, coroutine.wrap, coroutine.create
+    env.coroutine.resume = function(co, ...)
+        prim.charge()
+        return co_resume(co, ...)
+    end
+    env.coroutine.wrap = function(f)
+        local co = co_create(f)
+        return function(...)
+            prim.charge()
+            local res = table_pack(co_resume(co, ...))
+            if not res[1] then error(res[2], 0) end
+            return table_unpack(res, 2, res.n)
+        end
+    end
+end
 env.os = { time = os.time, date = os.date, clock = os.clock }
 env._G = env
 
