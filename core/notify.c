@@ -151,6 +151,9 @@ static void facts_and_trend(pv_store *s, int64_t alert_id, const char *patient,
     sqlite3 *db = pv_store_db(s);
     sqlite3_stmt *st;
     pv_strlist codes = {0};
+    /* The trend ends at the alert's newest lab: results that came in later
+     * (a late exposure looking back) belong to later events. */
+    char until[PV_TIME_BUFSZ] = "";
     if (sqlite3_prepare_v2(db,
                            "SELECT json_extract(value, '$.kind'), "
                            "json_extract(value, '$.code'), "
@@ -172,8 +175,11 @@ static void facts_and_trend(pv_store *s, int64_t alert_id, const char *patient,
                 pv_buf_printf(b, " (%s %lld)", col(st, 0),
                               (long long)sqlite3_column_int64(st, 5));
             pv_buf_puts(b, "\r\n");
-            if (!strcmp(col(st, 0), "lab") && *col(st, 1))
+            if (!strcmp(col(st, 0), "lab") && *col(st, 1)) {
                 pv_strlist_add(&codes, col(st, 1));
+                if (strcmp(col(st, 4), until) > 0)
+                    snprintf(until, sizeof until, "%s", col(st, 4));
+            }
         }
         if (!n)
             pv_buf_puts(b, "  (none recorded)\r\n");
@@ -186,11 +192,13 @@ static void facts_and_trend(pv_store *s, int64_t alert_id, const char *patient,
                                "SELECT observed_at, value_text, unit, flag "
                                "FROM observations WHERE patient_id = ? AND "
                                "code = ? AND status NOT IN ('D', 'W') "
+                               "AND (?3 = '' OR observed_at <= ?3) "
                                "ORDER BY observed_at DESC LIMIT 6",
                                -1, &st, NULL) != SQLITE_OK)
             continue;
         sqlite3_bind_text(st, 1, patient, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, codes.items[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, until, -1, SQLITE_STATIC);
         pv_buf_printf(b, "\r\nRecent results of %s (newest first):\r\n",
                       codes.items[i]);
         while (sqlite3_step(st) == SQLITE_ROW)

@@ -15,8 +15,11 @@ pv="$root/build/pvwatch"
 rm -rf "$root/demo"
 mkdir -p "$root/demo"
 cd "$root/demo"
+# Built-in defaults, except that alert mail is written as .eml files into
+# demo/outbox/ (instead of being sent), so the mails can be read here.
+echo 'email = { dir = "outbox" }' > pvwatch.lua
 echo "== pvwatch $("$pv" version)"
-echo "== ingesting the sample feeds (no config: built-in defaults, rules from $root/plugins)"
+echo "== ingesting the sample feeds (built-in defaults + email.dir; rules from $root/plugins)"
 set +e
 "$pv" ingest "$root"/examples/feeds/*
 status=$?
@@ -34,4 +37,10 @@ echo
 echo "== first alert in full (pvwatch alerts show 1)"
 "$pv" alerts show 1 || true
 echo
-echo "The database is demo/pvwatch.db and the alert log demo/alerts.jsonl."
+first=$(ls outbox/*.eml 2>/dev/null | head -1)
+if [ -n "$first" ]; then
+    echo "== the first alert mail ($(ls outbox/*.eml | wc -l) in demo/outbox/)"
+    cat "$first"
+fi
+echo
+echo "The database is demo/pvwatch.db, the alert log demo/alerts.jsonl, the mails demo/outbox/."
