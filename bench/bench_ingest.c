@@ -193,6 +193,24 @@ static long proc_status_kb(const char *key)
     return kb;
 }
 
+/* Bytes this process has passed to write(2) and friends ("wchar" of
+ * /proc/self/io): what SQLite wrote to the WAL and the database. */
+static double written_mb(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f)
+        return -1;
+    char line[128];
+    double mb = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "wchar:", 6)) {
+            mb = strtod(line + 6, NULL) / 1e6;
+            break;
+        }
+    fclose(f);
+    return mb;
+}
+
 static long maxrss_kb(void)
 {
     struct rusage ru;
@@ -581,7 +599,7 @@ static void expect_alerts(const struct data *d, struct expected *x)
 /* ------------------------------------------------------------------ */
 
 struct ref_result {
-    double secs, cpu;
+    double secs, cpu, written_mb;
     long rows;
     char error[512];
 };
@@ -616,7 +634,7 @@ static int run_reference(const struct data *d, const char *db_path,
         rc = sqlite3_prepare_v2(db, "BEGIN", -1, &begin, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL);
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), w0 = written_mb();
     for (long i = 0; rc == SQLITE_OK && i < d->rows; i++) {
         const struct lab_row *r = &d->labs[i];
         const struct analyte *a = &analytes[r->analyte];
@@ -652,6 +670,7 @@ static int run_reference(const struct data *d, const char *db_path,
     }
     res->secs = now_s() - t0;
     res->cpu = cpu_s() - c0;
+    res->written_mb = written_mb() - w0;
     if (rc)
         snprintf(res->error, sizeof res->error, "%s", sqlite3_errmsg(db));
     sqlite3_finalize(ins);
@@ -666,7 +685,7 @@ static int run_reference(const struct data *d, const char *db_path,
 /* ------------------------------------------------------------------ */
 
 struct file_result {
-    double secs, cpu;
+    double secs, cpu, written_mb;
     long stored, rejected;
     pv_alerts_counts alerts;
 };
@@ -687,7 +706,7 @@ static int ingest_one(pv_ingest *p, const char *path, const char *name,
                       struct file_result *fr, struct subject_result *res)
 {
     pv_file_report rep;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), w0 = written_mb();
     /* What cmd_ingest in core/main.c does for each file. */
     int rc = pv_ingest_begin(p);
     if (!rc)
@@ -698,6 +717,7 @@ static int ingest_one(pv_ingest *p, const char *path, const char *name,
         rc = pv_ingest_commit(p);
     fr->secs = now_s() - t0;
     fr->cpu = cpu_s() - c0;
+    fr->written_mb = written_mb() - w0;
     if (rc) {
         pv_ingest_rollback(p);
         snprintf(res->error, sizeof res->error, "%s: not stored: %s (%s)", name,
@@ -1047,8 +1067,9 @@ static void print_ref(const char *label, const struct ref_result *rr)
 {
     if (rr->error[0])
         printf("  ERROR: %s\n", rr->error);
-    printf("  %s: %ld rows in %.3f s (cpu %.3f s) = %.0f rows/s\n", label,
-           rr->rows, rr->secs, rr->cpu,
+    printf("  %s: %ld rows in %.3f s (cpu %.3f s, %.0f MB written) = %.0f "
+           "rows/s\n",
+           label, rr->rows, rr->secs, rr->cpu, rr->written_mb,
            rr->secs > 0 ? (double)rr->rows / rr->secs : 0);
 }
 
@@ -1112,10 +1133,10 @@ static void print_subject(const struct opts *o, const struct data *d,
            o->rule ? o->rule : "", sr->rule_names);
     printf("  medications.csv: %ld stored, %ld rejected in %.3f s\n",
            sr->meds.stored, sr->meds.rejected, sr->meds.secs);
-    printf("  labs.csv: %ld stored, %ld rejected in %.3f s (cpu %.3f s) "
-           "= %.0f rows/s\n",
+    printf("  labs.csv: %ld stored, %ld rejected in %.3f s (cpu %.3f s, %.0f "
+           "MB written) = %.0f rows/s\n",
            sr->labs.stored, sr->labs.rejected, sr->labs.secs, sr->labs.cpu,
-           rate(sr->labs.stored, sr->labs.secs));
+           sr->labs.written_mb, rate(sr->labs.stored, sr->labs.secs));
     printf("  alerts, all rules: %ld opened, %ld escalated, %ld repeated\n",
            sr->labs.alerts.opened + sr->meds.alerts.opened,
            sr->labs.alerts.escalated + sr->meds.alerts.escalated,
@@ -1338,7 +1359,8 @@ int main(int argc, char **argv)
     int ratio_ok = m_a > 0 && m_ra >= TARGET_RATIO;
     int rss_ok = !failed && peak > 0 && peak < TARGET_RSS_KB;
     const char *med = n > 1 ? "median " : "";
-    printf("\nRESULT (%ld rows, %s, seed %" PRIu64 ", %d round%s)\n", o.rows,
+    printf("%sRESULT (%ld rows, %s, seed %" PRIu64 ", %d round%s)\n",
+           o.repeat > 1 || o.skip_reference ? "\n" : "", o.rows,
            o.anc_only ? "--anc-only" : "mixed", o.seed, n, n > 1 ? "s" : "");
     if (o.skip_reference) {
         printf("  subject %s%.0f rows/s; ratio not measured "

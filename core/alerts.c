@@ -21,6 +21,7 @@ enum {
     A_ANY,
     A_QUEUE_ADD,
     A_QUEUE_NEXT,
+    A_QUEUE_RANGE,
     A_QUEUE_DEL,
     A__COUNT
 };
@@ -47,6 +48,8 @@ static const char *const asql[A__COUNT] = {
               "FROM alerts WHERE id = ?",
     [A_STATUS] = "UPDATE alerts SET status = ?, updated_at = ? WHERE id = ?",
     [A_QUEUE_ADD] = "INSERT INTO alert_log_queue (id, line) VALUES (?, ?)",
+    [A_QUEUE_RANGE] = "SELECT line FROM alert_log_queue WHERE id BETWEEN ? "
+                      "AND ? ORDER BY id",
     [A_QUEUE_NEXT] = "SELECT max(coalesce((SELECT seq FROM sqlite_sequence "
                      "WHERE name = 'alert_log_queue'), 0), coalesce((SELECT "
                      "max(id) FROM alert_log_queue), 0)) + 1",
@@ -60,8 +63,8 @@ struct pv_alerts {
     sqlite3_stmt *st[A__COUNT];
     FILE *log;
     int log_is_stdout;
-    pv_buf pending;       /* lines of the open transaction */
-    int64_t queued_last;  /* last queue row of the open transaction */
+    int64_t queued_first; /* queue rows of the open transaction */
+    int64_t queued_last;
     int64_t written_upto; /* queue rows up to here are in the file */
     int64_t deleting;     /* ... and are deleted by the open tx */
     pv_alert_hook hook;
@@ -140,7 +143,6 @@ void pv_alerts_close(pv_alerts *a)
         sqlite3_finalize(a->st[i]);
     if (a->log && !a->log_is_stdout)
         fclose(a->log);
-    pv_buf_free(&a->pending);
     free(a);
 }
 
@@ -258,7 +260,6 @@ static int add_action(pv_alerts *a, int64_t id, const char *actor,
 static int emit(pv_alerts *a, int64_t id, const char *event,
                 const pv_alert_in *in, const char *actor, const char *note)
 {
-    size_t mark = a->pending.len;
     int rc;
     int64_t seq = 0;
     if (a->log) {
@@ -273,38 +274,38 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
         if (seq <= 0)
             return PV_EDB;
     }
-    rc = event_json(a, id, event, actor, note, seq, &a->pending);
-    if (rc)
-        return rc;
-    if (a->log) {
-        /* The line also goes into the database, in this transaction;
-         * rows already written to the file are dropped here, riding on
-         * this transaction rather than paying a commit of their own. */
+    pv_buf line = PV_BUF_INIT;
+    rc = event_json(a, id, event, actor, note, seq, &line);
+    if (!rc && a->log) {
+        /* The line waits in the database, not in memory, until the
+         * transaction commits: memory stays flat however many alerts one
+         * big file raises, and a crash in between loses no line. Rows
+         * already written to the file are dropped here, riding on this
+         * transaction rather than paying a commit of their own. */
         if (a->written_upto > 0) {
             sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, a->written_upto);
-            if ((rc = done(a->st[A_QUEUE_DEL])))
-                return rc;
-            a->deleting = a->written_upto;
-            a->written_upto = 0;
+            rc = done(a->st[A_QUEUE_DEL]);
+            if (!rc) {
+                a->deleting = a->written_upto;
+                a->written_upto = 0;
+            }
         }
         sqlite3_stmt *q = a->st[A_QUEUE_ADD];
         sqlite3_bind_int64(q, 1, seq);
-        sqlite3_bind_text(q, 2, a->pending.ptr + mark,
-                          (int)(a->pending.len - mark), SQLITE_TRANSIENT);
-        if ((rc = done(q)))
-            return rc;
-        a->queued_last = seq;
+        sqlite3_bind_text(q, 2, line.ptr, (int)line.len, SQLITE_TRANSIENT);
+        if (!rc)
+            rc = done(q);
+        if (!rc) {
+            if (!a->queued_first)
+                a->queued_first = seq;
+            a->queued_last = seq;
+        }
     }
-    pv_buf_puts(&a->pending, "\n");
-    if (a->hook) {
-        /* The hook sees the line without its newline. */
-        char *line = strndup(a->pending.ptr + mark, a->pending.len - mark - 1);
-        if (!line)
-            return PV_ENOMEM;
-        pv_alert_event ev = {event, id, line};
+    if (!rc && a->hook) {
+        pv_alert_event ev = {event, id, pv_buf_cstr(&line)};
         rc = a->hook(a->hook_ud, &ev, in, id);
-        free(line);
     }
+    pv_buf_free(&line);
     return rc;
 }
 
@@ -414,19 +415,24 @@ int pv_alerts_raise(pv_alerts *a, const pv_alert_in *in, const char **event_out,
 int pv_alerts_committed(pv_alerts *a)
 {
     int rc = 0;
-    if (a->log && a->pending.len) {
-        if (fwrite(a->pending.ptr, 1, a->pending.len, a->log) !=
-                a->pending.len ||
-            fflush(a->log) != 0) {
-            pv_error("cannot write the alert log: %s", strerror(errno));
+    if (a->log && a->queued_last) {
+        sqlite3_stmt *st = a->st[A_QUEUE_RANGE];
+        sqlite3_bind_int64(st, 1, a->queued_first);
+        sqlite3_bind_int64(st, 2, a->queued_last);
+        while (!rc && sqlite3_step(st) == SQLITE_ROW)
+            if (fprintf(a->log, "%s\n",
+                        (const char *)sqlite3_column_text(st, 0)) < 0)
+                rc = PV_EIO;
+        sqlite3_reset(st);
+        if (!rc && fflush(a->log) != 0)
             rc = PV_EIO;
-        }
+        if (rc)
+            pv_error("cannot write the alert log: %s", strerror(errno));
+        else
+            a->written_upto = a->queued_last;
     }
-    if (!rc && a->queued_last)
-        a->written_upto = a->queued_last;
-    a->queued_last = 0;
+    a->queued_first = a->queued_last = 0;
     a->deleting = 0;
-    pv_buf_reset(&a->pending);
     return rc;
 }
 
@@ -499,26 +505,25 @@ static int recover_log(pv_alerts *a)
 
 void pv_alerts_rolled_back(pv_alerts *a)
 {
-    a->queued_last = 0;
+    a->queued_first = a->queued_last = 0;
     if (a->deleting > a->written_upto)
         a->written_upto = a->deleting;
     a->deleting = 0;
-    pv_buf_reset(&a->pending);
     memset(&a->counts, 0, sizeof a->counts);
 }
 
+/* The lines of a rolled-back savepoint leave with their queue rows; only
+ * the counters would need the mark, and they count attempts. */
 size_t pv_alerts_mark(const pv_alerts *a)
 {
-    return a->pending.len;
+    (void)a;
+    return 0;
 }
 
 void pv_alerts_rewind(pv_alerts *a, size_t mark)
 {
-    if (mark <= a->pending.len) {
-        a->pending.len = mark;
-        if (a->pending.ptr)
-            a->pending.ptr[mark] = '\0';
-    }
+    (void)a;
+    (void)mark;
 }
 
 int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,
