@@ -645,7 +645,8 @@ static void collect(const char *path, pv_strlist *out)
             pv_strlist_add(&names, sub);
     }
     closedir(d);
-    qsort(names.items, names.count, sizeof *names.items, cmp);
+    if (names.count)
+        qsort(names.items, names.count, sizeof *names.items, cmp);
     for (size_t i = 0; i < names.count; i++)
         collect(names.items[i], out);
     pv_strlist_free(&names);

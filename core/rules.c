@@ -900,7 +900,8 @@ int pv_rules_load(const pv_config *cfg, pv_store *store, pv_rules **out,
             if (e->d_name[0] != '.' && has_suffix(e->d_name, ".lua"))
                 pv_strlist_add(&files, e->d_name);
         closedir(dh);
-        qsort(files.items, files.count, sizeof *files.items, cmp_str);
+        if (files.count)
+            qsort(files.items, files.count, sizeof *files.items, cmp_str);
         for (size_t i = 0; i < files.count; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, files.items[i]);
