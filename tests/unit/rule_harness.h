@@ -1,0 +1,138 @@
+/* rule_harness.h: what the rule-sandbox tests share — a temporary base
+ * directory, plugin directories and files written into it, a pipeline on an
+ * in-memory database with the configured plugins, one-lab ingestion and
+ * queries on the alerts table.
+ *
+ * Include after test.h, having defined 'static char base[]' (a mkdtemp
+ * template). Functions a test does not use are allowed to be unused. */
+#ifndef PV_RULE_HARNESS_H
+#define PV_RULE_HARNESS_H
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "ingest.h"
+#include "store.h"
+
+#define PV_HARNESS_FN static __attribute__((unused))
+
+static char cwd0[PATH_MAX];
+static pv_config cfg;
+static char plugdir[PATH_MAX];
+
+PV_HARNESS_FN void die(const char *what)
+{
+    perror(what);
+    exit(2);
+}
+
+PV_HARNESS_FN void write_bytes(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len)
+        die(path);
+    fclose(f);
+}
+
+/* A new, empty plugin directory base/NAME becomes cfg.plugins. */
+PV_HARNESS_FN void use_plugin_dir(const char *name)
+{
+    snprintf(plugdir, sizeof plugdir, "%s/%s", base, name);
+    if (mkdir(plugdir, 0700) != 0)
+        die(plugdir);
+    pv_strlist_free(&cfg.plugins);
+    pv_strlist_add(&cfg.plugins, plugdir);
+}
+
+PV_HARNESS_FN void write_plugin(const char *file, const char *src)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", plugdir, file);
+    write_bytes(path, src, strlen(src));
+}
+
+PV_HARNESS_FN pv_ingest *open_pipeline(void)
+{
+    pv_ingest *p = NULL;
+    pv_buf errors = PV_BUF_INIT;
+    int rc = pv_ingest_open(&cfg, ":memory:", 0, &p, &errors);
+    if (rc || !p) {
+        PV_FAIL_("pv_ingest_open(%s): %d: %s", plugdir, rc,
+                 pv_buf_cstr(&errors));
+        pv_buf_free(&errors);
+        return NULL;
+    }
+    CHECK_STR(pv_buf_cstr(&errors), "");
+    pv_buf_free(&errors);
+    pv_store_set_clock(pv_ingest_store(p), 1769868300);
+    return p;
+}
+
+/* Ingests one lab in its own transaction; returns the row id. */
+PV_HARNESS_FN int64_t lab(pv_ingest *p, const char *pid, const char *code,
+                          double value)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%g", value);
+    pv_obs o = {.patient_id = pid,
+                .code = code,
+                .value_text = text,
+                .has_num = 1,
+                .value_num = value,
+                .unit = "10*9/L",
+                .at = 1769868300};
+    int64_t id = 0;
+    CHECK_INT(pv_ingest_begin(p), 0);
+    CHECK_INT(pv_ingest_lab(p, &o, &id), 0);
+    CHECK_INT(pv_ingest_commit(p), 0);
+    CHECK(id > 0);
+    return id;
+}
+
+PV_HARNESS_FN long long q_int(pv_ingest *p, const char *sql)
+{
+    sqlite3 *db = pv_store_db(pv_ingest_store(p));
+    sqlite3_stmt *st;
+    long long v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        PV_FAIL_("%s: %s", sql, sqlite3_errmsg(db));
+        return -1;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+PV_HARNESS_FN const char *q_text(pv_ingest *p, const char *sql, char *buf,
+                                 size_t cap)
+{
+    sqlite3 *db = pv_store_db(pv_ingest_store(p));
+    sqlite3_stmt *st;
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        PV_FAIL_("%s: %s", sql, sqlite3_errmsg(db));
+        return buf;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return buf;
+}
+
+/* Alerts of a rule, by signal: "engine" for failures. */
+PV_HARNESS_FN long long alerts_of(pv_ingest *p, const char *rule,
+                                  const char *signal)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM alerts WHERE rule = '%s' AND signal = "
+             "'%s'",
+             rule, signal);
+    return q_int(p, sql);
+}
+
+#endif
