@@ -173,24 +173,8 @@ static int parse_opts(int argc, char **argv, const char *allowed,
     return 0;
 }
 
-static int load_config(const char *path, pv_config *cfg)
-{
-    pv_buf errors = PV_BUF_INIT;
-    int rc = pv_config_load(path, cfg, &errors);
-    if (rc) {
-        const char *e = pv_buf_cstr(&errors);
-        /* Each line already names FILE:LINE. */
-        for (const char *p = e; p && *p;) {
-            const char *nl = strchr(p, '\n');
-            int len = nl ? (int)(nl - p) : (int)strlen(p);
-            fprintf(stderr, "pvwatch: %.*s\n", len, p);
-            p = nl ? nl + 1 : p + len;
-        }
-    }
-    pv_buf_free(&errors);
-    return rc;
-}
-
+/* Prints each line of text on stderr as "pvwatch: LINE" (the lines
+ * already name FILE:LINE where a place is known). */
 static void print_lines(const char *text)
 {
     for (const char *p = text; p && *p;) {
@@ -199,6 +183,16 @@ static void print_lines(const char *text)
         fprintf(stderr, "pvwatch: %.*s\n", len, p);
         p = nl ? nl + 1 : p + len;
     }
+}
+
+static int load_config(const char *path, pv_config *cfg)
+{
+    pv_buf errors = PV_BUF_INIT;
+    int rc = pv_config_load(path, cfg, &errors);
+    if (rc)
+        print_lines(pv_buf_cstr(&errors));
+    pv_buf_free(&errors);
+    return rc;
 }
 
 /* Opens the pipeline; prints errors; returns an exit status or 0. */

@@ -19,6 +19,8 @@
 -- do-not-initiate threshold).
 local ctcae = require "ctcae"
 local label = require "label"
+local pack = require "pack"
+local fmt, dose_text, void = pack.fmt, pack.dose_text, pack.void
 
 local SEVERITY = { [2] = "medium", [3] = "high", [4] = "critical" }
 
@@ -37,8 +39,6 @@ local function assess(obs, exposure)
   local anc = obs:value_in("cells/mm3")
   local interrupt, _, text = label.check("interrupt", "anc", anc,
     pv.label.indication, pv.label.region)
-  local dose = exposure.dose
-    and (" %g %s"):format(exposure.dose, exposure.dose_unit or "mg") or ""
   return pv.alert {
     severity = SEVERITY[grade] or "critical",
     grade = grade,
@@ -46,7 +46,7 @@ local function assess(obs, exposure)
     detail = ("ANC %s %s (= %g cells/mm3) on %s; CTCAE v5 grade %d. "
       .. "On baricitinib%s since %s."):format(
       obs.value_text or tostring(obs.value), obs.unit or "", anc,
-      pv.date(obs.at), grade, dose, pv.date(exposure.start)),
+      pv.date(obs.at), grade, dose_text(exposure), pv.date(exposure.start)),
     action = interrupt and text
       or ("CTCAE v5 grade %d neutropenia: repeat the CBC with differential "
         .. "and review; the label's interruption threshold is not reached "
@@ -97,17 +97,6 @@ local codes = require "codes"
 
 local DAY = pv.days
 
--- fmt(x) prints a number without float noise.
-local function fmt(x)
-  return ("%.10g"):format(x)
-end
-
--- dose_text(e) is " 2 mg" for an exposure with a dose, else "".
-local function dose_text(e)
-  if not e.dose then return "" end
-  return (" %s %s"):format(fmt(e.dose), e.dose_unit or "mg")
-end
-
 -- shown(obs, value, unit) writes a result as it arrived, with its value
 -- in the rule's unit when that differs: "0.9 10*9/L (= 900 cells/mm3)".
 local function shown(obs, value, unit)
@@ -115,14 +104,6 @@ local function shown(obs, value, unit)
     obs.unit or "")
   if obs.unit == unit then return raw end
   return ("%s (= %s %s)"):format(raw, fmt(value), unit)
-end
-
--- void(obs) is true for a result without a usable value: no number, or a
--- status that says it does not count (HL7 table 0085: D deleted, W wrong
--- patient, X cannot be obtained).
-local function void(obs)
-  return obs.value == nil or obs.status == "D" or obs.status == "W"
-    or obs.status == "X"
 end
 
 -- count_rule(spec) builds a "CTCAE v5 grade >= 2 while exposed" rule for

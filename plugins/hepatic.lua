@@ -18,6 +18,8 @@
 local ctcae = require "ctcae"
 local codes = require "codes"
 local units = require "units"
+local pack = require "pack"
+local fmt, dose_text, void = pack.fmt, pack.dose_text, pack.void
 
 local DAY = pv.days
 local SEVERITY = { [2] = "medium", [3] = "high", [4] = "critical" }
@@ -30,24 +32,6 @@ local DILI_ACTION = "interrupt baricitinib if drug-induced liver injury "
   .. "is suspected, until DILI is excluded (EU SmPC: 'Treatment should be "
   .. "temporarily interrupted if drug-induced liver injury is suspected', "
   .. "LILLY-EU-LAB; MIMS-TH; US wording UNVERIFIED, domain §1.4)"
-
--- fmt(x) prints a number without float noise.
-local function fmt(x)
-  return ("%.10g"):format(x)
-end
-
--- dose_text(e) is " 2 mg" for an exposure with a dose, else "".
-local function dose_text(e)
-  if not e.dose then return "" end
-  return (" %s %s"):format(fmt(e.dose), e.dose_unit or "mg")
-end
-
--- void(obs): no number, or a status that does not count (HL7 0085 D, W,
--- X).
-local function void(obs)
-  return obs.value == nil or obs.status == "D" or obs.status == "W"
-    or obs.status == "X"
-end
 
 -- look_back(fact, patient, set, assess): the common exposure path.  For
 -- a new exposure, assess(obs, exposure) every lab of `set` it covers

@@ -29,17 +29,8 @@
 -- so a repeat of the same diagnosis adds an occurrence to the open alert
 -- while a different infection opens its own.
 local codes = require "codes"
-
--- fmt(x) prints a number without float noise.
-local function fmt(x)
-  return ("%.10g"):format(x)
-end
-
--- dose_text(e) is " 2 mg" for an exposure with a dose, else "".
-local function dose_text(e)
-  if not e.dose then return "" end
-  return (" %s %s"):format(fmt(e.dose), e.dose_unit or "mg")
-end
+local pack = require "pack"
+local dose_text = pack.dose_text
 
 -- category(code) is the ICD-10-CM category: "B02.9" -> "B02".
 local function category(code)

@@ -19,6 +19,8 @@
 -- Facts may arrive in any order (the exposure path looks back, as in
 -- plugins/cytopenia.lua).  One dedup key per term.
 local ctcae = require "ctcae"
+local pack = require "pack"
+local fmt, dose_text = pack.fmt, pack.dose_text
 
 local SEVERITY = { [2] = "medium", [3] = "high", [4] = "critical" }
 local SETS = { "cholesterol", "triglycerides" }
@@ -28,17 +30,6 @@ local NAME = {
   hypertriglyceridemia = { "Triglycerides", "Hypertriglyceridaemia",
     "triglycerides" },
 }
-
--- fmt(x) prints a number without float noise.
-local function fmt(x)
-  return ("%.10g"):format(x)
-end
-
--- dose_text(e) is " 2 mg" for an exposure with a dose, else "".
-local function dose_text(e)
-  if not e.dose then return "" end
-  return (" %s %s"):format(fmt(e.dose), e.dose_unit or "mg")
-end
 
 local function assess(obs, exposure)
   if obs.value == nil or obs.status == "D" or obs.status == "W"

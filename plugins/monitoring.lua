@@ -32,10 +32,10 @@
 -- tick neither repeats it nor reopens it after a person closed it; the
 -- dedup key names the same date.
 local label = require "label"
--- Loaded now, not lazily at the first tick: patient:exposures() needs it
--- to match drug codes, and `pvwatch test` keeps a dangling pointer to its
--- config after loading (core/cli_test.c pv_test copies pv_config onto the
--- stack), so a first require from inside a tick crashes the spec runner.
+local pack = require "pack"
+local fmt, dose_text = pack.fmt, pack.dose_text
+-- Loaded at load time, so a broken codes.lua fails the plugin load rather
+-- than the first tick (patient:exposures() needs it to match drug codes).
 require "codes"
 
 local DAY = pv.days
@@ -43,16 +43,6 @@ local WEEK = 7 * DAY
 
 local LIPID_FROM, LIPID_TO = 12 * WEEK, 16 * WEEK
 local CBC_EVERY = 12 * WEEK
-
--- fmt(x) prints a number without float noise.
-local function fmt(x)
-  return ("%.10g"):format(x)
-end
-
-local function dose_text(e)
-  if not e.dose then return "" end
-  return (" %s %s"):format(fmt(e.dose), e.dose_unit or "mg")
-end
 
 -- last_text(obs) describes the newest result found, for the detail.
 local function last_text(obs, what)

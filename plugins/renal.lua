@@ -37,16 +37,13 @@
 local ctcae = require "ctcae"
 local codes = require "codes"
 local label = require "label"
+local pack = require "pack"
+local fmt = pack.fmt
 
 local DAY = pv.days
 local OAT3 = codes.oat3_strong_inhibitors()
 local EXPOSURES = { "baricitinib" }
 for _, d in ipairs(OAT3) do EXPOSURES[#EXPOSURES + 1] = d end
-
--- fmt(x) prints a number without float noise.
-local function fmt(x)
-  return ("%.10g"):format(x)
-end
 
 -- dose_mg(e) -> the daily dose in mg, or nil when unknown or not in mg.
 local function dose_mg(e)

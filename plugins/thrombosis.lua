@@ -22,17 +22,8 @@
 -- UNVERIFIED in domain §1.8, so the actions quote the EU text for VTE and
 -- the boxed warning for arterial events.
 local codes = require "codes"
-
--- fmt(x) prints a number without float noise.
-local function fmt(x)
-  return ("%.10g"):format(x)
-end
-
--- dose_text(e) is " 2 mg" for an exposure with a dose, else "".
-local function dose_text(e)
-  if not e.dose then return "" end
-  return (" %s %s"):format(fmt(e.dose), e.dose_unit or "mg")
-end
+local pack = require "pack"
+local fmt, dose_text = pack.fmt, pack.dose_text
 
 -- category(code) is the ICD-10-CM category: "I82.401" -> "I82".
 local function category(code)
