@@ -18,7 +18,8 @@
  * database made by pv_store_open (so the same schema and indexes).
  *
  *   bench_mllp PVWATCH [--seconds S] [--messages N] [--k 1,16]
- *              [--patients N] [--dir DIR] [--plugins DIR] [--keep]
+ *              [--patients N] [--dir DIR] [--plugins DIR] [--scripts DIR]
+ *              [--keep]
  *
  * Every figure printed is measured; nothing is assumed. */
 #include <arpa/inet.h>
@@ -92,7 +93,17 @@ static struct {
     int keep;
     const char *base;
     const char *plugins;
-} opt = {NULL, 20, 0, {1, 16}, 2, 200, 0, "/tmp", PV_SOURCE_DIR "/plugins"};
+    const char *scripts;
+} opt = {NULL,
+         20,
+         0,
+         {1, 16},
+         2,
+         200,
+         0,
+         "/tmp",
+         PV_SOURCE_DIR "/plugins",
+         PV_SOURCE_DIR "/scripts"};
 
 static char dir[PATH_MAX];
 static pid_t pv_pid = -1;
@@ -126,9 +137,9 @@ static void start_pvwatch(void)
             "alert_log = \"alerts.jsonl\"\n"
             "inbox = { path = \"inbox\" }\n"
             "plugins = { \"%s\" }\n"
-            "scripts = { \"%s/scripts\" }\n"
+            "scripts = { \"%s\" }\n"
             "mllp = { listen = \"127.0.0.1:0\", max_connections = 1024 }\n",
-            opt.plugins, PV_SOURCE_DIR);
+            opt.plugins, opt.scripts);
     fclose(f);
     char log[PATH_MAX + 32];
     snprintf(log, sizeof log, "%s/pv.log", dir);
@@ -363,7 +374,31 @@ struct phase {
     long messages, failed;
     double seconds, msg_s, obs_s, p50, p99, max;
     long rss_after;
+    double cpu; /* CPU seconds pvwatch used (all its threads) */
 };
+
+/* CPU seconds (user + system, all threads) the process has used so far,
+ * from /proc/PID/stat; -1 if unreadable. Less sensitive than rates to
+ * other load on the machine: the cost of a message, not its wait. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    unsigned long ut, st;
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                     "%lu %lu",
+                     &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 static struct phase run_phase(int k, int phase_no)
 {
@@ -382,6 +417,7 @@ static struct phase run_phase(int k, int phase_no)
     phase_end = now_s() + opt.seconds;
     pthread_barrier_wait(&start_line);
     double t0 = now_s();
+    double cpu0 = cpu_seconds(pv_pid);
     last_phase_first = nrss;
     /* Sample the RSS of pvwatch about once a second while the phase runs
      * (by time only: with a quota its end is not known). */
@@ -392,9 +428,11 @@ static struct phase run_phase(int k, int phase_no)
     for (int i = 0; i < k; i++)
         pthread_join(w[i].thread, NULL);
     double elapsed = now_s() - t0;
+    double cpu1 = cpu_seconds(pv_pid);
     pthread_barrier_destroy(&start_line);
 
     struct phase ph = {.k = k, .seconds = elapsed};
+    ph.cpu = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1;
     size_t n = 0;
     for (int i = 0; i < k; i++) {
         ph.messages += w[i].ok;
@@ -442,6 +480,9 @@ static double raw_insert(long rows)
         exit(1);
     }
     sqlite3 *db = pv_store_db(s);
+    /* Raw SQLite: its own automatic checkpoint inside COMMIT (every 1000
+     * WAL pages), not the store's checkpoint thread. */
+    sqlite3_wal_autocheckpoint(db, 1000);
     sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(
@@ -538,6 +579,10 @@ static void usage(void)
           "  --plugins DIR the rule pack (default the repository's; an "
           "empty\n"
           "                directory measures the pipeline without rules)\n"
+          "  --scripts DIR the Lua modules the rules require (default the\n"
+          "                repository's scripts/; with --plugins, to measure "
+          "another\n"
+          "                checkout's rule pack against this one)\n"
           "  --keep        keep the temporary directory\n",
           stderr);
     exit(2);
@@ -554,6 +599,8 @@ int main(int argc, char **argv)
             opt.patients = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--plugins") && i + 1 < argc)
             opt.plugins = argv[++i];
+        else if (!strcmp(argv[i], "--scripts") && i + 1 < argc)
+            opt.scripts = argv[++i];
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             opt.base = argv[++i];
         else if (!strcmp(argv[i], "--keep"))
@@ -622,17 +669,26 @@ int main(int argc, char **argv)
                "%ld not AA; RSS %ld kB\n",
                ph[i].k, ph[i].messages, ph[i].seconds, ph[i].msg_s, ph[i].obs_s,
                ph[i].p50, ph[i].p99, ph[i].max, ph[i].failed, ph[i].rss_after);
+        if (ph[i].cpu >= 0 && ph[i].messages > 0)
+            printf("      pvwatch CPU: %.0f us per message (%.0f %% of one "
+                   "core over the phase)\n",
+                   ph[i].cpu * 1e6 / (double)ph[i].messages,
+                   100.0 * ph[i].cpu / ph[i].seconds);
         fflush(stdout);
     }
     long rss_end = rss_kb(pv_pid);
     int rc = stop_pvwatch();
 
     /* The reference: as many rows as the largest phase stored (at least
-     * 10000, so that its time is measurable). */
+     * 10000, so that its time is measurable; at most 1,000,000, so that a
+     * long run for the RSS, --messages 10000000, does not end in an hour
+     * of reference inserts). */
     long rows = 10000;
     for (int i = 0; i < opt.nk; i++)
         if (ph[i].messages * OBX_PER_MESSAGE > rows)
             rows = ph[i].messages * OBX_PER_MESSAGE;
+    if (rows > 1000000)
+        rows = 1000000;
     double raw_after = raw_insert(rows);
     double raw = raw_after > raw_before ? raw_after : raw_before;
     printf("raw SQLite insert, same schema (pv_store_open), one prepared "

@@ -412,13 +412,21 @@ int pv_alerts_raise(pv_alerts *a, const pv_alert_in *in, const char **event_out,
     return rc;
 }
 
-int pv_alerts_committed(pv_alerts *a)
+pv_alerts_lines pv_alerts_take(pv_alerts *a)
+{
+    pv_alerts_lines l = {a->queued_first, a->queued_last};
+    a->queued_first = a->queued_last = 0;
+    a->deleting = 0;
+    return l;
+}
+
+int pv_alerts_write(pv_alerts *a, pv_alerts_lines l)
 {
     int rc = 0;
-    if (a->log && a->queued_last) {
+    if (a->log && l.last) {
         sqlite3_stmt *st = a->st[A_QUEUE_RANGE];
-        sqlite3_bind_int64(st, 1, a->queued_first);
-        sqlite3_bind_int64(st, 2, a->queued_last);
+        sqlite3_bind_int64(st, 1, l.first);
+        sqlite3_bind_int64(st, 2, l.last);
         while (!rc && sqlite3_step(st) == SQLITE_ROW)
             if (fprintf(a->log, "%s\n",
                         (const char *)sqlite3_column_text(st, 0)) < 0)
@@ -428,12 +436,15 @@ int pv_alerts_committed(pv_alerts *a)
             rc = PV_EIO;
         if (rc)
             pv_error("cannot write the alert log: %s", strerror(errno));
-        else
-            a->written_upto = a->queued_last;
+        else if (l.last > a->written_upto)
+            a->written_upto = l.last;
     }
-    a->queued_first = a->queued_last = 0;
-    a->deleting = 0;
     return rc;
+}
+
+int pv_alerts_committed(pv_alerts *a)
+{
+    return pv_alerts_write(a, pv_alerts_take(a));
 }
 
 /* The highest "seq" among the last lines of the log file (0 if none). */

@@ -46,6 +46,15 @@ int pv_alerts_raise(pv_alerts *a, const pv_alert_in *in, const char **event_out,
 int pv_alerts_committed(pv_alerts *a);
 void pv_alerts_rolled_back(pv_alerts *a);
 
+/* pv_alerts_committed in two steps, for a commit that becomes durable later
+ * (pv_ingest_commit_deferred): take the lines right after COMMIT, write
+ * them once the commit is on disk. Lines are written in the order taken. */
+typedef struct {
+    int64_t first, last; /* rows of alert_log_queue; 0, 0: none */
+} pv_alerts_lines;
+pv_alerts_lines pv_alerts_take(pv_alerts *a);
+int pv_alerts_write(pv_alerts *a, pv_alerts_lines lines);
+
 /* Replay mode: an alert whose (patient, rule, key) exists already, in any
  * status, is left alone (event "existing"); only new ones open. */
 void pv_alerts_set_replay(pv_alerts *a, int on);

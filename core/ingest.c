@@ -160,6 +160,29 @@ int pv_ingest_commit(pv_ingest *p)
     return pv_alerts_committed(p->alerts);
 }
 
+int pv_ingest_begin_relaxed(pv_ingest *p)
+{
+    if (pv_store_in_tx(p->store) && p->flush)
+        p->flush(p->flush_ud);
+    return pv_store_begin_relaxed(p->store);
+}
+
+int pv_ingest_commit_deferred(pv_ingest *p, pv_alerts_lines *lines)
+{
+    int rc = pv_store_commit(p->store);
+    if (rc)
+        return rc; /* the caller logs pv_store_errmsg, then rolls back */
+    memset(p->seen, 0, sizeof p->seen);
+    *lines = pv_alerts_take(p->alerts);
+    return 0;
+}
+
+int pv_ingest_durable(pv_ingest *p, pv_alerts_lines lines)
+{
+    pv_notify_kick(p->notify);
+    return pv_alerts_write(p->alerts, lines);
+}
+
 void pv_ingest_rollback(pv_ingest *p)
 {
     pv_store_rollback(p->store);

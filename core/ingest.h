@@ -50,6 +50,18 @@ void pv_ingest_set_flush(pv_ingest *p, void (*flush)(void *ud), void *ud);
 int pv_ingest_commit(pv_ingest *p);
 void pv_ingest_rollback(pv_ingest *p);
 
+/* The MLLP server's group commit, in two steps so that the loop need not
+ * wait for the disk: begin_relaxed opens a transaction that commits without
+ * syncing (pv_store_begin_relaxed); commit_deferred commits it and hands
+ * back its alert-log lines; once pv_store_sync_wal() has returned, durable
+ * writes them and wakes the mailer (so that nothing leaves pvwatch before
+ * the commit is on disk). Durable calls go in commit order. When the
+ * commit fails, commit_deferred leaves the transaction for the caller to
+ * report (pv_store_errmsg) and then pv_ingest_rollback. */
+int pv_ingest_begin_relaxed(pv_ingest *p);
+int pv_ingest_commit_deferred(pv_ingest *p, pv_alerts_lines *lines);
+int pv_ingest_durable(pv_ingest *p, pv_alerts_lines lines);
+
 /* One fact: stored, then offered to the rules. Inside a transaction. */
 int pv_ingest_lab(pv_ingest *p, const pv_obs *o, int64_t *id);
 int pv_ingest_exposure(pv_ingest *p, const pv_exposure *e, int64_t *id);

@@ -23,6 +23,7 @@ struct pv_mllp {
     size_t len, cap;
     size_t skipped;       /* bytes outside frames not yet reported */
     bool skipped_visible; /* some of them were not white space */
+    pv_span head;         /* during a TOO_BIG report: the frame's start */
 };
 
 pv_mllp *pv_mllp_new(size_t max_message, const pv_mllp_callbacks *cb, void *ud)
@@ -75,20 +76,36 @@ static void start_frame(pv_mllp *f)
     f->st = INSIDE;
 }
 
+static int grow_copy(pv_mllp *f, const char *p, size_t n);
+
 /* Appends n bytes of message, growing the buffer up to the ceiling. */
 static int append(pv_mllp *f, const char *p, size_t n)
 {
     if (n == 0)
         return 0;
     if (n > f->max - f->len) {
+        size_t total = f->len + n;
         char why[128];
         snprintf(why, sizeof why,
                  "message longer than %zu bytes; frame discarded", f->max);
-        report(f, PV_MLLP_TOO_BIG, f->len + n, why);
+        /* Hold the frame's first max bytes while reporting: they start
+         * with the MSH segment the answer names (pv_mllp_fault_head). */
+        if (grow_copy(f, p, f->max - f->len) == 0)
+            f->head = (pv_span){f->buf, f->len};
+        report(f, PV_MLLP_TOO_BIG, total, why);
+        f->head = (pv_span){NULL, 0};
         f->len = 0;
         f->st = DISCARD;
         return 0;
     }
+    return grow_copy(f, p, n);
+}
+
+/* Copies n bytes after what is held; len + n <= max. */
+static int grow_copy(pv_mllp *f, const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
     if (f->len + n > f->cap) {
         size_t cap = f->cap ? f->cap : 4096;
         while (cap < f->len + n)
@@ -223,4 +240,9 @@ int pv_mllp_wrap(pv_span msg, char **out, size_t *len)
     *out = b;
     *len = msg.len + 3;
     return 0;
+}
+
+pv_span pv_mllp_fault_head(const pv_mllp *f)
+{
+    return f->head;
 }

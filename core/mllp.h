@@ -77,6 +77,11 @@ int pv_mllp_feed(pv_mllp *f, const char *buf, size_t len);
  * The framer is then reset and can be fed again. */
 int pv_mllp_finish(pv_mllp *f);
 
+/* Only during on_error for PV_MLLP_TOO_BIG: the start of the oversized
+ * frame (what arrived of it, at most max_message bytes), so that the
+ * answer can name the message by its MSH-10. Empty at any other time. */
+pv_span pv_mllp_fault_head(const pv_mllp *f);
+
 /* Bytes held for the frame in progress (0 between frames). */
 size_t pv_mllp_pending(const pv_mllp *f);
 

@@ -26,6 +26,19 @@ struct pending {
     char *text;
 };
 
+/* A committed batch whose ACKs wait until its commit is on disk. Batches
+ * commit without syncing (pv_ingest_begin_relaxed); one fdatasync of the
+ * WAL at a time runs on libuv's thread pool and covers every batch
+ * committed before it started, while the loop goes on reading and storing
+ * the next batch. Then, in commit order: alert-log lines, mail, ACKs. */
+struct committed {
+    struct committed *next;
+    struct pending *b;
+    size_t n;
+    int covered; /* committed before the running sync started */
+    pv_alerts_lines lines;
+};
+
 struct pv_mllp_server {
     uv_loop_t *loop;
     pv_ingest *p;
@@ -34,7 +47,12 @@ struct pv_mllp_server {
     uv_check_t commit_point;
     struct pending *batch;
     size_t nbatch, capbatch;
+    struct committed *head, *tail; /* oldest first */
+    uv_work_t sync_req;
+    int syncing;
+    int sync_rc;
     unsigned long nconn;
+    unsigned long busy; /* connections with messages waiting for an ACK */
     unsigned long ack_seq;
     int stopping;
     int open_handles;
@@ -159,7 +177,8 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
     pv_hl7_free(pe->msg);
     free(pe->raw);
     free(pe->text);
-    c->pending--;
+    if (--c->pending == 0)
+        srv->busy--;
     if (c->closed) {
         conn_maybe_free(c);
     } else if (c->pending == 0) {
@@ -170,15 +189,74 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
     }
 }
 
-/* The commit point: commit the batch, then write its ACKs. */
+static void srv_unref(pv_mllp_server *srv);
+
+/* Answers the batches the finished sync covered (all of them when all is
+ * set), oldest first. rc: the sync's result. */
+static void answer_committed(pv_mllp_server *srv, int rc, int all)
+{
+    while (srv->head && (all || srv->head->covered)) {
+        struct committed *k = srv->head;
+        srv->head = k->next;
+        if (!srv->head)
+            srv->tail = NULL;
+        if (rc)
+            pv_error("MLLP batch of %zu messages committed but not "
+                     "confirmed on disk (fdatasync of the WAL failed); "
+                     "answering AE",
+                     k->n);
+        pv_ingest_durable(srv->p, k->lines);
+        for (size_t i = 0; i < k->n; i++)
+            answer(srv, &k->b[i], rc && k->b[i].code == PV_HL7_AA);
+        free(k->b);
+        free(k);
+    }
+}
+
+static void sync_work(uv_work_t *req)
+{
+    pv_mllp_server *srv = req->data;
+    srv->sync_rc = pv_store_sync_wal(pv_ingest_store(srv->p));
+}
+
+static void start_sync(pv_mllp_server *srv);
+
+static void sync_done(uv_work_t *req, int status)
+{
+    pv_mllp_server *srv = req->data;
+    srv->syncing = 0;
+    answer_committed(srv, status < 0 ? PV_EIO : srv->sync_rc, 0);
+    if (srv->head)
+        start_sync(srv);
+    srv_unref(srv);
+}
+
+static void start_sync(pv_mllp_server *srv)
+{
+    if (srv->syncing || !srv->head)
+        return;
+    for (struct committed *k = srv->head; k; k = k->next)
+        k->covered = 1;
+    srv->sync_req.data = srv;
+    if (uv_queue_work(srv->loop, &srv->sync_req, sync_work, sync_done) != 0) {
+        /* No thread pool: sync here. */
+        answer_committed(srv, pv_store_sync_wal(pv_ingest_store(srv->p)), 1);
+        return;
+    }
+    srv->syncing = 1;
+    srv->open_handles++; /* the request holds the server */
+}
+
+/* The commit point: commit the batch; its ACKs follow the WAL sync. */
 static void flush(void *ud)
 {
     pv_mllp_server *srv = ud;
     if (srv->nbatch == 0 && !pv_store_in_tx(pv_ingest_store(srv->p)))
         return;
     int failed = 0;
+    pv_alerts_lines lines = {0, 0};
     if (pv_store_in_tx(pv_ingest_store(srv->p))) {
-        int rc = pv_ingest_commit(srv->p);
+        int rc = pv_ingest_commit_deferred(srv->p, &lines);
         if (rc) {
             pv_error("MLLP batch of %zu messages not committed: %s (%s); "
                      "answering AE",
@@ -194,9 +272,34 @@ static void flush(void *ud)
     size_t n = srv->nbatch;
     srv->batch = NULL;
     srv->nbatch = srv->capbatch = 0;
-    for (size_t i = 0; i < n; i++)
-        answer(srv, &b[i], failed && b[i].code == PV_HL7_AA);
-    free(b);
+    struct committed *k = failed ? NULL : calloc(1, sizeof *k);
+    if (!k) {
+        /* Not committed (nothing to wait for), or no memory to wait: a
+         * committed batch is then synced here, on the loop. */
+        int rc = failed ? 0 : pv_store_sync_wal(pv_ingest_store(srv->p));
+        if (!failed)
+            pv_ingest_durable(srv->p, lines);
+        for (size_t i = 0; i < n; i++)
+            answer(srv, &b[i], (failed || rc) && b[i].code == PV_HL7_AA);
+        free(b);
+        return;
+    }
+    k->b = b;
+    k->n = n;
+    k->lines = lines;
+    if (srv->tail)
+        srv->tail->next = k;
+    else
+        srv->head = k;
+    srv->tail = k;
+    if (srv->stopping || (!srv->syncing && srv->busy >= srv->nconn))
+        /* Stopping, or every connection waits for an ACK (backpressure:
+         * none can send anything while the sync runs, e.g. a single
+         * stop-and-wait sender): nothing to overlap, so sync here and
+         * spare the hand-over to a thread and back. */
+        answer_committed(srv, pv_store_sync_wal(pv_ingest_store(srv->p)), 1);
+    else
+        start_sync(srv);
 }
 
 static void on_check(uv_check_t *h)
@@ -215,7 +318,8 @@ static int queue(pv_mllp_server *srv, struct pending pe)
         srv->capbatch = cap;
     }
     srv->batch[srv->nbatch++] = pe;
-    pe.c->pending++;
+    if (pe.c->pending++ == 0)
+        srv->busy++;
     return 0;
 }
 
@@ -227,7 +331,7 @@ static int on_message(void *ud, pv_span msg)
     pv_ingest *p = srv->p;
     int rc = 0;
     if (!pv_store_in_tx(pv_ingest_store(p)))
-        rc = pv_ingest_begin(p);
+        rc = pv_ingest_begin_relaxed(p);
     pv_hl7_result res;
     memset(&res, 0, sizeof res);
     if (!rc)
@@ -292,9 +396,19 @@ static void on_frame_error(void *ud, pv_mllp_fault fault, size_t bytes,
     snprintf(text, sizeof text, "message larger than %ld bytes; rejected",
              c->srv->cfg->mllp.max_message);
     pe.text = strdup(text);
+    /* Keep the frame's first segment for the AR: sender, receiver and
+     * MSH-10 (MSA-2) come from it (pv_hl7_ack_unparsed). */
+    pv_span head = pv_mllp_fault_head(c->framer);
+    size_t keep = head.len < 8192 ? head.len : 8192;
+    if (keep && (pe.raw = malloc(keep)) != NULL) {
+        memcpy(pe.raw, head.ptr, keep);
+        pe.rawlen = keep;
+    }
     c->close_after = 1;
-    if (queue(c->srv, pe))
+    if (queue(c->srv, pe)) {
         free(pe.text);
+        free(pe.raw);
+    }
     uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
@@ -475,13 +589,17 @@ int pv_mllp_server_start(uv_loop_t *loop, pv_ingest *p, const pv_config *cfg,
     return 0;
 }
 
-static void on_srv_closed(uv_handle_t *h)
+static void srv_unref(pv_mllp_server *srv)
 {
-    pv_mllp_server *srv = h->data;
     if (--srv->open_handles == 0) {
         free(srv->batch);
         free(srv);
     }
+}
+
+static void on_srv_closed(uv_handle_t *h)
+{
+    srv_unref(h->data);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -522,6 +640,9 @@ void pv_mllp_server_stop(pv_mllp_server *s)
         return;
     s->stopping = 1;
     flush(s);
+    /* Batches still waiting for a running sync: sync once more here and
+     * answer them before the connections are shut down. */
+    answer_committed(s, pv_store_sync_wal(pv_ingest_store(s->p)), 1);
     pv_ingest_set_flush(s->p, NULL, NULL);
     uv_walk(s->loop, close_conn_walk, s);
     uv_close((uv_handle_t *)&s->listener, on_srv_closed);

@@ -10,7 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "error.h"
+#include "log.h"
 #include "migrations.h"
 
 enum stmt {
@@ -92,12 +95,42 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_ROLLBACK_TO] = "ROLLBACK TO item",
 };
 
+/* WAL checkpoints run on a thread of their own (struct checkpointer), so
+ * that copying the WAL into the database and its two fsyncs never hold up
+ * the loop (an ACK waits for the commit only). SQLite's own automatic
+ * checkpoint runs inside COMMIT on the writer's thread: it is switched off.
+ * After a commit leaves CKPT_PAGES pages or more in the WAL the writer asks
+ * the thread for a PASSIVE checkpoint (never blocks the writer), and
+ * again after each further CKPT_PAGES pages. The WAL
+ * file starts over only when a checkpoint has copied all of it before the
+ * writer's next transaction begins; a writer that never pauses would let
+ * it grow, so at CKPT_RESTART_PAGES the writer itself waits for a RESTART
+ * checkpoint (most of the WAL is copied by then, so it is short). */
+#define CKPT_PAGES 1000
+#define CKPT_RESTART_PAGES 4000
+
+struct checkpointer {
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    int requested, stop;
+    char *path;
+    pv_store_ckpt_stats stats; /* under mu */
+};
+
 struct pv_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S__COUNT];
     int in_tx;
     pv_time_t fixed_clock;
     uint64_t exposure_gen;
+    struct checkpointer *ckpt; /* NULL: in memory, or SQLite checkpoints */
+    uint64_t restarts;         /* RESTART checkpoints run by the writer */
+    int relaxed;               /* the open transaction commits unsynced */
+    int ckpt_due;              /* 1 PASSIVE, 2 RESTART: after the commit */
+    int wal_fd;                /* the WAL, for pv_store_sync_wal; -1 */
+    int ckpt_asked_at;         /* WAL pages when the thread was last asked */
+    char *wal_path;
 };
 
 uint64_t pv_store_exposure_gen(const pv_store *s)
@@ -194,6 +227,167 @@ static int migrate(pv_store *s, char *err, size_t errcap)
     return 0;
 }
 
+/* ---- Background checkpoints (see struct checkpointer) ---------------- */
+
+static void checkpointer_main(void *arg)
+{
+    struct checkpointer *c = arg;
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(c->path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        /* The checkpoint's own fsyncs (WAL before, database after) come
+         * from this connection's setting. */
+        rc = sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        pv_error("checkpoints: cannot open %s: %s; the WAL is "
+                 "checkpointed on commit instead",
+                 c->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    uv_mutex_lock(&c->mu);
+    c->stats.running = rc == SQLITE_OK;
+    for (;;) {
+        while (!c->requested && !c->stop)
+            uv_cond_wait(&c->cv, &c->mu);
+        if (c->stop || rc != SQLITE_OK)
+            break;
+        c->requested = 0;
+        uv_mutex_unlock(&c->mu);
+        int log = 0, done = 0;
+        int crc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                            &log, &done);
+        uv_mutex_lock(&c->mu);
+        c->stats.runs++;
+        if (crc == SQLITE_OK) {
+            c->stats.frames += (uint64_t)(done > 0 ? done : 0);
+        } else if (crc != SQLITE_BUSY && crc != SQLITE_LOCKED) {
+            /* Disk full, I/O error: the frames stay in the WAL (nothing
+             * is lost) and the next request tries again. */
+            if (c->stats.errors++ == 0 || c->stats.errors % 1000 == 0)
+                pv_warn("checkpoint of %s failed: %s (%llu times)", c->path,
+                        sqlite3_errmsg(db),
+                        (unsigned long long)c->stats.errors);
+        }
+    }
+    c->stats.running = 0;
+    uv_mutex_unlock(&c->mu);
+    sqlite3_close(db);
+}
+
+/* After every commit (sqlite3_wal_hook): pages = frames in the WAL. */
+/* A checkpoint on the writer's own connection (due = 1 PASSIVE, 2
+ * RESTART). Never while it runs with synchronous=OFF (a relaxed commit):
+ * a checkpoint must sync the WAL before it copies and the database after. */
+static void checkpoint_here(pv_store *s, int due)
+{
+    if (due == 2)
+        s->restarts++;
+    sqlite3_wal_checkpoint_v2(s->db, NULL,
+                              due == 2 ? SQLITE_CHECKPOINT_RESTART
+                                       : SQLITE_CHECKPOINT_PASSIVE,
+                              NULL, NULL);
+}
+
+/* After every commit (sqlite3_wal_hook): pages = frames in the WAL. */
+static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    pv_store *s = ud;
+    struct checkpointer *c = s->ckpt;
+    int due = 0;
+    if (pages >= CKPT_RESTART_PAGES) {
+        /* The background passes could not catch up with the writer: wait
+         * for the readers once and start the WAL over. */
+        due = 2;
+    } else if (pages >= CKPT_PAGES &&
+               (pages < s->ckpt_asked_at ||
+                pages - s->ckpt_asked_at >= CKPT_PAGES)) {
+        /* Once per CKPT_PAGES new pages (or after the WAL started over):
+         * a pass sorts and copies the whole WAL, and asking after every
+         * commit would keep the thread copying all the time. */
+        s->ckpt_asked_at = pages;
+        uv_mutex_lock(&c->mu);
+        if (c->stats.running) {
+            c->requested = 1;
+            uv_cond_signal(&c->cv);
+        } else {
+            due = 1;
+        }
+        uv_mutex_unlock(&c->mu);
+    }
+    if (due && s->relaxed)
+        s->ckpt_due = due > s->ckpt_due ? due : s->ckpt_due;
+    else if (due)
+        checkpoint_here(s, due);
+    return SQLITE_OK;
+}
+
+static int checkpointer_start(pv_store *s, const char *path, char *err,
+                              size_t errcap)
+{
+    struct checkpointer *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path))) {
+        free(c);
+        snprintf(err, errcap, "out of memory");
+        return PV_ENOMEM;
+    }
+    if (uv_mutex_init(&c->mu) != 0) {
+        free(c->path);
+        free(c);
+        snprintf(err, errcap, "cannot create a mutex");
+        return PV_ENOMEM;
+    }
+    if (uv_cond_init(&c->cv) != 0) {
+        uv_mutex_destroy(&c->mu);
+        free(c->path);
+        free(c);
+        snprintf(err, errcap, "cannot create a condition variable");
+        return PV_ENOMEM;
+    }
+    /* Until the thread has its connection, commits checkpoint themselves
+     * (on_wal_commit sees running == 0). */
+    if (uv_thread_create(&c->thread, checkpointer_main, c) != 0) {
+        uv_cond_destroy(&c->cv);
+        uv_mutex_destroy(&c->mu);
+        free(c->path);
+        free(c);
+        pv_warn("checkpoints: no thread; the WAL is checkpointed on commit");
+        return 0; /* SQLite's automatic checkpoint stays on */
+    }
+    s->ckpt = c;
+    sqlite3_wal_hook(s->db, on_wal_commit, s); /* replaces the automatic one */
+    return 0;
+}
+
+static void checkpointer_stop(pv_store *s)
+{
+    struct checkpointer *c = s->ckpt;
+    if (!c)
+        return;
+    uv_mutex_lock(&c->mu);
+    c->stop = 1;
+    uv_cond_signal(&c->cv);
+    uv_mutex_unlock(&c->mu);
+    uv_thread_join(&c->thread);
+    sqlite3_wal_hook(s->db, NULL, NULL);
+    uv_cond_destroy(&c->cv);
+    uv_mutex_destroy(&c->mu);
+    free(c->path);
+    free(c);
+    s->ckpt = NULL;
+}
+
+void pv_store_ckpt_get(pv_store *s, pv_store_ckpt_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (s->ckpt) {
+        uv_mutex_lock(&s->ckpt->mu);
+        *out = s->ckpt->stats;
+        uv_mutex_unlock(&s->ckpt->mu);
+    }
+    out->restarts = s->restarts;
+}
+
 int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
 {
     *out = NULL;
@@ -213,6 +407,18 @@ int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
         snprintf(err, errcap, "out of memory");
         return PV_ENOMEM;
     }
+    s->wal_fd = -1;
+    if (!memory) {
+        size_t n = strlen(path);
+        s->wal_path = malloc(n + 5);
+        if (!s->wal_path) {
+            free(s);
+            snprintf(err, errcap, "out of memory");
+            return PV_ENOMEM;
+        }
+        memcpy(s->wal_path, path, n);
+        memcpy(s->wal_path + n, "-wal", 5);
+    }
     int rc = sqlite3_open_v2(
         path, &s->db,
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -230,6 +436,8 @@ int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
                   err, errcap);
     if (!rc)
         rc = migrate(s, err, errcap);
+    if (!rc && !memory)
+        rc = checkpointer_start(s, path, err, errcap);
     for (int i = 0; !rc && i < S__COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
                                SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
@@ -251,6 +459,10 @@ void pv_store_close(pv_store *s)
 {
     if (!s)
         return;
+    checkpointer_stop(s);
+    if (s->wal_fd >= 0)
+        close(s->wal_fd);
+    free(s->wal_path);
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
@@ -278,6 +490,74 @@ int pv_store_begin(pv_store *s)
     return rc;
 }
 
+/* The WAL's directory entry must be on disk before commits rely on the
+ * file (SQLite syncs the directory itself only when it syncs a new
+ * journal, which relaxed commits never do). Once per store. */
+static void sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) {
+        snprintf(dir, sizeof dir, ".");
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n == 0)
+            n = 1; /* "/file" */
+        if (n >= sizeof dir)
+            return;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Back to synchronous=FULL after a relaxed transaction, then the
+ * checkpoint its commit asked for. */
+static void end_relaxed(pv_store *s)
+{
+    if (!s->relaxed)
+        return;
+    s->relaxed = 0;
+    /* Executed, not prepared once: PRAGMA synchronous takes effect when it
+     * is compiled, and only outside a transaction. */
+    if (sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        pv_error("cannot set synchronous=FULL again: %s",
+                 sqlite3_errmsg(s->db));
+    int due = s->ckpt_due;
+    s->ckpt_due = 0;
+    if (due)
+        checkpoint_here(s, due);
+}
+
+int pv_store_begin_relaxed(pv_store *s)
+{
+    if (s->in_tx)
+        return PV_ESTATE;
+    if (s->wal_path && s->wal_fd < 0) {
+        /* The WAL exists once the database is open in WAL mode. Without
+         * it a relaxed transaction would have nothing to sync: commit it
+         * the usual way. */
+        s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+        if (s->wal_fd >= 0)
+            sync_parent_dir(s->wal_path);
+    }
+    if (s->wal_fd >= 0) {
+        if (sqlite3_exec(s->db, "PRAGMA synchronous=OFF", NULL, NULL, NULL) !=
+            SQLITE_OK)
+            return db_err(s, sqlite3_errcode(s->db));
+        s->relaxed = 1;
+    }
+    int rc = pv_store_begin(s);
+    if (rc)
+        end_relaxed(s);
+    return rc;
+}
+
 int pv_store_commit(pv_store *s)
 {
     if (!s->in_tx)
@@ -285,14 +565,27 @@ int pv_store_commit(pv_store *s)
     int rc = step_done(s, s->stmt[S_COMMIT]);
     if (!rc)
         s->in_tx = 0;
+    if (!s->in_tx)
+        end_relaxed(s);
     return rc;
+}
+
+int pv_store_sync_wal(pv_store *s)
+{
+    if (s->wal_fd < 0)
+        return 0;
+    if (fdatasync(s->wal_fd) != 0)
+        return PV_EIO;
+    return 0;
 }
 
 void pv_store_rollback(pv_store *s)
 {
     s->exposure_gen++;
-    if (!s->in_tx)
+    if (!s->in_tx) {
+        end_relaxed(s);
         return;
+    }
     /* A failed COMMIT can leave SQLite already rolled back (disk full, I/O
      * error). Then there is nothing to roll back, and a ROLLBACK would only
      * replace the failure's message ("database or disk is full"), which
@@ -300,6 +593,7 @@ void pv_store_rollback(pv_store *s)
     if (!sqlite3_get_autocommit(s->db))
         step_done(s, s->stmt[S_ROLLBACK]);
     s->in_tx = 0;
+    end_relaxed(s);
 }
 
 int pv_store_in_tx(const pv_store *s)
@@ -307,10 +601,15 @@ int pv_store_in_tx(const pv_store *s)
     return s->in_tx;
 }
 
+/* SQLITE_STATIC: SQLite does not copy the text. Every function here binds,
+ * steps and then resets and clears the bindings before it returns, so the
+ * caller's strings outlive every use (and no statement keeps a pointer to
+ * them afterwards). Copying every text of every row cost more than the
+ * observation insert's B-tree work. */
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }
@@ -365,7 +664,7 @@ int pv_store_message_add(pv_store *s, const char *source,
     bind_text(st, 3, type);
     bind_text(st, 4, name);
     if (raw)
-        sqlite3_bind_blob64(st, 5, raw, rawlen, SQLITE_TRANSIENT);
+        sqlite3_bind_blob64(st, 5, raw, rawlen, SQLITE_STATIC);
     bind_text(st, 6, status);
     bind_time(st, 7, pv_store_now(s));
     int rc = sqlite3_step(st);

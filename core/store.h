@@ -24,6 +24,17 @@ typedef struct pv_store pv_store;
 int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap);
 void pv_store_close(pv_store *s);
 
+/* WAL checkpoints of a database file run on a thread of the store's own
+ * (store.c, struct checkpointer), never inside a commit. What they did: */
+typedef struct {
+    int running;       /* the thread has its connection */
+    uint64_t runs;     /* background checkpoints */
+    uint64_t frames;   /* WAL frames they copied into the database */
+    uint64_t errors;   /* that failed (I/O, disk full), logged */
+    uint64_t restarts; /* times the writer waited to start the WAL over */
+} pv_store_ckpt_stats;
+void pv_store_ckpt_get(pv_store *s, pv_store_ckpt_stats *out);
+
 /* The raw connection, for modules that keep their own statements. */
 sqlite3 *pv_store_db(pv_store *s);
 /* The last SQLite error message of the connection. */
@@ -34,6 +45,19 @@ int pv_store_begin(pv_store *s);
 int pv_store_commit(pv_store *s);
 void pv_store_rollback(pv_store *s);
 int pv_store_in_tx(const pv_store *s);
+
+/* A transaction whose COMMIT does not wait for the disk (synchronous=OFF
+ * for it alone): the commit is atomic and visible at once, and durable
+ * after the next pv_store_sync_wal() returns 0 (or any later ordinary
+ * commit, or a checkpoint: each syncs the whole WAL first, so what is
+ * durable is always a prefix of the commits). The MLLP server commits its
+ * batches this way and sends their ACKs after the sync, which runs on a
+ * worker thread while the loop goes on with the next batch. In memory, or
+ * when the WAL cannot be opened, it is an ordinary transaction. */
+int pv_store_begin_relaxed(pv_store *s);
+/* fdatasync of the WAL; may be called from another thread while the loop
+ * uses the store (it touches the WAL's file descriptor only). 0 or PV_EIO. */
+int pv_store_sync_wal(pv_store *s);
 
 /* Records an inbound message or file. Returns PV_ESTATE when (source,
  * control_id) exists already, and then sets *dup_id to that row. */

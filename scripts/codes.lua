@@ -269,7 +269,8 @@ codes.loinc_analyte(code) -> analyte name, or nil.
 ]]
 function codes.loinc_analyte(code)
   if type(code) ~= "string" then return nil end
-  return LOINC_ANALYTE[trim(code)]
+  -- Codes nearly always arrive trimmed: look them up as they are first.
+  return LOINC_ANALYTE[code] or LOINC_ANALYTE[trim(code)]
 end
 
 --[[

@@ -147,8 +147,20 @@ for name, t in pairs(TERMS) do TERM_FOR[t.analyte] = name end
 
 -- fmt(x) prints a number the way a laboratory would: no trailing ".0" and
 -- no float noise.
+-- Written numbers are remembered (reasons are built on every grade, and
+-- laboratory values repeat); the table starts over when it is full.
+local written, written_size, WRITTEN_MAX = {}, 0, 4096
+
 local function fmt(x)
-  return string.format("%.10g", x)
+  -- NaN cannot be a key; 0 and -0 are the same key but print differently.
+  if x ~= x or x == 0 then return string.format("%.10g", x) end
+  local s = written[x]
+  if s then return s end
+  s = string.format("%.10g", x)
+  if written_size >= WRITTEN_MAX then written, written_size = {}, 0 end
+  written[x] = s
+  written_size = written_size + 1
+  return s
 end
 
 -- finite(x) is true for a number that is neither NaN nor infinite.
@@ -218,7 +230,10 @@ local function prepare(term, obs, opts)
   end
   local v, err = to_gu(obs.value, "value")
   if not v then return nil, err end
-  local ctx = { t = t, value = v, unit = gu }
+  -- All fields in the constructor (nil ones too), so that setting them
+  -- below needs no rehash.
+  local ctx = { t = t, value = v, unit = gu, limit = nil,
+    limit_source = nil, baseline = nil }
   -- The reference limit: opts first (the caller knows best), then the
   -- observation's own range, then the documented default.  For decreased
   -- terms it is the LLN, for increased ones the ULN.
@@ -250,10 +265,15 @@ end
 -- reason(ctx, grade, rel, extra) builds the reason string, e.g.
 -- "ANC 900 cells/mm3 < 1000: grade 3 (CTCAE v5 neutrophil count
 -- decreased)".
+-- (Concatenation rather than string.format: a reason is built on every
+-- grade, most of them 0, and format costs several times as much.)
+local GRADE_TEXT = { [0] = "0", "1", "2", "3", "4" }
+
 local function reason(ctx, grade, rel, extra)
-  return ("%s %s %s %s: grade %d (CTCAE v5 %s%s)"):format(
-    ctx.t.abbrev, fmt(ctx.value), ctx.unit, rel, grade, ctx.t.title,
-    extra and ("; " .. extra) or "")
+  local t = ctx.t
+  return t.abbrev .. " " .. fmt(ctx.value) .. " " .. ctx.unit .. " " .. rel
+    .. ": grade " .. GRADE_TEXT[grade] .. " (CTCAE v5 " .. t.title
+    .. (extra and ("; " .. extra) or "") .. ")"
 end
 
 -- grade_decreased: counts and eGFR.  bands = {g2 upper, g3 upper,
@@ -289,28 +309,38 @@ end
 -- bands: mults = {g1 lower, g2 lower, g3 lower, g4 lower}; each bound is
 -- exclusive ("> a - b x ULN" is a*ULN < value <= b*ULN), except the Grade 1
 -- bound when g1_inclusive is set.
+-- times(m, name) writes a bound the way the CTCAE cell does: "3.0 x ULN",
+-- or just "ULN" for the 1.0 multiple (remembered: few names, few m).
+local times_text = {}
+local function times(m, name)
+  local by = times_text[name]
+  if not by then
+    by = {}
+    times_text[name] = by
+  end
+  local s = by[m]
+  if not s then
+    s = m == 1 and name or ("%.1f x %s"):format(m, name)
+    by[m] = s
+  end
+  return s
+end
+
 local function above(ctx, ref, name, mults, g1_inclusive, extra)
   local v = ctx.value
-  -- times(m) writes a bound the way the CTCAE cell does: "3.0 x ULN",
-  -- or just "ULN" for the 1.0 multiple.
-  local function times(m)
-    if m == 1 then return name end
-    return ("%.1f x %s"):format(m, name)
-  end
   for g = 4, 1, -1 do
     local bound = units.round(mults[g] * ref)
     local hit
     if g == 1 and g1_inclusive then hit = v >= bound else hit = v > bound end
     if hit then
-      local rel = ("%s %s (%s)"):format(
-        (g == 1 and g1_inclusive) and ">=" or ">", times(mults[g]),
-        fmt(bound))
+      local rel = ((g == 1 and g1_inclusive) and ">=" or ">") .. " "
+        .. times(mults[g], name) .. " (" .. fmt(bound) .. ")"
       return g, reason(ctx, g, rel, extra)
     end
   end
-  return 0, reason(ctx, 0, ("%s %s (%s)"):format(
-    g1_inclusive and "<" or "<=", times(mults[1]),
-    fmt(units.round(mults[1] * ref))), extra)
+  return 0, reason(ctx, 0, (g1_inclusive and "<" or "<=") .. " "
+    .. times(mults[1], name) .. " (" .. fmt(units.round(mults[1] * ref))
+    .. ")", extra)
 end
 
 -- baseline_abnormal(ctx) is true when a baseline was given and it is

@@ -122,10 +122,25 @@ units.round(x [, digits]) -> number.
   while keeping every digit a laboratory reports, so boundaries such as
   "< 1000" and "> 1.5 x ULN" compare as the clinical text means.
 ]]
+-- Rounding to 12 digits costs a string.format; laboratory values repeat
+-- (a few significant digits each), so the results are remembered, in a
+-- table that starts over when it is full.
+local rounded, rounded_size, ROUNDED_MAX = {}, 0, 4096
+
 function units.round(x, digits)
   if x ~= x or x == math.huge or x == -math.huge then return x end
+  if digits == nil or digits == 12 then
+    local hit = rounded[x]
+    if hit then return hit end
+  end
   local r = tonumber(string.format("%." .. (digits or 12) .. "g", x))
-  return math.tointeger(r) or r
+  r = math.tointeger(r) or r
+  if digits == nil or digits == 12 then
+    if rounded_size >= ROUNDED_MAX then rounded, rounded_size = {}, 0 end
+    rounded[x] = r
+    rounded_size = rounded_size + 1
+  end
+  return r
 end
 
 -- key(u) normalises a unit string for the alias tables: trims, removes

@@ -317,6 +317,7 @@ section "a frame over mllp.max_message: AR, connection closed, others still serv
 } >big.hl7
 big=$(timeout 60 "$PYTHON" mllp.py big "$PORT" big.hl7)
 assert_eq AR "$(json "$big" 'J["code"]')" "the oversized frame is answered AR"
+assert_eq E2E-BIG-1 "$(json "$big" 'J["control_id"]')" "its MSA-2 is the message's MSH-10"
 assert_eq True "$(json "$big" 'J["closed"]')" "then the connection is closed"
 assert_match "longer than $MAX_MESSAGE bytes" "$(cat pv.err)" "the log says why"
 assert_eq 0 "$(q "SELECT count(*) FROM patients WHERE id = 'P-BIG'")" "nothing of it stored"

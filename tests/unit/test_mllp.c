@@ -14,6 +14,8 @@ struct rec {
     size_t bytes[8];
     char reasons[8][160];
     int stop_at; /* on_message returns 7 at this message, when > 0 */
+    pv_mllp *f;  /* the framer, for pv_mllp_fault_head */
+    char heads[8][64];
 };
 
 static int on_message(void *ud, pv_span msg)
@@ -37,6 +39,11 @@ static void on_error(void *ud, pv_mllp_fault fault, size_t bytes,
         r->kinds[r->faults] = fault;
         r->bytes[r->faults] = bytes;
         snprintf(r->reasons[r->faults], sizeof r->reasons[0], "%s", reason);
+        pv_span h = r->f ? pv_mllp_fault_head(r->f) : (pv_span){NULL, 0};
+        size_t n = h.len < 63 ? h.len : 63;
+        if (n)
+            memcpy(r->heads[r->faults], h.ptr, n);
+        r->heads[r->faults][n] = '\0';
     }
     r->faults++;
 }
@@ -53,6 +60,7 @@ static struct rec feed(const char *s, size_t len, size_t max, size_t chunk,
     CHECK(f != NULL);
     if (!f)
         return r;
+    r.f = f;
     if (chunk == 0)
         chunk = len ? len : 1;
     for (size_t i = 0; i < len; i += chunk) {
@@ -240,6 +248,9 @@ static void test_oversize(void)
         CHECK(r.bytes[0] > 10);
         CHECK_STR(r.reasons[0],
                   "message longer than 10 bytes; frame discarded");
+        /* The report shows the start of the frame, up to the ceiling
+         * (for the AR's MSA-2), however it arrived. */
+        CHECK_STR(r.heads[0], "0123456789");
         CHECK_INT(rc, 0);
     }
     /* An oversized frame that never ends is incomplete at the end. */
@@ -274,6 +285,7 @@ static void test_oversize(void)
         CHECK_INT(q.faults, 1);
         CHECK_INT(q.kinds[0], PV_MLLP_TOO_BIG);
         CHECK_INT(pv_mllp_pending(f), 0);
+        CHECK_INT(pv_mllp_fault_head(f).len, 0); /* only during the call */
         pv_mllp_free(f);
     }
     free(big);

@@ -610,13 +610,121 @@ static void test_clock(void)
 static void cleanup(void)
 {
     const char *names[] = {"fresh.db",    "fresh.db-wal",    "fresh.db-shm",
-                           "existing.db", "existing.db-wal", "existing.db-shm"};
+                           "existing.db", "existing.db-wal", "existing.db-shm",
+                           "relaxed.db",  "relaxed.db-wal",  "relaxed.db-shm",
+                           "ckpt.db",     "ckpt.db-wal",     "ckpt.db-shm"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         path_in_tmp(path, sizeof path, names[i]);
         unlink(path);
     }
     rmdir(tmpdir);
+}
+
+/* Relaxed transactions (the MLLP group commit): synchronous=OFF for the
+ * transaction alone, FULL again after commit or rollback; the WAL sync
+ * succeeds; what was committed is there after reopening. */
+static void test_relaxed(void)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "relaxed.db");
+    pv_store *s = open_or_die(path);
+    CHECK_INT(q_int(s, "PRAGMA synchronous"), 2);
+    CHECK_INT(pv_store_begin_relaxed(s), 0);
+    CHECK_INT(pv_store_in_tx(s), 1);
+    CHECK_INT(q_int(s, "PRAGMA synchronous"), 0);
+    CHECK_INT(pv_store_begin_relaxed(s), PV_ESTATE);
+    CHECK_INT(pv_store_patient(s, "R1", NULL, NULL), 0);
+    CHECK_INT(pv_store_commit(s), 0);
+    CHECK_INT(pv_store_in_tx(s), 0);
+    CHECK_INT(q_int(s, "PRAGMA synchronous"), 2);
+    CHECK_INT(pv_store_sync_wal(s), 0);
+    CHECK_INT(count_patients(s), 1);
+
+    /* Rolled back: nothing stored, FULL again. */
+    CHECK_INT(pv_store_begin_relaxed(s), 0);
+    CHECK_INT(pv_store_patient(s, "R2", NULL, NULL), 0);
+    pv_store_rollback(s);
+    CHECK_INT(q_int(s, "PRAGMA synchronous"), 2);
+    CHECK_INT(count_patients(s), 1);
+
+    /* An ordinary transaction after a relaxed one is FULL throughout. */
+    CHECK_INT(pv_store_begin(s), 0);
+    CHECK_INT(q_int(s, "PRAGMA synchronous"), 2);
+    CHECK_INT(pv_store_patient(s, "R3", NULL, NULL), 0);
+    CHECK_INT(pv_store_commit(s), 0);
+    pv_store_close(s);
+
+    s = open_or_die(path);
+    CHECK_INT(q_int(s, "SELECT count(*) FROM patients WHERE id IN "
+                       "('R1','R3')"),
+              2);
+    CHECK_INT(count_patients(s), 2);
+    pv_store_close(s);
+
+    /* In memory there is no WAL: an ordinary transaction. */
+    s = open_or_die(":memory:");
+    CHECK_INT(pv_store_begin_relaxed(s), 0);
+    CHECK_INT(pv_store_patient(s, "M", NULL, NULL), 0);
+    CHECK_INT(pv_store_commit(s), 0);
+    CHECK_INT(pv_store_sync_wal(s), 0);
+    CHECK_INT(count_patients(s), 1);
+    pv_store_close(s);
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* WAL checkpoints happen on the store's thread: after enough commits the
+ * thread has copied frames into the database (waited for with a
+ * deadline), and neither ordinary nor relaxed commits failed meanwhile. */
+static void test_background_checkpoints(void)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "ckpt.db");
+    pv_store *s = open_or_die(path);
+    pv_store_ckpt_stats st;
+    char pid[32], text[200];
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    int failures = 0;
+    /* About 3,000 WAL pages: 60 commits of 200 observations each. */
+    for (int t = 0; t < 60; t++) {
+        int rc = t % 2 ? pv_store_begin_relaxed(s) : pv_store_begin(s);
+        for (int i = 0; !rc && i < 200; i++) {
+            snprintf(pid, sizeof pid, "CK%04d", (t * 7919 + i * 104729) % 5000);
+            pv_obs o = {.patient_id = pid,
+                        .code = "751-8",
+                        .value_text = text,
+                        .has_num = 1,
+                        .value_num = i,
+                        .at = 1700000000 + t * 1000 + i};
+            rc = pv_store_add_obs(s, &o, NULL);
+        }
+        if (!rc)
+            rc = pv_store_commit(s);
+        failures += rc != 0;
+    }
+    CHECK_INT(failures, 0);
+    CHECK_INT(pv_store_sync_wal(s), 0);
+    double deadline = mono_now() + 20;
+    do {
+        pv_store_ckpt_get(s, &st);
+        if (st.runs > 0 && st.frames > 0)
+            break;
+        struct timespec nap = {0, 10 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    } while (mono_now() < deadline);
+    CHECK_INT(st.running, 1);
+    CHECK(st.runs > 0);
+    CHECK(st.frames > 0);
+    CHECK_INT((long long)st.errors, 0);
+    CHECK_INT(q_int(s, "SELECT count(*) FROM observations"), 60 * 200);
+    pv_store_close(s);
 }
 
 int main(void)
@@ -634,6 +742,8 @@ int main(void)
     test_history();
     test_state();
     test_clock();
+    test_relaxed();
+    test_background_checkpoints();
     cleanup();
     return pv_test_report();
 }
