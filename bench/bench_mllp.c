@@ -296,8 +296,8 @@ static void expose_patients(void)
 }
 
 /* RSS samples of pvwatch taken during the phases, for "RSS flat". */
-static long rss_samples[4096];
-static long seq_samples[4096];        /* messages sent so far, at each sample */
+static long rss_samples[16384];
+static long seq_samples[16384];       /* messages sent so far, at each sample */
 static size_t nrss, last_phase_first; /* first sample of the last phase */
 static atomic_long next_seq;
 
@@ -321,7 +321,8 @@ struct worker {
 
 static pthread_barrier_t start_line;
 static double phase_end;
-static long phase_quota; /* messages per connection, 0 = by time */
+static long phase_quota;        /* messages per connection, 0 = by time */
+static atomic_int workers_done; /* of the phase that runs */
 
 static void *work(void *arg)
 {
@@ -331,6 +332,7 @@ static void *work(void *arg)
     pthread_barrier_wait(&start_line);
     if (fd < 0) {
         w->failed++;
+        atomic_fetch_add(&workers_done, 1);
         return NULL;
     }
     for (;;) {
@@ -360,6 +362,7 @@ static void *work(void *arg)
         w->lat[w->nlat++] = ms;
     }
     close(fd);
+    atomic_fetch_add(&workers_done, 1);
     return NULL;
 }
 
@@ -407,6 +410,7 @@ static struct phase run_phase(int k, int phase_no)
         die("calloc");
     pthread_barrier_init(&start_line, NULL, (unsigned)k + 1);
     phase_quota = opt.messages ? (opt.messages + k - 1) / k : 0;
+    atomic_store(&workers_done, 0);
     for (int i = 0; i < k; i++) {
         w[i].t = phase_no * MAX_K + i;
         if (pthread_create(&w[i].thread, NULL, work, &w[i]) != 0)
@@ -420,8 +424,9 @@ static struct phase run_phase(int k, int phase_no)
     double cpu0 = cpu_seconds(pv_pid);
     last_phase_first = nrss;
     /* Sample the RSS of pvwatch about once a second while the phase runs
-     * (by time only: with a quota its end is not known). */
-    while (!phase_quota && now_s() + 1 < phase_end) {
+     * (until its end, or until every sender has sent its quota). */
+    while (phase_quota ? atomic_load(&workers_done) < k
+                       : now_s() + 1 < phase_end) {
         nanosleep(&(struct timespec){1, 0}, NULL);
         rss_sample();
     }

@@ -16,10 +16,11 @@ local pcall, rawget, rawset, table_pack, table_unpack =
 
 -- Lua runs __gc finalizers with debug hooks switched off, so the
 -- instruction budget cannot stop one. A rule cannot set a metatable with
--- __gc (env.setmetatable below), and as it can reach the metatables made
--- here (obs.__index is Obs), every object made here gets its metatable
--- without one: an object is finalized only if __gc was there when its
--- metatable was set.
+-- __gc (env.setmetatable below), and as it can reach some metatables made
+-- here (getmetatable of an alert or a rule), every object made with one of
+-- those gets its metatable without one: an object is finalized only if __gc
+-- was there when its metatable was set. (Labs and patients use metatables
+-- no rule can reach: see ObsMT below.)
 local setmetatable_unguarded = setmetatable
 local function setmetatable(t, mt)
     rawset(mt, "__gc", nil)
@@ -254,8 +255,13 @@ end
 -- Facts
 ----------------------------------------------------------------------------
 
+-- The metatables of labs and patients are out of the rules' reach: the
+-- methods live in their own table (so obs.__index is nil, not the
+-- metatable) and __metatable makes getmetatable give false. Nobody can add
+-- a __gc to them, so the objects made with them need not go through the
+-- guarded setmetatable above (a rawset on every fact and patient object).
 local Obs = {}
-Obs.__index = Obs
+local ObsMT = { __index = Obs, __metatable = false }
 
 --- obs:value_in(unit) -> number: the value converted to 'unit'. Raises an
 --- error for a unit it does not know, rather than guessing.
@@ -275,7 +281,7 @@ function Obs:value_in(unit)
 end
 
 local function lab(row)
-    return setmetatable(row, Obs)
+    return setmetatable_unguarded(row, ObsMT)
 end
 
 ----------------------------------------------------------------------------
@@ -283,7 +289,7 @@ end
 ----------------------------------------------------------------------------
 
 local Patient = {}
-Patient.__index = Patient
+local PatientMT = { __index = Patient, __metatable = false }
 
 local function hist_opts(opts, now)
     opts = opts or {}
@@ -652,7 +658,7 @@ function host.call(rule, kind, fact)
         if kind == "exposure" then fact.at = fact.start end
         if kind == "event" then fact.at = fact.onset end
     end
-    local patient = setmetatable({ id = fact and fact.patient_id, _at = fact and fact.at }, Patient)
+    local patient = setmetatable_unguarded({ id = fact and fact.patient_id, _at = fact and fact.at }, PatientMT)
     if kind == "exposure" and rule.exposures then
         local wanted = false
         for _, d in ipairs(rule.exposures) do
@@ -675,7 +681,7 @@ end
 
 -- Scheduled rules get the patient and the current time instead of a fact.
 function host.tick(rule, patient_id, now)
-    local patient = setmetatable({ id = patient_id, _at = now }, Patient)
+    local patient = setmetatable_unguarded({ id = patient_id, _at = now }, PatientMT)
     local res = rule.when(patient, now)
     if res == nil or res == false then return {} end
     if getmetatable(res) == AlertMT then return { normalise(rule, res, nil) } end

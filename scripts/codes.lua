@@ -14,6 +14,9 @@
 -- (missing a real event) is worse than an occasional false alert, and so
 -- that a reviewer can find them with grep.
 
+-- type as a local: a global is a table lookup in the sandbox on every use.
+local type = type
+
 local codes = {}
 
 -- LOINC sets per analyte (domain §3.1).  The analyte sets are disjoint;

@@ -23,6 +23,10 @@
 
 local units = require "units"
 local codes = require "codes"
+-- Globals the hot paths use, as locals: a global is a table lookup in the
+-- sandbox environment on every use, a local upvalue is not.
+local type, tostring, ipairs = type, tostring, ipairs
+local HUGE = math.huge
 
 local ctcae = {}
 
@@ -165,8 +169,7 @@ end
 
 -- finite(x) is true for a number that is neither NaN nor infinite.
 local function finite(x)
-  return type(x) == "number" and x == x and x ~= math.huge
-    and x ~= -math.huge
+  return type(x) == "number" and x == x and x ~= HUGE and x ~= -HUGE
 end
 
 -- grading_unit(t, canon) returns the unit the term grades `canon` in: the

@@ -10,6 +10,10 @@
 -- Pure Lua, no globals, no I/O: it is required inside the rule sandbox.
 
 local codes = require "codes"
+-- Globals the hot paths use, as locals: a global is a table lookup in the
+-- sandbox environment on every use, a local upvalue is not.
+local type, tostring = type, tostring
+local HUGE = math.huge
 
 local units = {}
 
@@ -128,7 +132,7 @@ units.round(x [, digits]) -> number.
 local rounded, rounded_size, ROUNDED_MAX = {}, 0, 4096
 
 function units.round(x, digits)
-  if x ~= x or x == math.huge or x == -math.huge then return x end
+  if x ~= x or x == HUGE or x == -HUGE then return x end
   if digits == nil or digits == 12 then
     local hit = rounded[x]
     if hit then return hit end
@@ -225,7 +229,7 @@ units.convert(value, from, to [, code]) -> number, or nil and an error.
 ]]
 function units.convert(value, from, to, code)
   if type(value) ~= "number" or value ~= value
-     or value == math.huge or value == -math.huge then
+     or value == HUGE or value == -HUGE then
     return nil, "value is not a finite number"
   end
   local cf, ct = units.canonical(from), units.canonical(to)

@@ -225,7 +225,7 @@ static void test_forbidden(void)
  * list (RULE). */
 #define RULE1(name, code, body)                                                \
     "pv.rule { name = '" name "', signal = 'test', on = { lab = { '" code      \
-    "' } },\n  when = function(obs)\n" body "\n  end }\n"
+    "' } },\n  when = function(obs, patient)\n" body "\n  end }\n"
 #define RULE(name, code, body) RULE1(name, code, body) ",\n"
 
 #define FIRE(title)                                                            \
@@ -268,9 +268,11 @@ static void test_budget(void)
                              "      while true do end end })\n" FIRE(
                                  "gc accepted"))
                             RULE("t.gc_reach", "GC-2",
-                                 "    obs.__index.__gc = function()"
-                                 "\n"
-                                 "      while true do end end\n"
+                                 "    local mt = getmetatable(obs)\n"
+                                 "    local p = getmetatable(patient)\n"
+                                 "    assert(mt == false and p == false)\n"
+                                 "    assert(obs.__index == nil)\n"
+                                 "    assert(patient.__index == nil)\n"
                                  "    for i = 1, 20000 do local t "
                                  "= {} end\n" FIRE("gc survived"))
                                 RULE("t.pattern", "PAT-1",
