@@ -66,6 +66,7 @@ struct pv_alerts {
     int64_t queued_first; /* queue rows of the open transaction */
     int64_t queued_last;
     int64_t written_upto; /* queue rows up to here are in the file */
+    int64_t file_upto;    /* the highest seq written to the file */
     int64_t deleting;     /* ... and are deleted by the open tx */
     pv_alert_hook hook;
     void *hook_ud;
@@ -423,9 +424,18 @@ pv_alerts_lines pv_alerts_take(pv_alerts *a)
 int pv_alerts_write(pv_alerts *a, pv_alerts_lines l)
 {
     int rc = 0;
-    if (a->log && l.last) {
+    /* Lines go into the file in seq order, each once. Everything up to
+     * l.last is committed and on disk when this is called (seq order is
+     * commit order, and what is durable is a prefix of the commits), so
+     * lines of earlier commits whose own call has not come yet (MLLP
+     * batches waiting for their WAL sync when an ordinary commit wrote its
+     * lines) are written now, before these; their own call then finds
+     * them written. Otherwise a later line would reach the file first, and
+     * after a crash the recovery, which trusts the file's last seq, would
+     * never write the earlier ones. */
+    if (a->log && l.last > a->file_upto) {
         sqlite3_stmt *st = a->st[A_QUEUE_RANGE];
-        sqlite3_bind_int64(st, 1, l.first);
+        sqlite3_bind_int64(st, 1, a->file_upto + 1);
         sqlite3_bind_int64(st, 2, l.last);
         while (!rc && sqlite3_step(st) == SQLITE_ROW)
             if (fprintf(a->log, "%s\n",
@@ -434,10 +444,13 @@ int pv_alerts_write(pv_alerts *a, pv_alerts_lines l)
         sqlite3_reset(st);
         if (!rc && fflush(a->log) != 0)
             rc = PV_EIO;
-        if (rc)
+        if (rc) {
             pv_error("cannot write the alert log: %s", strerror(errno));
-        else if (l.last > a->written_upto)
-            a->written_upto = l.last;
+        } else {
+            a->file_upto = l.last;
+            if (l.last > a->written_upto)
+                a->written_upto = l.last;
+        }
     }
     return rc;
 }
@@ -505,6 +518,7 @@ static int recover_log(pv_alerts *a)
     sqlite3_finalize(st);
     if (fflush(a->log) != 0)
         return PV_EIO;
+    a->file_upto = last > have ? last : have;
     if (n)
         pv_info("alert log: wrote %d line%s committed before the last stop", n,
                 n == 1 ? "" : "s");

@@ -90,13 +90,14 @@ static int append(pv_mllp *f, const char *p, size_t n)
                  "message longer than %zu bytes; frame discarded", f->max);
         /* Hold the frame's first max bytes while reporting: they start
          * with the MSH segment the answer names (pv_mllp_fault_head). */
-        if (grow_copy(f, p, f->max - f->len) == 0)
+        int rc = grow_copy(f, p, f->max - f->len);
+        if (rc == 0)
             f->head = (pv_span){f->buf, f->len};
         report(f, PV_MLLP_TOO_BIG, total, why);
         f->head = (pv_span){NULL, 0};
         f->len = 0;
         f->st = DISCARD;
-        return 0;
+        return rc; /* PV_ENOMEM: reported, but without the frame's start */
     }
     return grow_copy(f, p, n);
 }
