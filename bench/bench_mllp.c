@@ -19,7 +19,7 @@
  *
  *   bench_mllp PVWATCH [--seconds S] [--messages N] [--k 1,16]
  *              [--patients N] [--dir DIR] [--plugins DIR] [--scripts DIR]
- *              [--keep]
+ *              [--db FILE] [--keep]
  *
  * Every figure printed is measured; nothing is assumed. */
 #include <arpa/inet.h>
@@ -94,6 +94,7 @@ static struct {
     const char *base;
     const char *plugins;
     const char *scripts;
+    const char *db; /* --db: start from a copy of this database */
 } opt = {NULL,
          20,
          0,
@@ -103,7 +104,8 @@ static struct {
          0,
          "/tmp",
          PV_SOURCE_DIR "/plugins",
-         PV_SOURCE_DIR "/scripts"};
+         PV_SOURCE_DIR "/scripts",
+         NULL};
 
 static char dir[PATH_MAX];
 static pid_t pv_pid = -1;
@@ -127,6 +129,14 @@ static long rss_kb(pid_t pid)
 static void start_pvwatch(void)
 {
     char path[PATH_MAX + 32];
+    if (opt.db) {
+        /* A grown database: pvwatch opens a copy; the original is left
+         * alone. */
+        char cmd[2 * PATH_MAX + 64];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s/pv.db'", opt.db, dir);
+        if (system(cmd) != 0)
+            die("copying --db");
+    }
     snprintf(path, sizeof path, "%s/pv.lua", dir);
     FILE *f = fopen(path, "w");
     if (!f)
@@ -571,7 +581,7 @@ static void usage(void)
 {
     fputs("usage: bench_mllp PVWATCH [--seconds S] [--messages N] "
           "[--k 1,16] [--patients N] [--dir DIR] [--plugins DIR] "
-          "[--keep]\n"
+          "[--scripts DIR] [--db FILE] [--keep]\n"
           "  --seconds S   length of each phase (default 20)\n"
           "  --messages N  messages per phase instead (split over K)\n"
           "  --k LIST      connection counts, comma-separated (default "
@@ -588,6 +598,9 @@ static void usage(void)
           "                repository's scripts/; with --plugins, to measure "
           "another\n"
           "                checkout's rule pack against this one)\n"
+          "  --db FILE     start pvwatch on a copy of this database (a "
+          "grown one,\n"
+          "                closed cleanly, without a -wal file)\n"
           "  --keep        keep the temporary directory\n",
           stderr);
     exit(2);
@@ -606,6 +619,8 @@ int main(int argc, char **argv)
             opt.plugins = argv[++i];
         else if (!strcmp(argv[i], "--scripts") && i + 1 < argc)
             opt.scripts = argv[++i];
+        else if (!strcmp(argv[i], "--db") && i + 1 < argc)
+            opt.db = argv[++i];
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             opt.base = argv[++i];
         else if (!strcmp(argv[i], "--keep"))

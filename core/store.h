@@ -31,7 +31,7 @@ typedef struct {
     uint64_t runs;     /* background checkpoints */
     uint64_t frames;   /* WAL frames they copied into the database */
     uint64_t errors;   /* that failed (I/O, disk full), logged */
-    uint64_t restarts; /* times the writer waited to start the WAL over */
+    uint64_t restarts; /* times the writer copied the WAL to its end */
 } pv_store_ckpt_stats;
 void pv_store_ckpt_get(pv_store *s, pv_store_ckpt_stats *out);
 
