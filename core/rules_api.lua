@@ -361,8 +361,12 @@ end
 local exposure_cache, exposure_cache_gen, exposure_cache_size = {}, -1, 0
 local EXPOSURE_CACHE_MAX = 4096
 
+-- The store's exposure generation, read once per rule call by host.call
+-- and host.tick (exposures do not change while a rule runs).
+local call_gen
+
 local function cached_exposures(id, drug)
-    local gen = prim.exposure_gen()
+    local gen = call_gen or prim.exposure_gen()
     if gen ~= exposure_cache_gen or exposure_cache_size > EXPOSURE_CACHE_MAX then
         exposure_cache, exposure_cache_gen, exposure_cache_size = {}, gen, 0
     end
@@ -649,8 +653,13 @@ local function normalise(rule, a, fact)
     }
 end
 
+-- The result of a call that raised nothing, shared (most calls raise
+-- nothing; rules.c only reads the list and no rule can reach it).
+local NONE = {}
+
 -- Runs one rule on one fact; returns a list of normalised alerts.
 function host.call(rule, kind, fact)
+    call_gen = prim.exposure_gen()
     if fact then
         fact._kind = kind
         fact.kind = kind
@@ -664,10 +673,10 @@ function host.call(rule, kind, fact)
         for _, d in ipairs(rule.exposures) do
             if drug_matches(d, fact) then wanted = true break end
         end
-        if not wanted then return {} end
+        if not wanted then return NONE end
     end
     local res = rule.when(fact, patient)
-    if res == nil or res == false then return {} end
+    if res == nil or res == false then return NONE end
     local out = {}
     if getmetatable(res) == AlertMT then
         out[1] = normalise(rule, res, fact)
@@ -681,9 +690,10 @@ end
 
 -- Scheduled rules get the patient and the current time instead of a fact.
 function host.tick(rule, patient_id, now)
+    call_gen = prim.exposure_gen()
     local patient = setmetatable_unguarded({ id = patient_id, _at = now }, PatientMT)
     local res = rule.when(patient, now)
-    if res == nil or res == false then return {} end
+    if res == nil or res == false then return NONE end
     if getmetatable(res) == AlertMT then return { normalise(rule, res, nil) } end
     local out = {}
     for _, a in ipairs(res) do out[#out + 1] = normalise(rule, a, nil) end
