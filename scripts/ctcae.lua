@@ -175,7 +175,7 @@ end
 -- grading_unit(t, canon) returns the unit the term grades `canon` in: the
 -- unit itself when it has a CTCAE band, else the first band unit of the
 -- same kind; nil when the term cannot grade this kind of unit.
-local function grading_unit(t, canon)
+local function find_grading_unit(t, canon)
   for _, u in ipairs(t.gunits) do
     if u == canon then return u end
   end
@@ -184,6 +184,34 @@ local function grading_unit(t, canon)
     if units.kind(u) == kind then return u end
   end
   return nil
+end
+
+-- (Remembered per term: a handful of units each; false = cannot grade.)
+local function grading_unit(t, canon)
+  local by = t.gunit_for
+  if not by then
+    by = {}
+    t.gunit_for = by
+  end
+  local gu = by[canon]
+  if gu == nil then
+    gu = find_grading_unit(t, canon) or false
+    by[canon] = gu
+  end
+  return gu or nil
+end
+
+-- Options when none are given (read only: no table per call).
+local NO_OPTS = {}
+
+-- to_gu(x, what, canon, gu, analyte) converts a number given in the
+-- arrival unit (canon) into the grading unit (gu).
+local function to_gu(x, what, canon, gu, analyte)
+  if x == nil then return nil end
+  if not finite(x) then
+    return nil, ("%s is not a finite number"):format(what)
+  end
+  return units.convert(x, canon, gu, analyte)
 end
 
 -- prepare(term, obs, opts) validates the call and brings the value, the
@@ -199,7 +227,7 @@ local function prepare(term, obs, opts)
   if type(obs) ~= "table" and type(obs) ~= "userdata" then
     return nil, "obs must be a table"
   end
-  opts = opts or {}
+  opts = opts or NO_OPTS
   if type(opts) ~= "table" then return nil, "opts must be a table" end
   if not finite(obs.value) then
     return nil, ("%s value is not a finite number"):format(t.abbrev)
@@ -223,15 +251,7 @@ local function prepare(term, obs, opts)
     return nil, ("cannot convert %s to %s"):format(canon, t.gunits[1])
   end
   local analyte = t.analyte
-  -- to_gu converts a number given in the arrival unit.
-  local function to_gu(x, what)
-    if x == nil then return nil end
-    if not finite(x) then
-      return nil, ("%s is not a finite number"):format(what)
-    end
-    return units.convert(x, canon, gu, analyte)
-  end
-  local v, err = to_gu(obs.value, "value")
+  local v, err = to_gu(obs.value, "value", canon, gu, analyte)
   if not v then return nil, err end
   -- All fields in the constructor (nil ones too), so that setting them
   -- below needs no rehash.
@@ -249,7 +269,7 @@ local function prepare(term, obs, opts)
     if own == nil then own, what = obs.ref_high, "ref_high" end
   end
   if own ~= nil then
-    ctx.limit, err = to_gu(own, what)
+    ctx.limit, err = to_gu(own, what, canon, gu, analyte)
     if ctx.limit == nil then return nil, err end
     source = what
   elseif t.limit then
@@ -259,7 +279,7 @@ local function prepare(term, obs, opts)
   end
   ctx.limit_source = source
   if opts.baseline ~= nil then
-    ctx.baseline, err = to_gu(opts.baseline, "opts.baseline")
+    ctx.baseline, err = to_gu(opts.baseline, "opts.baseline", canon, gu, analyte)
     if ctx.baseline == nil then return nil, err end
   end
   return ctx
