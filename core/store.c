@@ -55,7 +55,11 @@ static const char *const stmt_sql[S__COUNT] = {
                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "
                   "birth_date = coalesce(?2, birth_date), "
                   "sex = coalesce(?3, sex), updated_at = ?4 "
-                  "WHERE ?2 IS NOT NULL OR ?3 IS NOT NULL",
+                  /* Only what changes: an HL7 PID repeats the same birth
+                   * date and sex in every message, and rewriting the row
+                   * would add a WAL page to each commit. */
+                  "WHERE (?2 IS NOT NULL AND birth_date IS NOT ?2) "
+                  "OR (?3 IS NOT NULL AND sex IS NOT ?3)",
     [S_OBS] = "INSERT INTO observations (patient_id, code, code_system, name, "
               "value_num, value_text, unit, ref_low, ref_high, flag, status, "
               "observed_at, message_id, line, comparator) "

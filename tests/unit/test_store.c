@@ -287,6 +287,26 @@ static void test_patient_upsert(void)
         q_text(s, "SELECT sex FROM patients WHERE id='P1'", buf, sizeof buf),
         "F");
     CHECK_INT(count_patients(s), 1);
+    /* The same details again change nothing (not even updated_at); new
+     * ones replace the old. */
+    CHECK_INT(sqlite3_exec(pv_store_db(s),
+                           "UPDATE patients SET updated_at = 'then'", NULL,
+                           NULL, NULL),
+              SQLITE_OK);
+    CHECK_INT(pv_store_patient(s, "P1", "1980-05-06", "F"), 0);
+    CHECK_STR(q_text(s, "SELECT updated_at FROM patients WHERE id='P1'", buf,
+                     sizeof buf),
+              "then");
+    CHECK_INT(pv_store_patient(s, "P1", NULL, "M"), 0);
+    CHECK_STR(
+        q_text(s, "SELECT sex FROM patients WHERE id='P1'", buf, sizeof buf),
+        "M");
+    CHECK_STR(q_text(s, "SELECT birth_date FROM patients WHERE id='P1'", buf,
+                     sizeof buf),
+              "1980-05-06");
+    CHECK(strcmp(q_text(s, "SELECT updated_at FROM patients WHERE id='P1'", buf,
+                        sizeof buf),
+                 "then") != 0);
     pv_store_close(s);
 }
 
