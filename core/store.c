@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "buf.h"
 #include "error.h"
 #include "log.h"
 #include "migrations.h"
@@ -99,6 +100,10 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_ROLLBACK_TO] = "ROLLBACK TO item",
 };
 
+/* History queries for up to this many codes use one index range per code
+ * (pv_store_labs); more codes, or none, use S_LABS. */
+#define LABS_MAX_CODES 8
+
 /* WAL checkpoints run on a thread of their own (struct checkpointer), so
  * that copying the WAL into the database and its two fsyncs never hold up
  * the loop (an ACK waits for the commit only). SQLite's own automatic
@@ -126,6 +131,7 @@ struct checkpointer {
 struct pv_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S__COUNT];
+    sqlite3_stmt *labs_by_code[LABS_MAX_CODES + 1]; /* see pv_store_labs */
     int in_tx;
     pv_time_t fixed_clock;
     uint64_t exposure_gen;
@@ -474,6 +480,8 @@ void pv_store_close(pv_store *s)
     free(s->wal_path);
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    for (int i = 0; i <= LABS_MAX_CODES; i++)
+        sqlite3_finalize(s->labs_by_code[i]);
     sqlite3_close(s->db);
     free(s);
 }
@@ -838,12 +846,88 @@ static int history(pv_store *s, sqlite3_stmt *st, const char *patient,
     return each_row(s, st, fn, ud);
 }
 
+/* The elements of a JSON array of strings as pv_buf_json_str writes them
+ * (rules.c codes_json); -1 when it does not look like one. */
+static int json_strings(const char *j)
+{
+    if (!j || *j != '[')
+        return -1;
+    int n = 0, in = 0;
+    for (const char *c = j + 1; *c; c++) {
+        if (in) {
+            if (*c == '\\' && c[1])
+                c++;
+            else if (*c == '"')
+                in = 0;
+        } else if (*c == '"') {
+            in = 1;
+            n++;
+        } else if (*c == ']') {
+            return c[1] == '\0' ? n : -1;
+        }
+    }
+    return -1;
+}
+
+#define LABS_COLUMNS                                                           \
+    "id, code, code_system, name, value_num, value_text, unit, ref_low, "      \
+    "ref_high, flag, status, observed_at, comparator"
+
+/* One arm per code, each an index range of observations_by_patient
+ * (patient_id, code, observed_at) read newest first and cut at the limit,
+ * merged by the outer ORDER BY. S_LABS, with its "?2 IS NULL OR code IN"
+ * and its optional bounds, lets SQLite use only patient_id: it read and
+ * sorted a patient's whole history for every rule that asked for its
+ * latest ALT (52 ms for 15,000 rows; measured on a 300,000-message
+ * database). */
+static sqlite3_stmt *labs_statement(pv_store *s, int n)
+{
+    if (s->labs_by_code[n])
+        return s->labs_by_code[n];
+    pv_buf q = PV_BUF_INIT;
+    if (n > 1)
+        pv_buf_puts(&q, "SELECT " LABS_COLUMNS " FROM (");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            pv_buf_puts(&q, " UNION ALL ");
+        if (n > 1)
+            pv_buf_puts(&q, "SELECT * FROM (");
+        pv_buf_printf(&q,
+                      "SELECT " LABS_COLUMNS " FROM observations WHERE "
+                      "patient_id = ?1 AND code = json_extract(?2, '$[%d]') "
+                      "AND observed_at >= ?3 AND observed_at <= ?4 AND "
+                      "status NOT IN ('D', 'W') ORDER BY observed_at DESC, "
+                      "id DESC LIMIT ?5",
+                      i);
+        if (n > 1)
+            pv_buf_puts(&q, ")");
+    }
+    if (n > 1)
+        pv_buf_puts(&q, ") ORDER BY observed_at DESC, id DESC LIMIT ?5");
+    sqlite3_stmt *st = NULL;
+    if (pv_buf_cstr(&q) &&
+        sqlite3_prepare_v3(s->db, pv_buf_cstr(&q), -1,
+                           SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        st = NULL;
+    pv_buf_free(&q);
+    s->labs_by_code[n] = st;
+    return st;
+}
+
 int pv_store_labs(pv_store *s, const char *patient, const char *codes_json,
                   const char *since, const char *until, long limit,
                   pv_store_row_fn fn, void *ud)
 {
-    return history(s, s->stmt[S_LABS], patient, codes_json, since, until, limit,
-                   fn, ud);
+    int n = json_strings(codes_json);
+    sqlite3_stmt *st =
+        n >= 1 && n <= LABS_MAX_CODES ? labs_statement(s, n) : NULL;
+    if (!st)
+        return history(s, s->stmt[S_LABS], patient, codes_json, since, until,
+                       limit, fn, ud);
+    /* Bounds always set, so that the index range is used: "" is before
+     * and "~" after every ISO 8601 time. */
+    return history(s, st, patient, codes_json, since ? since : "",
+                   until ? until : "~", limit, fn, ud);
 }
 
 int pv_store_events(pv_store *s, const char *patient, const char *codes_json,

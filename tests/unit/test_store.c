@@ -506,6 +506,39 @@ static void test_history(void)
     CHECK_INT(pv_store_labs(s, "P1", NULL, NULL, NULL, 0, collect_lab, &c), 0);
     CHECK_INT(c.n, 1);
 
+    /* Several codes: one index range each, the limit applies to the merged
+     * list; more codes than the per-code statements take (the general
+     * query) give the same rows in the same order. */
+    memset(&c, 0, sizeof c);
+    CHECK_INT(pv_store_labs(s, "P1", "[\"718-7\",\"789-8\"]", NULL, NULL, 2,
+                            collect_lab, &c),
+              0);
+    CHECK_STR(c.out, "789-8=4.1@2026-01-06T00:00:00Z "
+                     "718-7=11.0@2026-01-06T00:00:00Z");
+    const char *many = "[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"718-7\","
+                       "\"789-8\"]";
+    memset(&c, 0, sizeof c);
+    CHECK_INT(pv_store_labs(s, "P1", many, "2026-01-03T00:00:00Z", NULL, 3,
+                            collect_lab, &c),
+              0);
+    CHECK_STR(c.out, "789-8=4.1@2026-01-06T00:00:00Z "
+                     "718-7=11.0@2026-01-06T00:00:00Z "
+                     "718-7=12.0@2026-01-04T00:00:00Z");
+    memset(&c, 0, sizeof c);
+    CHECK_INT(pv_store_labs(s, "P1", "[\"7\",\"718-7\",\"789-8\"]",
+                            "2026-01-03T00:00:00Z", NULL, 3, collect_lab, &c),
+              0);
+    CHECK_STR(c.out, "789-8=4.1@2026-01-06T00:00:00Z "
+                     "718-7=11.0@2026-01-06T00:00:00Z "
+                     "718-7=12.0@2026-01-04T00:00:00Z");
+    /* A code holding a quote and a backslash is still one code. */
+    add_lab(s, "P1", "x\"y\\z", 1, 1, NULL);
+    memset(&c, 0, sizeof c);
+    CHECK_INT(pv_store_labs(s, "P1", "[\"x\\\"y\\\\z\"]", NULL, NULL, 0,
+                            collect_lab, &c),
+              0);
+    CHECK_INT(c.n, 1);
+
     /* No codes match, an empty list, an unknown patient. */
     memset(&c, 0, sizeof c);
     CHECK_INT(
