@@ -141,29 +141,22 @@ void pv_ingest_close(pv_ingest *p)
     free(p);
 }
 
-int pv_ingest_begin(pv_ingest *p)
+/* An MLLP batch waiting for its commit point is committed first. */
+static void flush_open_batch(pv_ingest *p)
 {
     if (pv_store_in_tx(p->store) && p->flush)
         p->flush(p->flush_ud);
-    return pv_store_begin(p->store);
 }
 
-int pv_ingest_commit(pv_ingest *p)
+int pv_ingest_begin(pv_ingest *p)
 {
-    int rc = pv_store_commit(p->store);
-    if (rc) {
-        pv_ingest_rollback(p);
-        return rc;
-    }
-    memset(p->seen, 0, sizeof p->seen);
-    pv_notify_kick(p->notify);
-    return pv_alerts_committed(p->alerts);
+    flush_open_batch(p);
+    return pv_store_begin(p->store);
 }
 
 int pv_ingest_begin_relaxed(pv_ingest *p)
 {
-    if (pv_store_in_tx(p->store) && p->flush)
-        p->flush(p->flush_ud);
+    flush_open_batch(p);
     return pv_store_begin_relaxed(p->store);
 }
 
@@ -181,6 +174,18 @@ int pv_ingest_durable(pv_ingest *p, pv_alerts_lines lines)
 {
     pv_notify_kick(p->notify);
     return pv_alerts_write(p->alerts, lines);
+}
+
+int pv_ingest_commit(pv_ingest *p)
+{
+    /* An ordinary commit is durable when it returns. */
+    pv_alerts_lines lines;
+    int rc = pv_ingest_commit_deferred(p, &lines);
+    if (rc) {
+        pv_ingest_rollback(p);
+        return rc;
+    }
+    return pv_ingest_durable(p, lines);
 }
 
 void pv_ingest_rollback(pv_ingest *p)

@@ -193,6 +193,21 @@ static void srv_unref(pv_mllp_server *srv);
 
 /* Answers the batches the finished sync covered (all of them when all is
  * set), oldest first. rc: the sync's result. */
+/* A committed batch after its sync (rc its result): alert-log lines, the
+ * mailer's wake-up, then the ACKs. Frees b. */
+static void answer_batch(pv_mllp_server *srv, struct pending *b, size_t n,
+                         pv_alerts_lines lines, int rc)
+{
+    if (rc)
+        pv_error("MLLP batch of %zu messages committed but not confirmed on "
+                 "disk (fdatasync of the WAL failed); answering AE",
+                 n);
+    pv_ingest_durable(srv->p, lines);
+    for (size_t i = 0; i < n; i++)
+        answer(srv, &b[i], rc && b[i].code == PV_HL7_AA);
+    free(b);
+}
+
 static void answer_committed(pv_mllp_server *srv, int rc, int all)
 {
     while (srv->head && (all || srv->head->covered)) {
@@ -200,15 +215,7 @@ static void answer_committed(pv_mllp_server *srv, int rc, int all)
         srv->head = k->next;
         if (!srv->head)
             srv->tail = NULL;
-        if (rc)
-            pv_error("MLLP batch of %zu messages committed but not "
-                     "confirmed on disk (fdatasync of the WAL failed); "
-                     "answering AE",
-                     k->n);
-        pv_ingest_durable(srv->p, k->lines);
-        for (size_t i = 0; i < k->n; i++)
-            answer(srv, &k->b[i], rc && k->b[i].code == PV_HL7_AA);
-        free(k->b);
+        answer_batch(srv, k->b, k->n, k->lines, rc);
         free(k);
     }
 }
@@ -272,16 +279,17 @@ static void flush(void *ud)
     size_t n = srv->nbatch;
     srv->batch = NULL;
     srv->nbatch = srv->capbatch = 0;
-    struct committed *k = failed ? NULL : calloc(1, sizeof *k);
-    if (!k) {
-        /* Not committed (nothing to wait for), or no memory to wait: a
-         * committed batch is then synced here, on the loop. */
-        int rc = failed ? 0 : pv_store_sync_wal(pv_ingest_store(srv->p));
-        if (!failed)
-            pv_ingest_durable(srv->p, lines);
+    if (failed) {
         for (size_t i = 0; i < n; i++)
-            answer(srv, &b[i], (failed || rc) && b[i].code == PV_HL7_AA);
+            answer(srv, &b[i], b[i].code == PV_HL7_AA);
         free(b);
+        return;
+    }
+    struct committed *k = calloc(1, sizeof *k);
+    if (!k) {
+        /* No memory to wait: sync here, on the loop. */
+        answer_batch(srv, b, n, lines,
+                     pv_store_sync_wal(pv_ingest_store(srv->p)));
         return;
     }
     k->b = b;

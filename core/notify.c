@@ -144,6 +144,16 @@ static void upper(char *s)
             *s -= 32;
 }
 
+/* One line of a trend (a row of pv_store_labs: observed_at is column 11,
+ * value_text 5, unit 6, flag 9). */
+static int trend_row(void *ud, sqlite3_stmt *st)
+{
+    pv_buf *b = ud;
+    pv_buf_printf(b, "  %.10s  %s %s%s%s\r\n", col(st, 11), col(st, 5),
+                  col(st, 6), *col(st, 9) ? "  flag " : "", col(st, 9));
+    return 0;
+}
+
 /* Appends body lines for the alert's facts and the trend of its labs. */
 static void facts_and_trend(pv_store *s, int64_t alert_id, const char *patient,
                             pv_buf *b)
@@ -188,23 +198,16 @@ static void facts_and_trend(pv_store *s, int64_t alert_id, const char *patient,
     for (size_t i = 0; i < codes.count; i++) {
         if (i && !strcmp(codes.items[i], codes.items[i - 1]))
             continue;
-        if (sqlite3_prepare_v2(db,
-                               "SELECT observed_at, value_text, unit, flag "
-                               "FROM observations WHERE patient_id = ? AND "
-                               "code = ? AND status NOT IN ('D', 'W') "
-                               "AND (?3 = '' OR observed_at <= ?3) "
-                               "ORDER BY observed_at DESC LIMIT 6",
-                               -1, &st, NULL) != SQLITE_OK)
-            continue;
-        sqlite3_bind_text(st, 1, patient, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, codes.items[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, until, -1, SQLITE_STATIC);
+        /* The rules' history query (one index range, newest first). */
+        pv_buf one = PV_BUF_INIT;
+        pv_buf_puts(&one, "[");
+        pv_buf_json_str(&one, codes.items[i], (size_t)-1);
+        pv_buf_puts(&one, "]");
         pv_buf_printf(b, "\r\nRecent results of %s (newest first):\r\n",
                       codes.items[i]);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            pv_buf_printf(b, "  %.10s  %s %s%s%s\r\n", col(st, 0), col(st, 1),
-                          col(st, 2), *col(st, 3) ? "  flag " : "", col(st, 3));
-        sqlite3_finalize(st);
+        pv_store_labs(s, patient, pv_buf_cstr(&one), NULL,
+                      *until ? until : NULL, 6, trend_row, b);
+        pv_buf_free(&one);
     }
     pv_strlist_free(&codes);
 }

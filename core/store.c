@@ -42,6 +42,11 @@ enum stmt {
     S__COUNT
 };
 
+/* The columns of a lab row, in the order lab_row() in rules.c reads them. */
+#define LABS_COLUMNS                                                           \
+    "id, code, code_system, name, value_num, value_text, unit, ref_low, "      \
+    "ref_high, flag, status, observed_at, comparator"
+
 static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -71,8 +76,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_EVENT] = "INSERT INTO events (patient_id, code, code_system, term, "
                 "onset_at, serious, outcome, message_id, line) "
                 "VALUES (?,?,?,?,?,?,?,?,?)",
-    [S_LABS] = "SELECT id, code, code_system, name, value_num, value_text, "
-               "unit, ref_low, ref_high, flag, status, observed_at, comparator "
+    [S_LABS] = "SELECT " LABS_COLUMNS " "
                "FROM observations WHERE patient_id = ?1 AND "
                "(?2 IS NULL OR code IN (SELECT value FROM json_each(?2))) "
                "AND (?3 IS NULL OR observed_at >= ?3) "
@@ -337,6 +341,14 @@ static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+static void checkpointer_free(struct checkpointer *c)
+{
+    uv_cond_destroy(&c->cv);
+    uv_mutex_destroy(&c->mu);
+    free(c->path);
+    free(c);
+}
+
 static int checkpointer_start(pv_store *s, const char *path, char *err,
                               size_t errcap)
 {
@@ -362,10 +374,7 @@ static int checkpointer_start(pv_store *s, const char *path, char *err,
     /* Until the thread has its connection, commits checkpoint themselves
      * (on_wal_commit sees running == 0). */
     if (uv_thread_create(&c->thread, checkpointer_main, c) != 0) {
-        uv_cond_destroy(&c->cv);
-        uv_mutex_destroy(&c->mu);
-        free(c->path);
-        free(c);
+        checkpointer_free(c);
         pv_warn("checkpoints: no thread; the WAL is checkpointed on commit");
         return 0; /* SQLite's automatic checkpoint stays on */
     }
@@ -385,10 +394,7 @@ static void checkpointer_stop(pv_store *s)
     uv_mutex_unlock(&c->mu);
     uv_thread_join(&c->thread);
     sqlite3_wal_hook(s->db, NULL, NULL);
-    uv_cond_destroy(&c->cv);
-    uv_mutex_destroy(&c->mu);
-    free(c->path);
-    free(c);
+    checkpointer_free(c);
     s->ckpt = NULL;
 }
 
@@ -868,10 +874,6 @@ static int json_strings(const char *j)
     }
     return -1;
 }
-
-#define LABS_COLUMNS                                                           \
-    "id, code, code_system, name, value_num, value_text, unit, ref_low, "      \
-    "ref_high, flag, status, observed_at, comparator"
 
 /* One arm per code, each an index range of observations_by_patient
  * (patient_id, code, observed_at) read newest first and cut at the limit,
