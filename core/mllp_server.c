@@ -69,6 +69,7 @@ struct conn {
     int closed;      /* uv_close called */
     int handles;     /* open libuv handles (tcp, timer) */
     int close_after; /* close once the pending ACKs are written */
+    int paused;      /* reads stopped until the ACKs are out */
 };
 
 struct write_req {
@@ -184,8 +185,10 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
     } else if (c->pending == 0) {
         if (c->close_after)
             conn_close(c);
-        else if (!srv->stopping)
+        else if (c->paused && !srv->stopping) {
+            c->paused = 0;
             uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        }
     }
 }
 
@@ -383,8 +386,6 @@ static int on_message(void *ud, pv_span msg)
         free(pe.text);
         return 1;
     }
-    /* Backpressure: read no more from this peer until its ACKs are out. */
-    uv_read_stop((uv_stream_t *)&c->tcp);
     if (srv->nbatch >= BATCH_CAP)
         flush(srv);
     return 0;
@@ -454,8 +455,20 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     uv_timer_again(&c->idle);
-    if (pv_mllp_feed(c->framer, buf->base, (size_t)n) != 0 && !c->pending)
+    /* Backpressure, paid only by a peer that sends before its ACKs are
+     * out: this read is framed (at most a slab more per connection), then
+     * reading stops until they are. A stop-and-wait peer never sends
+     * early, so its reads are never stopped and restarted (two epoll_ctl
+     * calls a message). */
+    int owed = c->pending;
+    if (pv_mllp_feed(c->framer, buf->base, (size_t)n) != 0 && !c->pending) {
         conn_close(c);
+        return;
+    }
+    if (owed && c->pending && !c->closed && !c->paused) {
+        c->paused = 1;
+        uv_read_stop(s);
+    }
 }
 
 static void on_connection(uv_stream_t *server, int status)

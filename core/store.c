@@ -16,6 +16,7 @@
 #include "error.h"
 #include "log.h"
 #include "migrations.h"
+#include "walbuf.h"
 
 enum stmt {
     S_BEGIN,
@@ -440,9 +441,11 @@ int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
         memcpy(s->wal_path, path, n);
         memcpy(s->wal_path + n, "-wal", 5);
     }
+    /* The WAL's frames are written one commit at a time (walbuf.h). */
+    const char *vfs = pv_walbuf_register() == 0 ? PV_WALBUF_VFS : NULL;
     int rc = sqlite3_open_v2(
         path, &s->db,
-        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) {
         snprintf(err, errcap, "%s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
