@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "pool.h"
 #include "sha256.h"
 
 extern const char pv_rules_api_lua[];
@@ -29,7 +30,8 @@ struct plugin {
     char *file;
     char sha[65];
     size_t mem_used, mem_limit;
-    int host_ref; /* the table rules_api.lua returned */
+    pv_pool *pool; /* the Lua state's small blocks (pool.h) */
+    int host_ref;  /* the table rules_api.lua returned */
 };
 
 struct rule {
@@ -84,13 +86,13 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     struct plugin *pl = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        pv_pool_realloc(pl->pool, ptr, osize, 0);
         pl->mem_used -= old;
         return NULL;
     }
     if (nsize > old && pl->mem_used + (nsize - old) > pl->mem_limit)
         return NULL;
-    void *n = realloc(ptr, nsize);
+    void *n = pv_pool_realloc(pl->pool, ptr, osize, nsize);
     if (!n)
         return NULL;
     pl->mem_used = pl->mem_used - old + nsize;
@@ -631,6 +633,7 @@ static void plugin_free(struct plugin *pl)
         return;
     if (pl->L)
         lua_close(pl->L);
+    pv_pool_free(pl->pool);
     free(pl->file);
     free(pl);
 }
@@ -705,7 +708,12 @@ static int plugin_open(pv_rules *r, const char *path, struct plugin **out,
     pl->owner = r;
     pl->mem_limit = (size_t)r->cfg->limits.rule_memory;
     pl->file = strdup(path);
+    pl->pool = pv_pool_new();
     char err[4096];
+    if (!pl->pool) {
+        plugin_free(pl);
+        return PV_ENOMEM;
+    }
     if (!pl->file || file_sha(path, pl->sha)) {
         pv_buf_printf(errors, "%s: cannot read: %s\n", path, strerror(errno));
         plugin_free(pl);
