@@ -22,15 +22,22 @@
 /* The most one write hands the default VFS (see flush). */
 #define WRITE_MAX 0x1f000u
 
-typedef struct wb_file {
+typedef struct wb_file wb_file;
+struct wb_file {
     sqlite3_file base;  /* pMethods: ours */
     sqlite3_file *real; /* the default VFS's file, allocated after this */
     int wal;            /* a WAL file: writes are gathered */
+    /* A main database and its connection's WAL know each other (see
+     * wb_shm_lock); db_name is the pager's file name pointer, which is also
+     * what sqlite3_filename_database gives for its WAL's name. */
+    const char *db_name;
+    wb_file *peer;
+    wb_file *next_db;   /* the list of open main databases */
     int commit_next;    /* the last write was a commit frame's header */
     unsigned char *buf; /* gathered bytes for [off, off + len); GATHER_MAX */
     size_t len;
     sqlite3_int64 off;
-} wb_file;
+};
 
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs wb_vfs;
@@ -41,6 +48,8 @@ static sqlite3_io_methods wb_methods[3];
 static atomic_ullong n_asked, n_written;
 static uv_once_t once = UV_ONCE_INIT;
 static int registered = PV_EDB;
+static uv_mutex_t dbs_mu; /* guards dbs and the peer links */
+static wb_file *dbs;
 
 /* Writes the gathered range, in pieces the default VFS takes: the unix
  * VFS writes at most 0x1ffff bytes a call (os_unix.c seekAndWriteFd masks
@@ -123,11 +132,20 @@ static int wb_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 o)
 static int wb_close(sqlite3_file *file)
 {
     wb_file *f = (wb_file *)file;
-    /* Only uncommitted frames can still be gathered here; a failure to
-     * write them loses nothing committed. */
-    flush(f);
+    /* Only frames of a transaction that did not commit can still be
+     * gathered here: they are dropped, as SQLite would overwrite them. */
+    f->len = 0;
     free(f->buf);
     f->buf = NULL;
+    uv_mutex_lock(&dbs_mu);
+    if (f->peer)
+        f->peer->peer = NULL;
+    for (wb_file **pp = &dbs; *pp; pp = &(*pp)->next_db)
+        if (*pp == f) {
+            *pp = f->next_db;
+            break;
+        }
+    uv_mutex_unlock(&dbs_mu);
     return f->real->pMethods->xClose(f->real);
 }
 
@@ -201,9 +219,23 @@ static int wb_shm_map(sqlite3_file *file, int page, int size, int extend,
     return REAL(file)->pMethods->xShmMap(REAL(file), page, size, extend, out);
 }
 
+/* SQLite's WAL write lock is shared-memory lock 0 (wal.c WAL_WRITE_LOCK). */
+#define WAL_WRITE_LOCK 0
+
 static int wb_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
-    return REAL(file)->pMethods->xShmLock(REAL(file), offset, n, flags);
+    wb_file *f = (wb_file *)file;
+    if ((flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) &&
+        offset <= WAL_WRITE_LOCK && WAL_WRITE_LOCK < offset + n && f->peer) {
+        /* The write transaction ends. A commit has written out what it
+         * gathered; what is left belongs to a transaction that rolled back
+         * (frames spilled from the cache). Once the lock is free another
+         * connection may write frames at those offsets, so they must never
+         * be written: drop them. */
+        f->peer->len = 0;
+        f->peer->commit_next = 0;
+    }
+    return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
 static void wb_shm_barrier(sqlite3_file *file)
@@ -237,8 +269,25 @@ static int wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
     /* SQLite calls xClose only if pMethods is set. */
     if (rc == SQLITE_OK && f->real->pMethods) {
         int v = f->real->pMethods->iVersion;
-        f->wal = (flags & SQLITE_OPEN_WAL) != 0;
         f->base.pMethods = &wb_methods[v < 1 ? 0 : v > 3 ? 2 : v - 1];
+        uv_mutex_lock(&dbs_mu);
+        if ((flags & SQLITE_OPEN_MAIN_DB) && name) {
+            f->db_name = name;
+            f->next_db = dbs;
+            dbs = f;
+        } else if ((flags & SQLITE_OPEN_WAL) && name) {
+            /* Gather only for a WAL whose database is known: its write
+             * lock tells when gathered frames have gone stale. */
+            const char *db = sqlite3_filename_database(name);
+            for (wb_file *d = dbs; d; d = d->next_db)
+                if (d->db_name == db && !d->peer) {
+                    d->peer = f;
+                    f->peer = d;
+                    f->wal = 1;
+                    break;
+                }
+        }
+        uv_mutex_unlock(&dbs_mu);
     } else if (f->real->pMethods) {
         f->real->pMethods->xClose(f->real);
     }
@@ -321,6 +370,8 @@ static int wb_current_time64(sqlite3_vfs *v, sqlite3_int64 *out)
 
 static void register_once(void)
 {
+    if (uv_mutex_init(&dbs_mu) != 0)
+        return;
     real_vfs = sqlite3_vfs_find(NULL);
     /* Versions below these lack shared memory (WAL) or xCurrentTimeInt64. */
     if (!real_vfs || real_vfs->iVersion < 2)

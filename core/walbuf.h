@@ -10,7 +10,10 @@
  * to the default VFS (reads, syncs, truncation and size queries of a WAL
  * first write out what is buffered). A write error of the gathered range
  * is returned from the commit frame's write, so SQLite fails that commit as
- * it would have without the buffer.
+ * it would have without the buffer. Frames still gathered when the write
+ * transaction ends (it rolled back after spilling pages) are dropped when
+ * the connection releases the WAL write lock: after that another
+ * connection may write at the same offsets.
  *
  * It calls only SQLite's VFS API. The store opens its connections with it.
  */

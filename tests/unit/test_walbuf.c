@@ -3,7 +3,9 @@
  * connection can see it; commits larger than the gathering buffer are
  * whole; a process killed between commits leaves every commit it made and
  * no other; a write that fails (a real EFBIG from RLIMIT_FSIZE) fails its
- * commit, leaves the database intact, and the next commit works. Real
+ * commit, leaves the database intact, and the next commit works; frames
+ * of a transaction that rolled back are never written over another
+ * connection's commit. Real
  * SQLite files in a temporary directory; a second connection on SQLite's
  * default VFS reads what the store wrote. */
 #include <signal.h>
@@ -256,6 +258,62 @@ static void test_write_failure(void)
     remove_db(path);
 }
 
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Frames spilled by a transaction that then rolls back must never reach
+ * the file: once the write lock is free another connection writes its
+ * commit at those offsets, and the stale frames written later would
+ * overwrite it. Here A (this VFS, a tiny page cache so that its big
+ * transaction spills) rolls back, B (the default VFS) commits over the same
+ * offsets, then A commits again: B's rows must all be there, sound. The
+ * WAL is emptied first, so that the rollback reads the pages it restores
+ * from the database file and not from the WAL (a WAL read would write the
+ * gathered frames out while A still holds the lock, which is harmless and
+ * would hide the case). */
+static void test_rolled_back_frames_dropped(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "stale.db");
+    sqlite3 *a = NULL;
+    CHECK_INT(sqlite3_open_v2(path, &a,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                              PV_WALBUF_VFS),
+              SQLITE_OK);
+    CHECK_INT(exec(a, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
+                      "PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=20; "
+                      "CREATE TABLE t (x BLOB); "
+                      "PRAGMA wal_checkpoint(TRUNCATE)"),
+              SQLITE_OK);
+    sqlite3 *b = open_reader(path);
+    CHECK(b != NULL);
+    CHECK_INT(exec(b, "PRAGMA wal_autocheckpoint=0; PRAGMA synchronous=OFF"),
+              SQLITE_OK);
+    pv_walbuf_stats before, after;
+    pv_walbuf_stats_get(&before);
+    CHECK_INT(exec(a, "BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
+                      "SELECT i + 1 FROM c WHERE i < 200) INSERT INTO t "
+                      "SELECT randomblob(3000) FROM c"),
+              SQLITE_OK);
+    pv_walbuf_stats_get(&after);
+    /* The transaction did spill frames into the WAL before its end. */
+    CHECK(after.asked - before.asked > 40);
+    CHECK_INT(exec(a, "ROLLBACK"), SQLITE_OK);
+    CHECK_INT(insert_tx(b, 20, 3000), SQLITE_OK);
+    CHECK_INT(insert_tx(a, 3, 100), SQLITE_OK);
+    CHECK_INT(count_rows(b), 23);
+    CHECK(integrity_ok(b));
+    sqlite3_close(a);
+    sqlite3_close(b);
+    sqlite3 *r = open_reader(path);
+    CHECK_INT(count_rows(r), 23);
+    CHECK(integrity_ok(r));
+    sqlite3_close(r);
+    remove_db(path);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -268,6 +326,7 @@ int main(void)
         test_commits_visible(modes[i]);
         test_killed_writer(modes[i]);
     }
+    test_rolled_back_frames_dropped();
     test_write_failure();
     rmdir(tmpdir);
     return pv_test_report();
