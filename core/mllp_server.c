@@ -194,8 +194,6 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
 
 static void srv_unref(pv_mllp_server *srv);
 
-/* Answers the batches the finished sync covered (all of them when all is
- * set), oldest first. rc: the sync's result. */
 /* A committed batch after its sync (rc its result): alert-log lines, the
  * mailer's wake-up, then the ACKs. Frees b. */
 static void answer_batch(pv_mllp_server *srv, struct pending *b, size_t n,
@@ -211,6 +209,8 @@ static void answer_batch(pv_mllp_server *srv, struct pending *b, size_t n,
     free(b);
 }
 
+/* Answers the batches the finished sync covered (all of them when all is
+ * set), oldest first. rc: the sync's result. */
 static void answer_committed(pv_mllp_server *srv, int rc, int all)
 {
     while (srv->head && (all || srv->head->covered)) {
