@@ -11,6 +11,7 @@
 #include "log.h"
 #include "mllp_server.h"
 #include "notify.h"
+#include "store.h"
 #include "tail.h"
 
 struct engine {
@@ -26,6 +27,7 @@ struct engine {
     uv_fs_event_t *plugin_watch;
     size_t nwatch;
     int stopping;
+    pv_mllp_stats mllp_stats; /* at the stop, for its summary */
 };
 
 /* How often the schedule timer looks for due rules. */
@@ -39,6 +41,8 @@ static void stop(struct engine *e, const char *why)
     pv_info("%s: stopping", why);
     /* The MLLP batch at hand is committed and acknowledged first. */
     pv_mllp_server_stop(e->mllp);
+    if (e->mllp)
+        pv_mllp_server_stats(e->mllp, &e->mllp_stats);
     pv_notify_stop(pv_ingest_notify(e->p));
     pv_inbox_stop(e->inbox);
     pv_tail_stop(e->tail);
@@ -128,6 +132,28 @@ static void on_signal(uv_signal_t *h, int signum)
         stop(e, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* What the run did, for the operator: the MLLP counts, and the WAL
+ * checkpoints, above all the time the loop spent on them (every commit
+ * waited meanwhile: see store.c, on_wal_commit). */
+static void log_summary(const struct engine *e)
+{
+    const pv_mllp_stats *m = &e->mllp_stats;
+    pv_store_ckpt_stats c;
+    pv_store_ckpt_get(pv_ingest_store(e->p), &c);
+    pv_info("stopped: MLLP %lu connection%s, %lu message%s (AA %lu, AE %lu, "
+            "AR %lu; %lu duplicate%s; %lu ACK%s not answered) in %lu "
+            "commit%s; checkpoints: %llu pass%s copied %llu WAL page%s, "
+            "%llu error%s; the loop ran %llu itself (%.1f ms)",
+            m->connections, m->connections == 1 ? "" : "s", m->messages,
+            m->messages == 1 ? "" : "s", m->aa, m->ae, m->ar, m->duplicates,
+            m->duplicates == 1 ? "" : "s", m->acks, m->acks == 1 ? "" : "s",
+            m->batches, m->batches == 1 ? "" : "s", (unsigned long long)c.runs,
+            c.runs == 1 ? "" : "es", (unsigned long long)c.frames,
+            c.frames == 1 ? "" : "s", (unsigned long long)c.errors,
+            c.errors == 1 ? "" : "s", (unsigned long long)c.writer_runs,
+            (double)c.writer_us / 1000.0);
+}
+
 int pv_engine_run(const pv_config *cfg, pv_ingest *p)
 {
     struct engine e;
@@ -171,6 +197,7 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
                 cfg->tail.count == 1 ? "" : "s", cfg->mllp.listen);
     }
     uv_run(&e.loop, UV_RUN_DEFAULT);
+    log_summary(&e);
     uv_loop_close(&e.loop);
     free(e.plugin_watch);
     return status;

@@ -357,6 +357,7 @@ static int on_message(void *ud, pv_span msg)
                  pv_store_errmsg(pv_ingest_store(p)));
     } else if (res.ack < 0) {
         /* An ACK: never answered (the peer may be acknowledging ours). */
+        srv->stats.acks++;
         pv_debug("%s: %s", c->peer, res.text);
         pv_hl7_result_free(&res);
         return 0;

@@ -26,9 +26,10 @@ int pv_mllp_server_start(uv_loop_t *loop, pv_ingest *p, const pv_config *cfg,
  * every connection. Freed when libuv has closed the handles. */
 void pv_mllp_server_stop(pv_mllp_server *s);
 
-/* Counters, for logs and tests. */
+/* Counters, for logs and tests. messages counts every frame received;
+ * acks the ACKs among them, never answered; batches the commits. */
 typedef struct pv_mllp_stats {
-    unsigned long connections, messages, duplicates, aa, ae, ar, batches;
+    unsigned long connections, messages, duplicates, aa, ae, ar, batches, acks;
 } pv_mllp_stats;
 void pv_mllp_server_stats(const pv_mllp_server *s, pv_mllp_stats *out);
 

@@ -129,6 +129,7 @@ struct checkpointer {
     uv_mutex_t mu;
     uv_cond_t cv;
     int requested, stop;
+    int last_done; /* WAL frames copied after the last pass */
     char *path;
     pv_store_ckpt_stats stats; /* under mu */
 };
@@ -142,10 +143,13 @@ struct pv_store {
     uint64_t exposure_gen;
     struct checkpointer *ckpt; /* NULL: in memory, or SQLite checkpoints */
     uint64_t restarts;         /* RESTART checkpoints run by the writer */
-    int relaxed;               /* the open transaction commits unsynced */
-    int ckpt_due;              /* 1 PASSIVE, 2 RESTART: after the commit */
-    int wal_fd;                /* the WAL, for pv_store_sync_wal; -1 */
-    int ckpt_asked_at;         /* WAL pages when the thread was last asked */
+    uint64_t writer_runs; /* checkpoints the writer ran (checkpoint_here) */
+    uint64_t writer_us;   /* and the time they took */
+    int relaxed;          /* the open transaction commits unsynced */
+    int ckpt_due;         /* 1 PASSIVE, 2 RESTART: after the commit */
+    int wal_fd;           /* the WAL, for pv_store_sync_wal; -1 */
+    int ckpt_asked_at;    /* WAL pages when the thread was last asked */
+    int wal_pages;        /* WAL pages after the last commit */
     char *wal_path;
 };
 
@@ -274,7 +278,12 @@ static void checkpointer_main(void *arg)
         uv_mutex_lock(&c->mu);
         c->stats.runs++;
         if (crc == SQLITE_OK) {
-            c->stats.frames += (uint64_t)(done > 0 ? done : 0);
+            /* done counts the WAL's copied frames from its start: this
+             * pass copied those past the last one's (in the same WAL: the
+             * writer resets last_done when it starts over). */
+            int from = c->last_done <= done ? c->last_done : 0;
+            c->stats.frames += (uint64_t)(done - from);
+            c->last_done = done;
         } else if (crc != SQLITE_BUSY && crc != SQLITE_LOCKED) {
             /* Disk full, I/O error: the frames stay in the WAL (nothing
              * is lost) and the next request tries again. */
@@ -302,8 +311,14 @@ static void checkpoint_here(pv_store *s, int due)
      * database: ACK latencies of up to 0.8 s. Once the WAL is copied to
      * its end, the writer's next transaction starts it over. */
     int log = 0, done = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                        &log, &done);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s->writer_runs++;
+    s->writer_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
+                               (t1.tv_nsec - t0.tv_nsec) / 1000);
     if (due == 2 && rc == SQLITE_OK && done >= log)
         s->restarts++;
 }
@@ -316,6 +331,13 @@ static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int pages)
     pv_store *s = ud;
     struct checkpointer *c = s->ckpt;
     int due = 0;
+    if (pages < s->wal_pages) {
+        /* The WAL started over: the thread's next pass counts from 0. */
+        uv_mutex_lock(&c->mu);
+        c->last_done = 0;
+        uv_mutex_unlock(&c->mu);
+    }
+    s->wal_pages = pages;
     if (pages >= CKPT_PAGES &&
         (pages < s->ckpt_asked_at || pages - s->ckpt_asked_at >= CKPT_PAGES)) {
         /* Once per CKPT_PAGES new pages (or after the WAL started over):
@@ -408,6 +430,8 @@ void pv_store_ckpt_get(pv_store *s, pv_store_ckpt_stats *out)
         uv_mutex_unlock(&s->ckpt->mu);
     }
     out->restarts = s->restarts;
+    out->writer_runs = s->writer_runs;
+    out->writer_us = s->writer_us;
 }
 
 int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)

@@ -29,9 +29,15 @@ void pv_store_close(pv_store *s);
 typedef struct {
     int running;       /* the thread has its connection */
     uint64_t runs;     /* background checkpoints */
-    uint64_t frames;   /* WAL frames they copied into the database */
+    uint64_t frames;   /* WAL frames they copied into the database (with
+                          any the writer copied between two passes) */
     uint64_t errors;   /* that failed (I/O, disk full), logged */
     uint64_t restarts; /* times the writer copied the WAL to its end */
+    /* Checkpoints the writer ran itself, on its own thread (the loop in
+     * pvwatch run): when the thread is not running, or to copy the WAL's
+     * end so that it can start over. Their time holds up every commit. */
+    uint64_t writer_runs;
+    uint64_t writer_us; /* microseconds they took in all */
 } pv_store_ckpt_stats;
 void pv_store_ckpt_get(pv_store *s, pv_store_ckpt_stats *out);
 

@@ -340,6 +340,17 @@ assert_eq True "$(json "$silent" "J['idle_s'] < $IDLE_TIMEOUT + 5")" "not much l
 section "SIGTERM: pvwatch stops with status 0"
 stop_pv "$PV_PID" 15
 assert_eq 0 "$STOP_RC" "exit status after SIGTERM"
+summary_line=$(grep 'stopped: MLLP' pv.err | tail -n 1)
+assert_match 'stopped: MLLP [0-9]+ connections, [0-9]+ messages \(AA [0-9]+, AE [0-9]+, AR [0-9]+; [0-9]+ duplicates?; [0-9]+ ACKs? not answered\) in [0-9]+ commits?; checkpoints: [0-9]+ pass(es)? copied [0-9]+ WAL pages?, [0-9]+ errors?; the loop ran [0-9]+ itself \([0-9.]+ ms\)$' \
+    "$summary_line" "the stop logs what the run did"
+# The number just before (count_before) or after (count_after) a word.
+count_before() { sed -E "s/.* ([0-9]+) $1.*/\\1/" <<<"$summary_line"; }
+count_after() { sed -E "s/.*[(;,] $1 ([0-9]+).*/\\1/" <<<"$summary_line"; }
+acks=$(count_before 'ACKs? not answered') dups=$(count_before 'duplicates?') ars=$(count_after AR)
+assert_eq True "$([ "$acks" -ge 5 ] && echo True || echo False)" \
+    "it counts hl7v2-net's 5 ACKs of pvwatch's ACKs, unanswered ($acks)"
+assert_eq True "$([ "$dups" -ge 1 ] && echo True || echo False)" "and the duplicate ($dups)"
+assert_eq True "$([ "$ars" -ge 2 ] && echo True || echo False)" "and the ARs (malformed, oversized: $ars)"
 assert_eq "" "$(grep -iE 'not committed|message not stored|cannot|failed|abort|assert' pv.err | head -n 3)" \
     "no database or I/O error in the server log"
 assert_eq "ok|28" "$(q 'PRAGMA integrity_check')|$(count_obs NIST-LRI-GU-002.00)" \
