@@ -112,8 +112,12 @@ assert_ne() {
 }
 
 # assert_match ERE TEXT MESSAGE: TEXT matches the extended regex.
+# (A here-string, not printf | grep -q: bash's printf writes a line at a
+# time, grep -q leaves at its first match, and the next write's EPIPE
+# failed the pipeline under pipefail: a match reported as none, now and
+# then, on a loaded machine.)
 assert_match() {
-    if printf '%s' "$2" | grep -Eq -- "$1"; then
+    if grep -Eq -- "$1" <<<"$2"; then
         pass
     else
         fail "$3: [$2] does not match /$1/"
@@ -122,7 +126,7 @@ assert_match() {
 
 # assert_no_match ERE TEXT MESSAGE
 assert_no_match() {
-    if printf '%s' "$2" | grep -Eq -- "$1"; then
+    if grep -Eq -- "$1" <<<"$2"; then
         fail "$3: [$2] matches /$1/"
     else
         pass
