@@ -109,6 +109,7 @@ static struct {
          NULL};
 
 static char dir[PATH_MAX];
+static char log_path[PATH_MAX + 32]; /* pvwatch's stderr and stdout */
 static pid_t pv_pid = -1;
 static int port;
 
@@ -152,13 +153,12 @@ static void start_pvwatch(void)
             "mllp = { listen = \"127.0.0.1:0\", max_connections = 1024 }\n",
             opt.plugins, opt.scripts);
     fclose(f);
-    char log[PATH_MAX + 32];
-    snprintf(log, sizeof log, "%s/pv.log", dir);
+    snprintf(log_path, sizeof log_path, "%s/pv.log", dir);
     pv_pid = fork();
     if (pv_pid < 0)
         die("fork");
     if (pv_pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd < 0 || dup2(fd, 2) < 0 || dup2(fd, 1) < 0 || chdir(dir) != 0)
             _exit(127);
         execl(opt.pvwatch, opt.pvwatch, "run", "-c", "pv.lua", (char *)NULL);
@@ -167,7 +167,7 @@ static void start_pvwatch(void)
     /* The log names the port the system chose. */
     double deadline = now_s() + 15;
     while (now_s() < deadline && !port) {
-        FILE *l = fopen(log, "r");
+        FILE *l = fopen(log_path, "r");
         char line[512];
         while (l && fgets(line, sizeof line, l)) {
             const char *m = strstr(line, "MLLP listening on 127.0.0.1:");
@@ -179,14 +179,14 @@ static void start_pvwatch(void)
         int status;
         if (waitpid(pv_pid, &status, WNOHANG) == pv_pid) {
             fprintf(stderr, "bench_mllp: pvwatch exited at start; see %s\n",
-                    log);
+                    log_path);
             exit(1);
         }
         if (!port)
             nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
     }
     if (!port) {
-        fprintf(stderr, "bench_mllp: no MLLP port in %s\n", log);
+        fprintf(stderr, "bench_mllp: no MLLP port in %s\n", log_path);
         kill(pv_pid, SIGKILL);
         exit(1);
     }
@@ -618,11 +618,10 @@ static void usage(void)
 
 /* pvwatch's own account of the run, logged when it stops: above all the
  * checkpoints its loop ran itself (their time held up every commit). */
-static void print_summary(const char *dir)
+static void print_summary(void)
 {
-    char path[PATH_MAX + 32], line[1024], last[1024] = "";
-    snprintf(path, sizeof path, "%s/pv.log", dir);
-    FILE *l = fopen(path, "r");
+    char line[1024], last[1024] = "";
+    FILE *l = fopen(log_path, "r");
     while (l && fgets(line, sizeof line, l))
         if (strstr(line, "stopped: MLLP"))
             snprintf(last, sizeof last, "%s", line);
@@ -788,7 +787,7 @@ int main(int argc, char **argv)
            "ms, p99 %.3f ms (a durable commit costs at least one)\n",
            opt.base, f50, f99);
     printf("pvwatch exit status after SIGTERM: %d\n", rc);
-    print_summary(dir);
+    print_summary();
 
     if (opt.keep) {
         printf("kept %s\n", dir);
