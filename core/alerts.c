@@ -68,11 +68,30 @@ struct pv_alerts {
     int64_t written_upto; /* queue rows up to here are in the file */
     int64_t file_upto;    /* the highest seq written to the file */
     int64_t deleting;     /* ... and are deleted by the open tx */
+    int64_t synced_upto;  /* the file is on disk up to this seq */
     pv_alert_hook hook;
     void *hook_ud;
     pv_alerts_counts counts;
     int replay;
 };
+
+/* Makes the lines written so far durable (fdatasync of the log file), so
+ * that their queue rows may go: a row deleted while its line is only in
+ * the page cache would leave the line nowhere after a power cut. Returns
+ * 0 when the rows up to a->file_upto may be deleted. */
+static int sync_log(pv_alerts *a)
+{
+    if (a->log_is_stdout || a->synced_upto >= a->file_upto)
+        return 0;
+    if (fflush(a->log) != 0 || fdatasync(fileno(a->log)) != 0) {
+        pv_warn("alert log: cannot sync it to disk (%s); its lines stay "
+                "queued in the database",
+                strerror(errno));
+        return PV_EIO;
+    }
+    a->synced_upto = a->file_upto;
+    return 0;
+}
 
 void pv_alerts_set_replay(pv_alerts *a, int on)
 {
@@ -136,7 +155,7 @@ void pv_alerts_close(pv_alerts *a)
         return;
     /* A clean stop: what is in the file leaves the queue now. */
     if (a->written_upto > 0 && a->st[A_QUEUE_DEL] &&
-        !pv_store_in_tx(a->store)) {
+        !pv_store_in_tx(a->store) && sync_log(a) == 0) {
         sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, a->written_upto);
         done(a->st[A_QUEUE_DEL]);
     }
@@ -282,8 +301,10 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
          * transaction commits: memory stays flat however many alerts one
          * big file raises, and a crash in between loses no line. Rows
          * already written to the file are dropped here, riding on this
-         * transaction rather than paying a commit of their own. */
-        if (a->written_upto > 0) {
+         * transaction rather than paying a commit of their own, once
+         * the file has them on disk (one fdatasync per such transaction,
+         * not per line). */
+        if (a->written_upto > 0 && sync_log(a) == 0) {
             sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, a->written_upto);
             rc = done(a->st[A_QUEUE_DEL]);
             if (!rc) {
@@ -415,7 +436,7 @@ int pv_alerts_raise(pv_alerts *a, const pv_alert_in *in, const char **event_out,
 
 pv_alerts_lines pv_alerts_take(pv_alerts *a)
 {
-    pv_alerts_lines l = {a->queued_first, a->queued_last};
+    pv_alerts_lines l = {a->queued_first, a->queued_last, 0};
     a->queued_first = a->queued_last = 0;
     a->deleting = 0;
     return l;
@@ -460,7 +481,12 @@ int pv_alerts_committed(pv_alerts *a)
     return pv_alerts_write(a, pv_alerts_take(a));
 }
 
-/* The highest "seq" among the last lines of the log file (0 if none). */
+/* The highest "seq" among the last whole lines of the log file (0 if
+ * none). A last line without its newline (the write was cut short by a
+ * crash, or by a power cut that kept only part of it) does not count: it
+ * is cut off the file, and written again whole from the queue (its row
+ * stays there until the file is synced). *torn is set when it could not be
+ * cut off (then a newline ends it). */
 static int64_t last_seq_in_file(FILE *f, int *torn)
 {
     *torn = 0;
@@ -474,11 +500,25 @@ static int64_t last_seq_in_file(FILE *f, int *torn)
     if (!buf)
         return 0;
     int fd = fileno(f);
-    ssize_t got = pread(fd, buf, want, size - (off_t)want);
+    off_t from = size - (off_t)want;
+    ssize_t got = pread(fd, buf, want, from);
     int64_t best = 0;
     if (got > 0) {
-        *torn = buf[got - 1] != '\n';
-        buf[got] = '\0';
+        size_t end = (size_t)got;
+        if (buf[end - 1] != '\n') {
+            while (end > 0 && buf[end - 1] != '\n')
+                end--;
+            if ((end > 0 || from == 0) &&
+                ftruncate(fd, from + (off_t)end) == 0) {
+                pv_warn("alert log: cut off a last line written only in part "
+                        "(%zd bytes); it is written again whole",
+                        got - (ssize_t)end);
+                fseeko(f, 0, SEEK_END);
+            } else {
+                *torn = 1; /* left in the file, ended by a newline */
+            }
+        }
+        buf[end] = '\0';
         for (char *p = buf; (p = strstr(p, "{\"seq\":")) != NULL; p++) {
             long long v = strtoll(p + 7, NULL, 10);
             if (v > best)
@@ -498,7 +538,8 @@ static int recover_log(pv_alerts *a)
     sqlite3_stmt *st;
     int torn = 0;
     int64_t have = a->log_is_stdout ? 0 : last_seq_in_file(a->log, &torn);
-    /* A line cut short by the stop: end it, so the next line is whole. */
+    /* A line cut short that could not be cut off: end it, so that the
+     * next line is whole. */
     if (torn)
         fputc('\n', a->log);
     if (sqlite3_prepare_v2(db,
@@ -522,7 +563,7 @@ static int recover_log(pv_alerts *a)
     if (n)
         pv_info("alert log: wrote %d line%s committed before the last stop", n,
                 n == 1 ? "" : "s");
-    if (!last)
+    if (!last || sync_log(a) != 0)
         return 0;
     sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, last);
     return done(a->st[A_QUEUE_DEL]);
@@ -537,18 +578,25 @@ void pv_alerts_rolled_back(pv_alerts *a)
     memset(&a->counts, 0, sizeof a->counts);
 }
 
-/* The lines of a rolled-back savepoint leave with their queue rows; only
- * the counters would need the mark, and they count attempts. */
+/* The lines of a rolled-back savepoint leave with their queue rows, and
+ * their seqs will be taken again (SQLite rolls sqlite_sequence back too):
+ * the range of lines to write after the commit must end where it did at
+ * the savepoint. Kept as it was, it would mark those seqs written, and the
+ * lines that take them later would never reach the file. (The counters
+ * count attempts and are left alone.) */
 size_t pv_alerts_mark(const pv_alerts *a)
 {
-    (void)a;
-    return 0;
+    return (size_t)a->queued_last;
 }
 
 void pv_alerts_rewind(pv_alerts *a, size_t mark)
 {
-    (void)a;
-    (void)mark;
+    int64_t last = (int64_t)mark;
+    if (a->queued_last <= last)
+        return;
+    a->queued_last = last;
+    if (last == 0)
+        a->queued_first = 0;
 }
 
 int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,

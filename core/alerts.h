@@ -51,6 +51,8 @@ void pv_alerts_rolled_back(pv_alerts *a);
  * them once the commit is on disk. Lines are written in the order taken. */
 typedef struct {
     int64_t first, last; /* rows of alert_log_queue; 0, 0: none */
+    int64_t outbox;      /* the outbox's highest id after the commit
+                            (pv_ingest_commit_deferred; notify.h) */
 } pv_alerts_lines;
 pv_alerts_lines pv_alerts_take(pv_alerts *a);
 int pv_alerts_write(pv_alerts *a, pv_alerts_lines lines);

@@ -167,11 +167,13 @@ int pv_ingest_commit_deferred(pv_ingest *p, pv_alerts_lines *lines)
         return rc; /* the caller logs pv_store_errmsg, then rolls back */
     memset(p->seen, 0, sizeof p->seen);
     *lines = pv_alerts_take(p->alerts);
+    lines->outbox = pv_notify_outbox_max(p->notify);
     return 0;
 }
 
 int pv_ingest_durable(pv_ingest *p, pv_alerts_lines lines)
 {
+    pv_notify_durable(p->notify, lines.outbox);
     pv_notify_kick(p->notify);
     return pv_alerts_write(p->alerts, lines);
 }

@@ -264,7 +264,7 @@ static void flush(void *ud)
     if (srv->nbatch == 0 && !pv_store_in_tx(pv_ingest_store(srv->p)))
         return;
     int failed = 0;
-    pv_alerts_lines lines = {0, 0};
+    pv_alerts_lines lines = {0, 0, 0};
     if (pv_store_in_tx(pv_ingest_store(srv->p))) {
         int rc = pv_ingest_commit_deferred(srv->p, &lines);
         if (rc) {

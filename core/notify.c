@@ -69,6 +69,7 @@ struct pv_notify {
     long sent_count;
     /* While draining: rows up to this id have had their attempt. */
     int64_t drained_id;
+    int64_t durable_upto; /* rows up to here are on disk (pv_notify_durable) */
     /* The transport thread. */
     uv_thread_t thread;
     uv_loop_t tloop;
@@ -812,13 +813,14 @@ static void send_digest(pv_notify *n, const char *channel)
     if (sqlite3_prepare_v2(pv_store_db(n->store),
                            "SELECT id, payload FROM outbox WHERE status = "
                            "'pending' AND channel = ? AND next_attempt_at "
-                           "<= ? ORDER BY id LIMIT 500",
+                           "<= ? AND id <= ? ORDER BY id LIMIT 500",
                            -1, &st, NULL) != SQLITE_OK)
         return;
     char now[PV_TIME_BUFSZ];
     sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, pv_time_format(pv_store_now(n->store), now), -1,
                       SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, n->durable_upto);
     int64_t *ids = NULL;
     size_t nids = 0;
     pv_buf body = PV_BUF_INIT;
@@ -874,21 +876,47 @@ static void send_digest(pv_notify *n, const char *channel)
     }
 }
 
+int64_t pv_notify_outbox_max(pv_notify *n)
+{
+    if (!n)
+        return 0;
+    sqlite3_stmt *st;
+    int64_t max = 0;
+    if (sqlite3_prepare_v2(pv_store_db(n->store), "SELECT max(id) FROM outbox",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        max = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return max;
+}
+
+void pv_notify_durable(pv_notify *n, int64_t upto)
+{
+    if (n && upto > n->durable_upto)
+        n->durable_upto = upto;
+}
+
 /* Starts transfers for due rows, as many as may be in flight. */
 static void pump(pv_notify *n)
 {
     sqlite3_stmt *st;
     char now[PV_TIME_BUFSZ];
+    /* Nothing waits for a WAL sync: all that is committed is durable
+     * (rows from other processes too, or from before the start). */
+    if (pv_store_all_durable(n->store))
+        pv_notify_durable(n, pv_notify_outbox_max(n));
     pv_time_format(pv_store_now(n->store), now);
     if (sqlite3_prepare_v2(pv_store_db(n->store),
                            "SELECT id, channel, payload FROM outbox WHERE "
                            "status = 'pending' AND channel LIKE 'email:%' "
-                           "AND next_attempt_at <= ? AND id > ? ORDER BY id "
-                           "LIMIT 64",
+                           "AND next_attempt_at <= ? AND id > ? AND id <= ? "
+                           "ORDER BY id LIMIT 64",
                            -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, n->drained_id);
+    sqlite3_bind_int64(st, 3, n->durable_upto);
     while (n->ninflight < MAX_IN_FLIGHT && sqlite3_step(st) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
         if (in_flight(n, id))

@@ -41,6 +41,16 @@ void pv_notify_stop(pv_notify *n);
 /* Tells the sender that rows were committed. */
 void pv_notify_kick(pv_notify *n);
 
+/* A mail goes out only once the row's commit is on disk: after a power cut
+ * no mail may tell of an alert the database does not have. Rows committed
+ * by relaxed transactions (MLLP batches, whose ACKs wait for one WAL sync)
+ * are held back until their sync: the committer reads the outbox's highest
+ * id right after COMMIT (pv_notify_outbox_max) and hands it over once the
+ * commit is durable (pv_notify_durable). When nothing waits for a sync,
+ * every committed row may go. Both accept n == NULL (no e-mail). */
+int64_t pv_notify_outbox_max(pv_notify *n);
+void pv_notify_durable(pv_notify *n, int64_t upto);
+
 /* Sends what is due now on a private loop, each row at most once, for at
  * most max_seconds (for 'pvwatch ingest'). Returns rows sent. */
 long pv_notify_drain(pv_notify *n, double max_seconds);

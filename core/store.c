@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,9 @@ struct pv_store {
     int wal_fd;           /* the WAL, for pv_store_sync_wal; -1 */
     int ckpt_asked_at;    /* WAL pages when the thread was last asked */
     int wal_pages;        /* WAL pages after the last commit */
+    /* Relaxed transactions committed, and how many of them a finished
+     * pv_store_sync_wal covers (it runs on another thread). */
+    atomic_uint_fast64_t relaxed_commits, synced_commits;
     char *wal_path;
 };
 
@@ -615,6 +619,8 @@ int pv_store_commit(pv_store *s)
     int rc = step_done(s, s->stmt[S_COMMIT]);
     if (!rc)
         s->in_tx = 0;
+    if (!rc && s->relaxed)
+        atomic_fetch_add(&s->relaxed_commits, 1);
     if (!s->in_tx)
         end_relaxed(s);
     return rc;
@@ -624,9 +630,18 @@ int pv_store_sync_wal(pv_store *s)
 {
     if (s->wal_fd < 0)
         return 0;
+    /* What was committed before the sync starts is on disk after it. */
+    uint_fast64_t upto = atomic_load(&s->relaxed_commits);
     if (fdatasync(s->wal_fd) != 0)
         return PV_EIO;
+    if (upto > atomic_load(&s->synced_commits))
+        atomic_store(&s->synced_commits, upto);
     return 0;
+}
+
+int pv_store_all_durable(pv_store *s)
+{
+    return atomic_load(&s->synced_commits) >= atomic_load(&s->relaxed_commits);
 }
 
 void pv_store_rollback(pv_store *s)

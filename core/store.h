@@ -64,6 +64,10 @@ int pv_store_begin_relaxed(pv_store *s);
 /* fdatasync of the WAL; may be called from another thread while the loop
  * uses the store (it touches the WAL's file descriptor only). 0 or PV_EIO. */
 int pv_store_sync_wal(pv_store *s);
+/* 1 when every committed transaction is on disk: no relaxed commit waits
+ * for a pv_store_sync_wal (which may run on another thread) that has not
+ * returned 0 yet. */
+int pv_store_all_durable(pv_store *s);
 
 /* Records an inbound message or file. Returns PV_ESTATE when (source,
  * control_id) exists already, and then sets *dup_id to that row. */

@@ -36,6 +36,8 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+import powercut
+
 VT, FS, CR = b"\x0b", b"\x1c", b"\r"
 
 # Clinical time line of the generated data, in the past of the clock (the
@@ -124,8 +126,12 @@ class Engine:
     (when the engine is armed for that): pid is only set while the process
     runs and has not been reaped, so a kill never reaches another one."""
 
-    def __init__(self, pvwatch, cfg, work):
+    def __init__(self, pvwatch, cfg, work, iolog=None, rng=None):
         self.pvwatch, self.cfg, self.work = pvwatch, cfg, work
+        # --power-loss: the iolog library, preloaded; each kill is then
+        # also a power cut (powercut.py), drawn from rng.
+        self.iolog, self.cut_rng = iolog, rng
+        self.cuts = []          # (records, {path: stats}) per cut
         self.proc = None
         self.pid = None
         self.lock = threading.Lock()
@@ -141,10 +147,20 @@ class Engine:
         self.errfile = os.path.join(self.work, "logs", "run-%03d.err" % self.runs)
         out = open(os.path.join(self.work, "logs", "run-%03d.out" % self.runs), "wb")
         err = open(self.errfile, "wb")
+        env = None
+        if self.iolog:
+            # The alert log is written through stdio (iolog.c cannot see
+            # those writes): its size now is what a cut may go back to.
+            log = os.path.join(self.work, "alerts.jsonl")
+            self.appended = {log: os.path.getsize(log)
+                             if os.path.exists(log) else 0}
+            env = dict(os.environ, LD_PRELOAD=self.iolog,
+                       PV_IOLOG=self.iolog_path(), PV_IOLOG_DIR=self.work)
         t0 = time.monotonic()
         with self.lock:
             self.proc = subprocess.Popen([self.pvwatch, "run", "-c", self.cfg],
-                                         stdout=out, stderr=err, cwd=self.work)
+                                         stdout=out, stderr=err, cwd=self.work,
+                                         env=env)
             self.pid = self.proc.pid
         out.close()
         err.close()
@@ -155,6 +171,17 @@ class Engine:
         if ok:
             self.ready_times.append(time.monotonic() - t0)
         return ok
+
+    def iolog_path(self):
+        return os.path.join(self.work, "logs", "iolog-%03d.bin" % self.runs)
+
+    def power_cut(self):
+        """After the process is gone: the disk as a power cut would leave
+        it (the writes of this run that no sync covered undone)."""
+        if self.iolog and self.runs:
+            stats, records = powercut.cut(self.iolog_path(), self.cut_rng,
+                                          self.appended)
+            self.cuts.append((records, stats))
 
     def stderr(self):
         try:
@@ -192,6 +219,8 @@ class Engine:
                 os.kill(pid, signal.SIGKILL)
         if self.proc:
             self.proc.wait()
+            if pid:
+                self.power_cut()
 
     def term(self, timeout=30):
         if not self.proc:
@@ -542,6 +571,11 @@ def main():
                          "directory, removed when all checks pass)")
     ap.add_argument("--python", default="/usr/bin/python3",
                     help="the interpreter that has aiosmtpd")
+    ap.add_argument("--power-loss", metavar="IOLOG_SO", default=None,
+                    help="make every kill a power cut too: pvwatch runs with "
+                         "this LD_PRELOAD library (iolog.c), and the writes "
+                         "no sync covered are undone after each kill and "
+                         "after the final stop (powercut.py)")
     args = ap.parse_args()
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
@@ -552,8 +586,9 @@ def main():
     os.makedirs(os.path.join(work, "logs"), exist_ok=True)
     os.makedirs(os.path.join(work, "inbox"), exist_ok=True)
     LOG = open(os.path.join(work, "logs", "crash.log"), "a")
-    say("crash test: seed %d, %d kills, %d senders, %d exposed patients, in %s"
-        % (seed, args.kills, args.senders, args.patients, work))
+    say("crash test: seed %d, %d kills%s, %d senders, %d exposed patients, in %s"
+        % (seed, args.kills, " (power cuts)" if args.power_loss else "",
+           args.senders, args.patients, work))
     t_begin = time.monotonic()
 
     mllp_port, smtp_port = free_port(), free_port()
@@ -576,7 +611,11 @@ email = {{ url = "smtp://127.0.0.1:{smtp}", from = "pvwatch@localhost",
 '''.format(src=src, mllp=mllp_port, smtp=smtp_port))
 
     smtp = Smtp(args.python, smtp_port, maildir, os.path.join(work, "logs", "smtp.log"))
-    engine = Engine(os.path.abspath(args.pvwatch), cfg, work)
+    iolog = os.path.abspath(args.power_loss) if args.power_loss else None
+    if iolog and not os.path.exists(iolog):
+        sys.exit("--power-loss: %s not found" % iolog)
+    engine = Engine(os.path.abspath(args.pvwatch), cfg, work, iolog,
+                    random.Random(rng.randrange(1 << 30)))
     checks = Checks()
 
     # Patients: E* exposed (the first half by a medications file in the
@@ -726,6 +765,9 @@ email = {{ url = "smtp://127.0.0.1:{smtp}", from = "pvwatch@localhost",
         outbox_ok = wait_until(outbox_done, mail_deadline, 0.25)
         say("outbox sent at %.1fs" % (time.monotonic() - t_begin))
         term_rc = engine.term()
+        # A power cut after the clean stop: it must find nothing to undo
+        # that matters (everything committed, and the alert log, synced).
+        engine.power_cut()
         n_outbox = q("SELECT count(*) FROM outbox")[0][0]
 
         def mail_arrived():
@@ -983,6 +1025,18 @@ email = {{ url = "smtp://127.0.0.1:{smtp}", from = "pvwatch@localhost",
                     "the SMTP server's acceptance and marking the row sent): %s"
                     % (n_dup, "" if n_dup == 1 else "s", sample(duplicates)))
 
+    # -- Power cuts: the test must have undone something -----------------
+    cut_totals = collections.Counter()
+    for records, stats in engine.cuts:
+        cut_totals["records"] += records
+        for st in stats.values():
+            cut_totals.update(st)
+    if iolog:
+        checks.ok(cut_totals["records"] > 0 and
+                  cut_totals["reverted"] + cut_totals["cut"] > 0,
+                  "the power cuts undid writes no sync covered (%d cuts)"
+                  % len(engine.cuts), "%s" % dict(cut_totals))
+
     # -------------------------------------------------------------------
     # Re-sent messages that were committed before the kill (the ACK was
     # lost): pvwatch answers AA and logs them as duplicates.
@@ -1023,6 +1077,13 @@ email = {{ url = "smtp://127.0.0.1:{smtp}", from = "pvwatch@localhost",
         ("duplicates, different Message-ID", len(multi)),
         ("wall time (s)", "%.1f" % (time.monotonic() - t_begin)),
     ]
+    if iolog:
+        rows[2:2] = [("power cuts (after each kill and the stop)",
+                      "%d: %d writes not synced; %d of their %d sectors "
+                      "reverted, %d appended bytes cut"
+                      % (len(engine.cuts), cut_totals["writes"],
+                         cut_totals["reverted"], cut_totals["sectors"],
+                         cut_totals["cut"]))]
     say("")
     say("summary:")
     w = max(len(r[0]) for r in rows)

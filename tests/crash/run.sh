@@ -35,5 +35,5 @@ if ! "$PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
     echo "python3-aiosmtpd is not installed (apt-get install -y python3-aiosmtpd)" >&2
     exit 1
 fi
-exec "$PYTHON" "$here/crash.py" --pvwatch "$PVWATCH" --source "$PV_SOURCE_DIR" \
+PYTHONDONTWRITEBYTECODE=1 exec "$PYTHON" "$here/crash.py" --pvwatch "$PVWATCH" --source "$PV_SOURCE_DIR" \
     --python "$PYTHON" "$@"

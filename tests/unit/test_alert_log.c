@@ -4,6 +4,11 @@
  * its lines at once (pv_alerts_committed). Lines must reach the file in
  * seq order and each once; otherwise a crash before the batch's sync would
  * leave earlier lines out for good (recovery trusts the file's last seq).
+ * Lines of a savepoint that was rolled back (an inbox file found to be a
+ * duplicate after its rules ran) leave no gap: their seqs are used again,
+ * and those lines are written. A last line cut short (a crash in the
+ * middle of a write, or a power cut) is cut off at the next open and
+ * written again whole.
  * Real SQLite and a real log file in a temporary directory. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,16 +60,42 @@ static void log_patients(const char *path, char *out, size_t cap)
     fclose(f);
 }
 
+/* A store and an alert log of their own in tmpdir (NAME.db, NAME.jsonl);
+ * 0 when either did not open. */
+static int open_case(const char *name, char *db, char *log, size_t cap,
+                     pv_store **s, pv_alerts **a)
+{
+    char err[256];
+    snprintf(db, cap, "%s/%s.db", tmpdir, name);
+    snprintf(log, cap, "%s/%s.jsonl", tmpdir, name);
+    *s = NULL;
+    *a = NULL;
+    CHECK_INT(pv_store_open(db, s, err, sizeof err), 0);
+    if (*s)
+        CHECK_INT(pv_alerts_open(*s, log, a, err, sizeof err), 0);
+    return *s && *a;
+}
+
+static void close_case(pv_store *s, pv_alerts *a, const char *db,
+                       const char *log)
+{
+    pv_alerts_close(a);
+    pv_store_close(s);
+    unlink(log);
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s%s", db, sfx[i]);
+        unlink(p);
+    }
+}
+
 static void test_order(void)
 {
     char db[512], log[512], err[256], got[512];
-    snprintf(db, sizeof db, "%s/order.db", tmpdir);
-    snprintf(log, sizeof log, "%s/order.jsonl", tmpdir);
-    pv_store *s = NULL;
-    pv_alerts *a = NULL;
-    CHECK_INT(pv_store_open(db, &s, err, sizeof err), 0);
-    CHECK_INT(pv_alerts_open(s, log, &a, err, sizeof err), 0);
-    if (!s || !a)
+    pv_store *s;
+    pv_alerts *a;
+    if (!open_case("order", db, log, sizeof db, &s, &a))
         return;
 
     /* Batch 1 (relaxed): A, its lines taken, waiting for the sync. */
@@ -132,15 +163,95 @@ static void test_order(void)
     CHECK_INT(pv_alerts_open(s, log, &a, err, sizeof err), 0);
     log_patients(log, got, sizeof got);
     CHECK_STR(got, "A,B,C,D,E,F");
+    close_case(s, a, db, log);
+}
+
+static void test_rolled_back_savepoint(void)
+{
+    char db[512], log[512], got[512];
+    pv_store *s;
+    pv_alerts *a;
+    if (!open_case("rewind", db, log, sizeof db, &s, &a))
+        return;
+    /* One transaction: A, then a savepoint with B that is rolled back
+     * (pv_store_rollback_to releases it too). */
+    CHECK_INT(pv_store_begin(s), 0);
+    CHECK_INT(raise(a, "A"), 0);
+    CHECK_INT(pv_store_savepoint(s), 0);
+    size_t mark = pv_alerts_mark(a);
+    CHECK_INT(raise(a, "B"), 0);
+    pv_store_rollback_to(s);
+    pv_alerts_rewind(a, mark);
+    CHECK_INT(pv_store_commit(s), 0);
+    CHECK_INT(pv_alerts_committed(a), 0);
+    log_patients(log, got, sizeof got);
+    CHECK_STR(got, "A");
+    /* The next line takes B's seq again, and is written. */
+    CHECK_INT(pv_store_begin(s), 0);
+    CHECK_INT(raise(a, "C"), 0);
+    CHECK_INT(pv_store_commit(s), 0);
+    CHECK_INT(pv_alerts_committed(a), 0);
+    log_patients(log, got, sizeof got);
+    CHECK_STR(got, "A,C");
+    /* Only a savepoint rolled back: A stays queued for its commit. */
+    CHECK_INT(pv_store_begin(s), 0);
+    CHECK_INT(pv_store_savepoint(s), 0);
+    mark = pv_alerts_mark(a);
+    CHECK_INT(raise(a, "D"), 0);
+    pv_store_rollback_to(s);
+    pv_alerts_rewind(a, mark);
+    CHECK_INT(raise(a, "E"), 0);
+    CHECK_INT(pv_store_commit(s), 0);
+    CHECK_INT(pv_alerts_committed(a), 0);
+    log_patients(log, got, sizeof got);
+    CHECK_STR(got, "A,C,E");
+    close_case(s, a, db, log);
+}
+
+static void test_torn_last_line(void)
+{
+    char db[512], log[512], err[256], got[512];
+    pv_store *s;
+    pv_alerts *a;
+    if (!open_case("torn", db, log, sizeof db, &s, &a))
+        return;
+    CHECK_INT(pv_store_begin(s), 0);
+    CHECK_INT(raise(a, "A"), 0);
+    CHECK_INT(raise(a, "B"), 0);
+    CHECK_INT(pv_store_commit(s), 0);
+    CHECK_INT(pv_alerts_committed(a), 0);
+    /* Closed inside a transaction, as a kill leaves it: no row leaves the
+     * queue (a clean stop syncs the file, then empties the queue). */
+    CHECK_INT(pv_store_begin(s), 0);
     pv_alerts_close(a);
-    pv_store_close(s);
-    unlink(log);
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char p[600];
-        snprintf(p, sizeof p, "%s%s", db, sfx[i]);
-        unlink(p);
+    a = NULL;
+    pv_store_rollback(s);
+    /* The file loses the end of B's line, as after a power cut. */
+    FILE *f = fopen(log, "r");
+    CHECK(f != NULL);
+    char text[8192];
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose(f);
+    CHECK(n > 40);
+    CHECK_INT(truncate(log, (off_t)(n - 20)), 0);
+    CHECK_INT(pv_alerts_open(s, log, &a, err, sizeof err), 0);
+    log_patients(log, got, sizeof got);
+    CHECK_STR(got, "A,B");
+    f = fopen(log, "r");
+    int lines = 0, whole = 1;
+    char line[8192];
+    while (f && fgets(line, sizeof line, f)) {
+        lines++;
+        size_t len = strlen(line);
+        whole = whole && len > 2 && line[0] == '{' && line[len - 2] == '}' &&
+                line[len - 1] == '\n';
     }
+    if (f)
+        fclose(f);
+    CHECK_INT(lines, 2);
+    CHECK(whole);
+    close_case(s, a, db, log);
 }
 
 int main(void)
@@ -150,6 +261,8 @@ int main(void)
         return 2;
     }
     test_order();
+    test_rolled_back_savepoint();
+    test_torn_last_line();
     rmdir(tmpdir);
     return pv_test_report();
 }

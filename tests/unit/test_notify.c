@@ -6,8 +6,9 @@
  * injection from a title); with email.url to a closed port on a fixed
  * clock, whose retries follow the backoff bounds (base * 2^(n-1), capped,
  * times 0.5 to 1.5) until max_attempts gives the row up with an engine
- * alert; pv_notify_retry makes it pending again. Without email nothing is
- * queued. Each case runs in its own temporary directory. */
+ * alert; pv_notify_retry makes it pending again. A row of a relaxed
+ * commit (an MLLP batch) is not sent before that commit's WAL sync. Without
+ * email nothing is queued. Each case runs in its own temporary directory. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -397,6 +398,62 @@ static void test_backoff(void)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Mail only of what is on disk                                            */
+
+/* One alert in a relaxed transaction (as an MLLP batch commits it: no sync
+ * in COMMIT), committed; returns what pv_ingest_durable needs. */
+static pv_alerts_lines relaxed_alert(pv_ingest *p, const char *key)
+{
+    pv_alerts_lines lines = {0, 0, 0};
+    CHECK_INT(pv_ingest_begin_relaxed(p), 0);
+    CHECK_INT(pv_ingest_engine_alert(p, "test.mail", key, "Durable", "detail",
+                                     "action"),
+              0);
+    CHECK_INT(pv_ingest_commit_deferred(p, &lines), 0);
+    return lines;
+}
+
+static void test_durable_only(void)
+{
+    pv_config cfg;
+    pv_ingest *p = open_case("durable",
+                             "database = 'pv.db'\n"
+                             "alert_log = 'alerts.jsonl'\n"
+                             "email = { dir = 'out', min_severity = 'low' }\n",
+                             &cfg);
+    pv_store *s = pv_ingest_store(p);
+    pv_notify *n = pv_ingest_notify(p);
+    /* Batch A committed, not synced: its mail waits. */
+    pv_alerts_lines a = relaxed_alert(p, "a");
+    CHECK(a.outbox >= 1);
+    CHECK(!pv_store_all_durable(s));
+    CHECK_INT(pv_notify_drain(n, 5), 0);
+    CHECK_INT(q_int(p, "SELECT count(*) FROM outbox WHERE status = 'sent'"), 0);
+    /* Synced, then batch B committed behind it: A's mail goes, B's not. */
+    CHECK_INT(pv_store_sync_wal(s), 0);
+    pv_alerts_lines b = relaxed_alert(p, "b");
+    CHECK(b.outbox > a.outbox);
+    CHECK_INT(pv_ingest_durable(p, a), 0);
+    CHECK(!pv_store_all_durable(s));
+    CHECK_INT(pv_notify_drain(n, 5), 1);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE status = 'sent' AND id <= %lld",
+             (long long)a.outbox);
+    CHECK_INT(q_int(p, sql), 1);
+    CHECK_INT(q_int(p, "SELECT count(*) FROM outbox WHERE status = 'pending'"),
+              1);
+    /* B synced: all of it is durable, and its mail goes too. */
+    CHECK_INT(pv_store_sync_wal(s), 0);
+    CHECK(pv_store_all_durable(s));
+    CHECK_INT(pv_notify_drain(n, 5), 1);
+    CHECK_INT(q_int(p, "SELECT count(*) FROM outbox WHERE status = 'sent'"), 2);
+    CHECK_INT(pv_ingest_durable(p, b), 0);
+    pv_ingest_close(p);
+    pv_config_free(&cfg);
+}
+
+/* ---------------------------------------------------------------------- */
 
 static void test_no_email(void)
 {
@@ -422,6 +479,7 @@ int main(void)
     pv_log_set_level(PV_LOG_ERROR); /* the expected retry warnings */
     test_eml_subjects();
     test_backoff();
+    test_durable_only();
     test_no_email();
     if (!getenv("PV_KEEP_TMP")) {
         char cmd[128];
