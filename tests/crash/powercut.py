@@ -140,6 +140,10 @@ def cut(log_path, rng, appended=None, apply=True):
     """Applies a power cut to the files log_path names, and to the files
     of appended ({path: size at the start of the run}) written through
     stdio; returns {path: stats} and the number of records read."""
+    if not os.path.exists(log_path):
+        # Killed before iolog.c's constructor ran (a kill during the
+        # start): pvwatch wrote nothing yet.
+        return {}, 0
     paths, recs = read_log(log_path)
     p = plan(paths, recs, rng, appended)
     if apply:
