@@ -306,6 +306,8 @@ printf '\nlocal broken = = 1\n' >>main/plugins/cytopenia.lua
 check_wait "[ \$(grep -c 'reload failed' main/pv.err) -gt $reload_fail0 ]" 10 \
     "saving a syntax error triggers a reload, which fails"
 assert_match 'cytopenia\.lua:[0-9]+:' "$(sed -n '/reload failed/,$p' main/pv.err)" "the log names the file and line"
+# The log line comes first, the engine alert's commit right after it.
+wait_for "[ \"\$(q -d main/pv.db \"SELECT count(*) FROM alerts WHERE rule = 'pvwatch.reload'\")\" = 1 ]" 10
 assert_eq "1|high|open" \
     "$(q -d main/pv.db "SELECT count(*), severity, status FROM alerts WHERE signal = 'engine' AND rule = 'pvwatch.reload' AND title LIKE 'Rule reload failed%'")" \
     "an engine alert 'Rule reload failed' is raised"
@@ -319,6 +321,7 @@ assert_eq 1 "$(q -d main/pv.db "SELECT count(*) FROM alerts WHERE patient_id = '
 # SIGHUP while still broken: fails again; the engine alert repeats.
 kill -HUP "$PV_PID"
 check_wait "[ \$(grep -c 'reload failed' main/pv.err) -gt $((reload_fail0 + 1)) ]" 10 "SIGHUP: the reload fails again"
+wait_for "[ \"\$(q -d main/pv.db \"SELECT max(occurrences) FROM alerts WHERE rule = 'pvwatch.reload'\")\" = 2 ]" 10
 assert_eq "1|2" "$(q -d main/pv.db "SELECT count(*), max(occurrences) FROM alerts WHERE rule = 'pvwatch.reload'")" \
     "the same engine alert, repeated (occurrences 2)"
 reloaded0=$(grep -c 'rules reloaded' main/pv.err)
