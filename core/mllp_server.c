@@ -195,7 +195,9 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
 static void srv_unref(pv_mllp_server *srv);
 
 /* A committed batch after its sync (rc its result): alert-log lines, the
- * mailer's wake-up, then the ACKs. Frees b. */
+ * mailer's go-ahead, then the ACKs. After a failed sync the lines and the
+ * mail wait for the next sync that succeeds (it covers this commit too).
+ * Frees b. */
 static void answer_batch(pv_mllp_server *srv, struct pending *b, size_t n,
                          pv_alerts_lines lines, int rc)
 {
@@ -203,7 +205,8 @@ static void answer_batch(pv_mllp_server *srv, struct pending *b, size_t n,
         pv_error("MLLP batch of %zu messages committed but not confirmed on "
                  "disk (fdatasync of the WAL failed); answering AE",
                  n);
-    pv_ingest_durable(srv->p, lines);
+    else
+        pv_ingest_durable(srv->p, lines);
     for (size_t i = 0; i < n; i++)
         answer(srv, &b[i], rc && b[i].code == PV_HL7_AA);
     free(b);
