@@ -803,7 +803,18 @@ static int write_eml(pv_notify *n, int64_t id, const char *payload)
     }
     if (fsync(fd) != 0 || close(fd) != 0)
         return PV_EIO;
-    return rename(tmp, path) == 0 ? 0 : PV_EIO;
+    if (rename(tmp, path) != 0)
+        return PV_EIO;
+    /* The new name on disk before the row says 'sent': otherwise a power
+     * cut could leave the row sent and the file never there. (A failure
+     * here leaves the row pending; the next attempt writes the same
+     * name again.) */
+    int dfd = open(n->cfg->email.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return PV_EIO;
+    int rc = fsync(dfd) == 0 ? 0 : PV_EIO;
+    close(dfd);
+    return rc;
 }
 
 /* Collects the due digest rows of one channel into one message. */
