@@ -70,6 +70,7 @@ struct pv_notify {
     /* While draining: rows up to this id have had their attempt. */
     int64_t drained_id;
     int64_t durable_upto; /* rows up to here are on disk (pv_notify_durable) */
+    sqlite3_stmt *max_st; /* pv_notify_outbox_max: after every commit */
     /* The transport thread. */
     uv_thread_t thread;
     uv_loop_t tloop;
@@ -891,14 +892,15 @@ int64_t pv_notify_outbox_max(pv_notify *n)
 {
     if (!n)
         return 0;
-    sqlite3_stmt *st;
-    int64_t max = 0;
-    if (sqlite3_prepare_v2(pv_store_db(n->store), "SELECT max(id) FROM outbox",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!n->max_st &&
+        sqlite3_prepare_v3(pv_store_db(n->store), "SELECT max(id) FROM outbox",
+                           -1, SQLITE_PREPARE_PERSISTENT, &n->max_st,
+                           NULL) != SQLITE_OK)
         return 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        max = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    int64_t max = 0;
+    if (sqlite3_step(n->max_st) == SQLITE_ROW)
+        max = sqlite3_column_int64(n->max_st, 0);
+    sqlite3_reset(n->max_st);
     return max;
 }
 
@@ -1227,6 +1229,7 @@ void pv_notify_free(pv_notify *n)
 {
     if (!n)
         return;
+    sqlite3_finalize(n->max_st);
     if (n->password) {
         memset(n->password, 0, strlen(n->password));
         free(n->password);
