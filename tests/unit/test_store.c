@@ -745,9 +745,10 @@ static void test_background_checkpoints(void)
     memset(text, 'x', sizeof text - 1);
     text[sizeof text - 1] = '\0';
     int failures = 0;
-    /* About 3,000 WAL pages (below store.c's CKPT_RESTART_PAGES, 4,000):
-     * 45 commits of 200 observations each. */
-    enum { COMMITS = 45 };
+    /* About 12,000 WAL pages (past store.c's CKPT_PAGES, 8,000, where the
+     * thread is first asked for a pass, and below CKPT_RESTART_PAGES,
+     * 16,000): 95 commits of 200 observations each. */
+    enum { COMMITS = 95 };
     for (int t = 0; t < COMMITS; t++) {
         int rc = t % 2 ? pv_store_begin_relaxed(s) : pv_store_begin(s);
         for (int i = 0; !rc && i < 200; i++) {
@@ -766,6 +767,17 @@ static void test_background_checkpoints(void)
     }
     CHECK_INT(failures, 0);
     CHECK_INT(pv_store_sync_wal(s), 0);
+    /* The premise: the WAL grew past CKPT_PAGES and stayed below
+     * CKPT_RESTART_PAGES (a WAL that starts over is not truncated, so its
+     * size tells the most frames it held). */
+    char wal[600];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    struct stat sb;
+    CHECK_INT(stat(wal, &sb), 0);
+    long long frames =
+        ((long long)sb.st_size - 32) / (q_int(s, "PRAGMA page_size") + 24);
+    CHECK(frames >= 8000);
+    CHECK(frames < 16000);
     double deadline = mono_now() + 20;
     do {
         pv_store_ckpt_get(s, &st);
