@@ -125,7 +125,7 @@ static const char *const stmt_sql[S__COUNT] = {
  *
  * The sizes were measured (bench/README.md, "Checkpoint sizes"): a pass
  * ends with an fsync of the database, and a commit's WAL sync that
- * overlaps it takes several times as long (p99 3-7 ms against 1-2 ms).
+ * overlaps it takes several times as long (p99 3-7 ms against under 1 ms).
  * Fewer, larger passes overlap fewer commits (a page written by many
  * commits is copied once a pass): from a pass every 1,000 pages to one
  * every 8,000, the p99 ACK of a lone sender went from about 2.7 ms to

@@ -769,7 +769,8 @@ static void test_background_checkpoints(void)
     CHECK_INT(pv_store_sync_wal(s), 0);
     /* The premise: the WAL grew past CKPT_PAGES and stayed below
      * CKPT_RESTART_PAGES (a WAL that starts over is not truncated, so its
-     * size tells the most frames it held). */
+     * size tells the most frames it held: a 32-byte header, then frames of
+     * a 24-byte header and a page). */
     char wal[600];
     snprintf(wal, sizeof wal, "%s-wal", path);
     struct stat sb;
