@@ -205,6 +205,251 @@ local OTHER_JAK = {
   { "filgotinib", "L04AF04", "L04AA45" },
 }
 
+----------------------------------------------------------------------------
+-- Boxed-warning sets (issue 14).  Sources are named per entry; entries the
+-- domain file does not confirm are marked UNVERIFIED (grep for it).
+----------------------------------------------------------------------------
+
+-- LOINC sets for HBV, TB screening and pregnancy tests.  loinc.org was not
+-- reachable and none of these codes is in domain §3.1: every name below is
+-- from memory of the LOINC table, UNVERIFIED.
+-- 29615-2 HBV DNA [#/volume] (viral load) by NAA, 42595-9 HBV DNA [IU/mL]
+-- by NAA, 5009-6 HBV DNA [Units/volume], 20442-0 HBV DNA [Mass/volume]
+-- (all UNVERIFIED).
+LOINC.hbv_dna = { "29615-2", "42595-9", "5009-6", "20442-0" }
+-- 5196-1 HBsAg [Presence] in Serum by Immunoassay, 5195-3 HBsAg [Presence]
+-- in Serum, 7905-3 HBsAg [Presence] by Neutralization (UNVERIFIED).
+LOINC.hbsag = { "5196-1", "5195-3", "7905-3" }
+-- 13952-7 HBc Ab [Presence], 16933-4 HBc Ab total, 22316-4 HBc Ab
+-- [Units/volume]; 16935-9 HBs Ab [Presence], 22322-2 HBs Ab [Units/volume]
+-- (UNVERIFIED).  Together with hbsag: the "hepatitis B serology" the label
+-- screens with (domain §1.4 LILLY-US-MON "hepatitis screening", §1.7).
+LOINC.hbv_antibody = { "13952-7", "16933-4", "22316-4", "16935-9", "22322-2" }
+-- IGRA: 64084-6 M. tuberculosis stimulated gamma interferon [Presence] in
+-- Blood, 71773-6 and 71774-4 QuantiFERON-TB Gold Plus results, 46217-6
+-- T-SPOT.TB (UNVERIFIED).  TST: 1648-5 tuberculin skin test (PPD) result,
+-- 39263-9 TST induration diameter (UNVERIFIED).
+LOINC.igra = { "64084-6", "71773-6", "71774-4", "46217-6" }
+LOINC.tst = { "1648-5", "39263-9" }
+-- hCG: 2106-3 Choriogonadotropin (pregnancy test) [Presence] in Urine,
+-- 2118-8 Choriogonadotropin [Presence] in Serum or Plasma, 21198-7
+-- Choriogonadotropin.beta [Units/volume] in Serum or Plasma, 2119-6
+-- Choriogonadotropin.beta [Units/volume] (UNVERIFIED).
+LOINC.hcg = { "2106-3", "2118-8", "21198-7", "2119-6" }
+for _, a in ipairs({ "hbv_dna", "hbsag", "hbv_antibody", "igra", "tst",
+    "hcg" }) do
+  ANALYTES[#ANALYTES + 1] = a
+end
+UNIONS.hbv_serology = { "hbsag", "hbv_antibody" }
+UNIONS.tb_test = { "igra", "tst" }
+
+-- ICD-10-CM sets.  The block boundaries of chapter 2 (C00-C96 malignant,
+-- D37-D48 uncertain behaviour) and of chapter 15 (O00-O9A) are standard
+-- ICD-10-CM but not in domain §3.3: UNVERIFIED.  The prefix "C0" covers
+-- C00-C09, and so on; C7A/C7B/C4A are covered by "C7"/"C4".
+ICD.malignancy = {
+  { "C0", "Malignant neoplasms C00-C09", false },
+  { "C1", "Malignant neoplasms C10-C19", false },
+  { "C2", "Malignant neoplasms C20-C26", false },
+  { "C3", "Malignant neoplasms C30-C39 (C34 lung)", false },
+  { "C4", "Malignant neoplasms C40-C4A (C44 non-melanoma skin)", false },
+  { "C5", "Malignant neoplasms C50-C58", false },
+  { "C6", "Malignant neoplasms C60-C69", false },
+  { "C7", "Malignant neoplasms C70-C7B", false },
+  { "C8", "Malignant neoplasms C80-C88 (C81-C88 lymphoma)", false },
+  { "C90", "Multiple myeloma and plasma cell neoplasms", false },
+  { "C91", "Lymphoid leukemia", false },
+  { "C92", "Myeloid leukemia", false },
+  { "C93", "Monocytic leukemia", false },
+  { "C94", "Other leukemias of specified cell type", false },
+  { "C95", "Leukemia of unspecified cell type", false },
+  { "C96", "Other malignant neoplasms of lymphoid tissue", false },
+}
+-- D45 polycythemia vera, D46 myelodysplastic syndromes, D47 other
+-- neoplasms of uncertain behavior of lymphoid/haematopoietic tissue: the
+-- issue's "uncertain behaviour" group (UNVERIFIED).
+ICD.malignancy_uncertain = {
+  { "D45", "Polycythemia vera", false },
+  { "D46", "Myelodysplastic syndromes", false },
+  { "D47", "Other neoplasms of uncertain behavior of lymphoid, "
+    .. "hematopoietic and related tissue", false },
+}
+-- The boxed warning's "lymphomas and lung cancers" (domain §1.2).
+ICD.lymphoma = {
+  { "C81", "Hodgkin lymphoma", false },
+  { "C82", "Follicular lymphoma", false },
+  { "C83", "Non-follicular lymphoma", false },
+  { "C84", "Mature T/NK-cell lymphomas", false },
+  { "C85", "Other and unspecified non-Hodgkin lymphoma", false },
+  { "C86", "Other specified types of T/NK-cell lymphoma", false },
+  { "C88", "Malignant immunoproliferative diseases", false },
+}
+ICD.lung_cancer = {
+  { "C34", "Malignant neoplasm of bronchus and lung", false },
+}
+-- Non-melanoma skin cancer: periodic skin examination (OLU-HCP, §1.8).
+ICD.nmsc = {
+  { "C44", "Other and unspecified malignant neoplasm of skin", false },
+}
+-- GI perforation (domain §3.3, UNVERIFIED there): K63.1; the ulcer
+-- subcategories "with perforation" (.1 acute with perforation, .2 acute
+-- with hemorrhage and perforation, .5 chronic with perforation, .6
+-- chronic with both) of K25-K28; K57 "with perforation and abscess" (.0
+-- small intestine, .2 large intestine, .4 both, .8 unspecified); K65
+-- peritonitis.  The fourth characters are UNVERIFIED.
+ICD.gi_perforation = { { "K63.1", "Perforation of intestine (nontraumatic)",
+  false } }
+for _, k in ipairs({ "K25", "K26", "K27", "K28" }) do
+  for _, s in ipairs({ "1", "2", "5", "6" }) do
+    ICD.gi_perforation[#ICD.gi_perforation + 1] = { k .. "." .. s,
+      "Ulcer with perforation", false }
+  end
+end
+for _, s in ipairs({ "0", "2", "4", "8" }) do
+  ICD.gi_perforation[#ICD.gi_perforation + 1] = { "K57." .. s,
+    "Diverticular disease with perforation and abscess", false }
+end
+ICD.gi_perforation[#ICD.gi_perforation + 1] = { "K65", "Peritonitis", false }
+-- Diverticular disease, a GI-perforation risk factor (EU, MIMS-TH, §1.8).
+ICD.diverticular = { { "K57", "Diverticular disease of intestine", false } }
+-- Pregnancy: chapter 15 O00-O9A (every code starts with O), Z33 pregnant
+-- state, Z34 supervision of normal pregnancy (UNVERIFIED).
+ICD.pregnancy = {
+  { "O", "Pregnancy, childbirth and the puerperium (O00-O9A)", false },
+  { "Z33", "Pregnant state", false },
+  { "Z34", "Encounter for supervision of normal pregnancy", false },
+}
+-- Death codes named by issue 14: R99 ill-defined and unknown cause of
+-- mortality, I46 cardiac arrest (UNVERIFIED).
+ICD.death = {
+  { "R99", "Ill-defined and unknown cause of mortality", false },
+  { "I46", "Cardiac arrest", false },
+}
+-- Cardiovascular causes of death (MACE: "cardiovascular death, myocardial
+-- infarction, and stroke", USPI-HL22, §1.8).  The list is issue 14's; I64
+-- (stroke not specified) is WHO ICD-10, not ICD-10-CM; I71 aortic
+-- aneurysm and dissection; R96 other sudden death (UNVERIFIED).
+ICD.cv_death = {
+  { "I21", "Acute myocardial infarction", true },
+  { "I46", "Cardiac arrest", false },
+  { "I63", "Cerebral infarction", true },
+  { "I64", "Stroke, not specified (WHO ICD-10)", false },
+  { "I71", "Aortic aneurysm and dissection", false },
+  { "R96", "Other sudden death, cause unknown", false },
+}
+ICD_UNIONS.malignancy_any = { "malignancy", "malignancy_uncertain" }
+
+-- Drugs the label does not recommend with baricitinib: "biologic DMARDs,
+-- other JAK inhibitors, or potent immunosuppressants such as ciclosporin"
+-- (MIMS-TH, domain §1.9).  Names and brands are matched as substrings of
+-- the drug text, ATC codes exactly.  Sources of the ATC codes: the JAK
+-- L04AF codes are domain §3.2 (code repos); L04AB01, L04AB02, L04AB04,
+-- L04AC03, L04AC07, L04AC14, L01FA01 were seen in several public code
+-- repos' ATC tables (find_string, secondary; WHOCC not reachable); every
+-- other ATC code and every brand name is from memory: UNVERIFIED.
+-- class: "biologic" (biologic DMARD), "jak" (another JAK inhibitor),
+-- "immunosuppressant" (potent immunosuppressant).
+local COMBINATION = {
+  { "etanercept", "biologic", { "enbrel" }, { "L04AB01" } },
+  { "infliximab", "biologic", { "remicade", "inflectra", "remsima" },
+    { "L04AB02" } },
+  { "adalimumab", "biologic", { "humira", "amgevita", "hyrimoz" },
+    { "L04AB04" } },
+  { "certolizumab", "biologic", { "cimzia" }, { "L04AB05" } },
+  { "golimumab", "biologic", { "simponi" }, { "L04AB06" } },
+  { "abatacept", "biologic", { "orencia" }, { "L04AA24" } },
+  { "tocilizumab", "biologic", { "actemra" }, { "L04AC07" } },
+  { "sarilumab", "biologic", { "kevzara" }, { "L04AC14" } },
+  { "anakinra", "biologic", { "kineret" }, { "L04AC03" } },
+  -- L01FA01 is the current code; L01XC02 the former one (UNVERIFIED).
+  { "rituximab", "biologic", { "rituxan", "mabthera", "truxima" },
+    { "L01FA01", "L01XC02" } },
+  { "tofacitinib", "jak", { "xeljanz" }, { "L04AF01", "L04AA29" } },
+  { "upadacitinib", "jak", { "rinvoq" }, { "L04AF03", "L04AA44" } },
+  { "filgotinib", "jak", { "jyseleca" }, { "L04AF04", "L04AA45" } },
+  { "ruxolitinib", "jak", { "jakafi", "jakavi" }, { "L01EJ01", "L01XE18" } },
+  { "abrocitinib", "jak", { "cibinqo" }, { "L04AF06", "D11AH08" } },
+  { "ritlecitinib", "jak", { "litfulo" }, { "L04AF08" } },
+  { "fedratinib", "jak", { "inrebic" }, { "L01EJ02" } },
+  { "ciclosporin", "immunosuppressant", { "cyclosporin", "neoral",
+    "sandimmun" }, { "L04AD01" } },
+  { "tacrolimus", "immunosuppressant", { "prograf", "advagraf", "envarsus" },
+    { "L04AD02" } },
+  { "azathioprine", "immunosuppressant", { "imuran", "imurel" },
+    { "L04AX01" } },
+  { "mycophenol", "immunosuppressant", { "cellcept", "myfortic" },
+    { "L04AA06" } },
+  { "cyclophosphamide", "immunosuppressant", { "endoxan", "cytoxan" },
+    { "L01AA01" } },
+}
+
+-- Each combination drug is also a known drug of drug_matches (names,
+-- brands, ATC codes), so that on.exposure triggers on an exposure coded by
+-- ATC alone.
+for _, c in ipairs(COMBINATION) do
+  local names, atc = { c[1] }, {}
+  for _, b in ipairs(c[3]) do names[#names + 1] = b end
+  for _, a in ipairs(c[4]) do atc[#atc + 1] = { a, false } end
+  DRUGS[c[1]] = { names = names, ndc = {}, atc = atc, rxcui = {}, omop = {} }
+end
+
+-- Systemic corticosteroids and their prednisone-equivalent factor (mg of
+-- prednisone per mg of the drug): prednisone 5 = prednisolone 5 =
+-- methylprednisolone 4 = dexamethasone 0.75 = hydrocortisone 20 mg.  This
+-- is the standard glucocorticoid equivalence table (e.g. Liu D et al.,
+-- Allergy Asthma Clin Immunol 2013;9:30, Table 1); not in the domain file
+-- and not checked against a stored copy here: UNVERIFIED.  Order matters:
+-- "methylprednisolone" contains "prednisolone", so it comes first.  ATC:
+-- prednisolone H02AB06 (a public code repo, secondary); the others from
+-- memory, UNVERIFIED.
+local STEROIDS = {
+  { "methylprednisolone", 5 / 4, { "medrol", "solu-medrol" }, { "H02AB04" } },
+  { "prednisolone", 1, {}, { "H02AB06" } },
+  { "prednisone", 1, { "deltasone" }, { "H02AB07" } },
+  { "dexamethasone", 5 / 0.75, { "decadron" }, { "H02AB02" } },
+  { "hydrocortisone", 5 / 20, { "solu-cortef" }, { "H02AB09" } },
+}
+
+-- GI-perforation risk medicines of the EU list ("chronic NSAIDs,
+-- corticosteroids or opioids", MIMS-TH, domain §1.8).  The member names
+-- are common examples from memory (UNVERIFIED as a complete list); ATC
+-- groups M01A (NSAIDs) and N02A (opioids) from memory, UNVERIFIED.
+local NSAIDS = { "ibuprofen", "naproxen", "diclofenac", "celecoxib",
+  "etoricoxib", "meloxicam", "indometacin", "indomethacin", "ketoprofen",
+  "piroxicam", "aceclofenac" }
+local OPIOIDS = { "morphine", "oxycodone", "hydrocodone", "codeine",
+  "tramadol", "tapentadol", "fentanyl", "buprenorphine", "hydromorphone",
+  "methadone" }
+
+-- Live vaccines by CVX code (code_system "CVX").  Verified against a CDC
+-- CVX table copied in a public repository (find_string "zoster vaccine,
+-- live"; it cites https://www2a.cdc.gov/vaccines/iis/iisstandards/
+-- vaccines.asp?rpt=cvx): 02 OPV, 03 MMR, 04 M/R, 05 measles, 06 rubella,
+-- 07 mumps, 21 varicella, 37 yellow fever, 94 MMRV, 116 rotavirus
+-- pentavalent, 119 rotavirus monovalent, 121 zoster live, 149 LAIV
+-- quadrivalent.  From memory, UNVERIFIED: 19 BCG, 25 typhoid oral, 38
+-- rubella-mumps, 111 LAIV trivalent, 122 rotavirus unspecified, 174
+-- cholera live oral, 75 vaccinia (smallpox), 184 yellow fever unspecified.
+-- Not live, the neighbours: 187 zoster recombinant, 10 IPV, 101 typhoid
+-- ViCPs, 141 influenza injectable.
+local LIVE_VACCINES = {
+  { "02", "OPV (oral poliovirus, live)", true },
+  { "03", "MMR", true }, { "04", "measles-rubella", true },
+  { "05", "measles", true }, { "06", "rubella", true },
+  { "07", "mumps", true }, { "21", "varicella", true },
+  { "37", "yellow fever", true }, { "94", "MMRV", true },
+  { "116", "rotavirus, pentavalent", true },
+  { "119", "rotavirus, monovalent", true },
+  { "121", "zoster, live", true },
+  { "149", "influenza, live, intranasal, quadrivalent", true },
+  { "19", "BCG", false }, { "25", "typhoid, oral", false },
+  { "38", "rubella-mumps", false },
+  { "111", "influenza, live, intranasal", false },
+  { "122", "rotavirus, unspecified", false },
+  { "174", "cholera, live, oral", false }, { "75", "vaccinia (smallpox)", false },
+  { "184", "yellow fever, unspecified", false },
+}
+
 -- copy(list) returns a fresh array with the same elements.  Callers get
 -- copies so that they cannot change the module's data.
 local function copy(list)
@@ -240,8 +485,10 @@ codes.loinc_set(name) -> list of LOINC code strings, or nil if unknown.
 
   name: an analyte ("neutrophils", "lymphocytes", "wbc", "hemoglobin",
   "platelets", "alt", "ast", "bilirubin", "creatinine", "egfr",
-  "cholesterol", "ldl", "hdl", "triglycerides", "ddimer") or a union
-  ("lipids", "lipid_panel", "cbc", "liver").  The list is a fresh copy.
+  "cholesterol", "ldl", "hdl", "triglycerides", "ddimer", "hbv_dna",
+  "hbsag", "hbv_antibody", "igra", "tst", "hcg") or a union ("lipids",
+  "lipid_panel", "cbc", "liver", "hbv_serology", "tb_test").  The list is
+  a fresh copy.
 
   Example: codes.loinc_set("neutrophils") --> {"751-8","26499-4","753-4"}
 ]]
@@ -325,7 +572,9 @@ or nil if unknown.
 
   Sets: vte, arterial_thrombosis, mace, thrombosis, herpes_zoster,
   tuberculosis, sepsis, pneumonia, opportunistic, other_serious_infection,
-  serious_infection, infection.  The list is a fresh copy.
+  serious_infection, infection; malignancy, malignancy_uncertain,
+  malignancy_any, lymphoma, lung_cancer, nmsc, gi_perforation,
+  diverticular, pregnancy, death, cv_death.  The list is a fresh copy.
 ]]
 function codes.icd_set(name)
   local set = ICD_SETS[name]
@@ -593,6 +842,168 @@ function codes.is_other_jak_inhibitor(exposure)
     if code and (code == jak[2] or code == jak[3]) then return true end
   end
   return false
+end
+
+----------------------------------------------------------------------------
+-- Boxed-warning drug classes (issue 14)
+----------------------------------------------------------------------------
+
+-- LOCAL_ROUTES: routes that are not systemic.  Topical tacrolimus and
+-- ciclosporin eye drops are not "potent immunosuppressants", and inhaled
+-- or topical corticosteroids are not a systemic steroid burden.
+local LOCAL_ROUTES = { "topical", "cutaneous", "ophthalmic", "eye", "ocular",
+  "inhal", "nasal", "dermal", "transdermal", "rectal", "otic" }
+
+-- systemic(e) is false for an exposure whose route names a local route.
+local function systemic(e)
+  return not contains_name(e.route, LOCAL_ROUTES)
+end
+
+-- atc_of(e): the exposure's code upper-cased when it is (or looks like)
+-- an ATC code, else nil.
+local function atc_of(e)
+  local code = e.drug_code
+  if type(code) ~= "string" then return nil end
+  local kind = system_kind(e.code_system)
+  code = trim(code):upper()
+  if kind == "atc" or ((e.code_system == nil or e.code_system == "")
+      and code:match("^%u%d%d%u%u%d%d$")) then
+    return code
+  end
+  return nil
+end
+
+-- entry_matches(entry, e, atc): name or brand in the text, or the ATC.
+local function entry_matches(name, brands, atcs, e, atc)
+  if contains_name(e.drug, { name }) or contains_name(e.drug, brands) then
+    return true
+  end
+  if atc then
+    for _, a in ipairs(atcs) do if a == atc then return true end end
+  end
+  return false
+end
+
+--[[
+codes.combination_drug(exposure) -> name, class | nil.
+
+  name is the ingredient ("azathioprine", "rituximab", ...), class one of
+  "biologic" (biologic DMARD), "jak" (another JAK inhibitor) or
+  "immunosuppressant" (potent immunosuppressant): the drugs the label does
+  not recommend together with baricitinib (domain §1.9).  Matched by name
+  or brand in the drug text, or by ATC code; a local route (topical,
+  ophthalmic, inhaled, ...) is not a match.
+
+  Example: codes.combination_drug({drug = "Imuran 50 mg"})
+             --> "azathioprine", "immunosuppressant"
+]]
+function codes.combination_drug(e)
+  if not record(e) or not systemic(e) then return nil end
+  local atc = atc_of(e)
+  for _, c in ipairs(COMBINATION) do
+    if entry_matches(c[1], c[3], c[4], e, atc) then return c[1], c[2] end
+  end
+  return nil
+end
+
+--[[
+codes.combination_names() -> every ingredient of the combination list,
+for an on.exposure trigger: each is a known drug of drug_matches, so its
+brands and ATC codes match too.
+]]
+function codes.combination_names()
+  local out = {}
+  for _, c in ipairs(COMBINATION) do out[#out + 1] = c[1] end
+  return out
+end
+
+--[[
+codes.steroid(exposure) -> name, factor | nil.
+
+  A systemic corticosteroid and its prednisone-equivalent factor (mg of
+  prednisone per mg): methylprednisolone 1.25, prednisolone 1, prednisone
+  1, dexamethasone 6.667, hydrocortisone 0.25 (UNVERIFIED table, see
+  STEROIDS).  Local routes do not count.
+]]
+function codes.steroid(e)
+  if not record(e) or not systemic(e) then return nil end
+  local atc = atc_of(e)
+  for _, s in ipairs(STEROIDS) do
+    if entry_matches(s[1], s[3], s[4], e, atc) then return s[1], s[2] end
+  end
+  return nil
+end
+
+--[[
+codes.steroid_names() -> the corticosteroid names and brands (copy).
+]]
+function codes.steroid_names()
+  local out = {}
+  for _, s in ipairs(STEROIDS) do
+    out[#out + 1] = s[1]
+    for _, b in ipairs(s[3]) do out[#out + 1] = b end
+  end
+  return out
+end
+
+--[[
+codes.gi_risk_drug(exposure) -> "NSAID" | "corticosteroid" | "opioid" | nil.
+
+  The EU SmPC's GI-perforation risk medicines (MIMS-TH, domain §1.8).
+]]
+function codes.gi_risk_drug(e)
+  if not record(e) then return nil end
+  if codes.steroid(e) then return "corticosteroid" end
+  local atc = atc_of(e)
+  if contains_name(e.drug, NSAIDS) or (atc and atc:sub(1, 4) == "M01A") then
+    return "NSAID"
+  end
+  if contains_name(e.drug, OPIOIDS) or (atc and atc:sub(1, 4) == "N02A") then
+    return "opioid"
+  end
+  return nil
+end
+
+--[[
+codes.gi_risk_names() -> names that make an exposure a GI-risk medicine.
+]]
+function codes.gi_risk_names()
+  local out = codes.steroid_names()
+  for _, n in ipairs(NSAIDS) do out[#out + 1] = n end
+  for _, n in ipairs(OPIOIDS) do out[#out + 1] = n end
+  return out
+end
+
+--[[
+codes.live_vaccine(exposure) -> cvx, label, verified | nil.
+
+  True for an exposure whose code_system is CVX (HL7 table 0396 "CVX",
+  or the FHIR URI http://hl7.org/fhir/sid/cvx) and whose code is a live
+  vaccine.  Leading zeros do not matter ("3" = "03").
+]]
+function codes.live_vaccine(e)
+  if not record(e) or type(e.code_system) ~= "string" then return nil end
+  if not e.code_system:upper():find("CVX", 1, true) then return nil end
+  local code = e.drug_code
+  if math.type(code) == "integer" then code = tostring(code) end
+  if type(code) ~= "string" then return nil end
+  code = trim(code):gsub("^0+", "")
+  if code == "" then return nil end
+  for _, v in ipairs(LIVE_VACCINES) do
+    if v[1]:gsub("^0+", "") == code then return v[1], v[2], v[3] end
+  end
+  return nil
+end
+
+--[[
+codes.live_vaccine_codes() -> list of {code=, label=, verified=}.
+]]
+function codes.live_vaccine_codes()
+  local out = {}
+  for i, v in ipairs(LIVE_VACCINES) do
+    out[i] = { code = v[1], label = v[2], verified = v[3] }
+  end
+  return out
 end
 
 return codes

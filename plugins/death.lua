@@ -1,0 +1,95 @@
+-- plugins/death.lua: death of a patient exposed to baricitinib (issue 14;
+-- signal "mortality"; domain §1.2 boxed warning "Higher rate of all-cause
+-- mortality, including sudden cardiovascular death with another JAK
+-- inhibitor vs. TNF blockers" (USPI-HL22 5.2), §1.8 MACE).
+--
+-- baricitinib.death  a death with onset while the patient is exposed
+--                    (patient:exposed: washout included); critical
+--
+-- What the store can hold today: an event (CSV events, HL7 DG1) whose
+-- outcome says the patient died ("fatal", "death", "died", "dead",
+-- "expired"), whatever its code, or an event coded ICD-10 R99 (unknown
+-- cause of mortality) or I46 (cardiac arrest) (codes.lua "death").  ADT
+-- PID-29/PID-30 (death date/time, death indicator) and PV1-36 discharge
+-- disposition "expired" (20, 40, 41, 42) are not mapped yet: the HL7
+-- mapper is to turn them into such an event (code = the DG1 cause when
+-- there is one, else R99; outcome "fatal"; onset = PID-29, else the
+-- discharge time).
+--
+-- A cardiovascular cause (codes.lua "cv_death": I21, I46, I63, I64, I71,
+-- R96) also names MACE ("cardiovascular death, myocardial infarction, and
+-- stroke", USPI-HL22).  To see every event with a fatal outcome, the rule
+-- triggers on every ICD-10 chapter letter and digit as a prefix (every
+-- code starts with one).  Dedup key "death": one alert per patient.
+-- Facts may arrive in any order: an exposure looks back at the events it
+-- covers.
+local codes = require "codes"
+local pack = require "pack"
+local dose_text = pack.dose_text
+
+local ALL = {}
+for c in ("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"):gmatch(".") do
+  ALL[#ALL + 1] = c
+end
+
+local DIED = { "fatal", "death", "died", "dead", "expired", "deceased" }
+
+local function is_death(ev)
+  local o = type(ev.outcome) == "string" and ev.outcome:lower() or ""
+  for _, w in ipairs(DIED) do
+    if o:find(w, 1, true) then return true end
+  end
+  return codes.icd_match("death", ev.code)
+end
+
+local function assess(ev, exposure)
+  if not is_death(ev) then return nil end
+  local cv = codes.icd_match("cv_death", ev.code)
+  return pv.alert {
+    severity = "critical",
+    title = cv and "Cardiovascular death (MACE) on baricitinib"
+      or "Death of a patient on baricitinib",
+    detail = ("ICD-10-CM %s%s on %s%s. On baricitinib%s since %s%s.")
+      :format(ev.code or "?", ev.term and (" '" .. ev.term .. "'") or "",
+      pv.date(ev.onset), ev.outcome and ("; outcome: " .. ev.outcome) or "",
+      dose_text(exposure), pv.date(exposure.start),
+      exposure["end"] and ("; last dose " .. pv.date(exposure["end"])) or ""),
+    action = "Report as a fatal serious adverse event; the US boxed warning "
+      .. "names a higher rate of all-cause mortality, including sudden "
+      .. "cardiovascular death, with another JAK inhibitor (USPI-HL22 5.2)"
+      .. (cv and "; MACE is 'cardiovascular death, myocardial infarction, "
+        .. "and stroke' (USPI-HL22 5.4)" or "") .. ".",
+    key = "death",
+    evidence = { ev, exposure },
+  }
+end
+
+local death = pv.rule {
+  name = "baricitinib.death",
+  signal = "mortality",
+  description = "death (fatal outcome, R99, I46) while exposed to "
+    .. "baricitinib",
+  on = { event = ALL, exposure = "baricitinib" },
+  when = function(fact, patient)
+    if fact.kind == "event" then
+      if not is_death(fact) then return nil end
+      local exposed, exposure = patient:exposed("baricitinib", fact.onset)
+      if not exposed then return nil end
+      return assess(fact, exposure)
+    end
+    local alerts = {}
+    local events = patient:events(nil, { since = fact.start })
+    for i = #events, 1, -1 do
+      local ev = events[i]
+      if is_death(ev) then
+        local exposed, exposure = patient:exposed("baricitinib", ev.onset)
+        if exposed and exposure.id == fact.id then
+          alerts[#alerts + 1] = assess(ev, exposure)
+        end
+      end
+    end
+    return alerts
+  end,
+}
+
+return death
