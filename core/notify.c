@@ -139,6 +139,104 @@ static void header_text(pv_buf *b, const char *s)
     }
 }
 
+/* Feed and rule text in a mail (issue 22 item 14): every value is put
+ * escaped (pv_buf_put_escaped: CR, LF and other controls become visible
+ * escapes, invalid UTF-8 too), so no value can start a line of its own,
+ * forge a header or a body line, or end the SMTP data with a lone dot.
+ * A value is cut after FIELD_CAP bytes (on a UTF-8 boundary), saying how
+ * much was left out: the whole text is in 'pvwatch alerts show'. A
+ * rule's detail or action is one line too: feed text in it (a unit, a
+ * code) could otherwise bring line breaks of its own. */
+#define FIELD_CAP 2000
+#define SUBJECT_CHARS 200
+#define LINE_MAX_OCTETS 998
+
+static size_t utf8_cut(const char *s, size_t len, size_t cap)
+{
+    if (len <= cap)
+        return len;
+    while (cap > 0 && ((unsigned char)s[cap] & 0xC0) == 0x80)
+        cap--;
+    return cap;
+}
+
+static void put_n(pv_buf *b, const char *s, size_t len, size_t cap)
+{
+    size_t n = utf8_cut(s, len, cap);
+    pv_buf_put_escaped(b, s, n, 0);
+    if (n < len)
+        pv_buf_printf(b, " \xe2\x80\xa6 (%zu more bytes)", len - n);
+}
+
+/* One value on one line. */
+static void put_text(pv_buf *b, const char *s)
+{
+    put_n(b, s, strlen(s), FIELD_CAP);
+}
+
+/* The final form of a message handed to curl or written as .eml: CRLF
+ * line ends only (a bare CR or LF becomes CRLF), no NUL, and no line
+ * longer than RFC 5322's 998 octets (longer ones are wrapped on a UTF-8
+ * boundary). curl dot-stuffs a '.' after CRLF (libcurl 7.88, checked by
+ * tests/e2e/test_mail_sanitize.sh against aiosmtpd), so with CRLF line
+ * ends only, no line of ours can end the SMTP data. */
+static int canonical(pv_buf *msg)
+{
+    pv_buf out = PV_BUF_INIT;
+    const char *p = msg->ptr, *end = msg->ptr + msg->len;
+    size_t col = 0;
+    while (p < end) {
+        if (*p == '\r' || *p == '\n') {
+            pv_buf_append(&out, "\r\n", 2);
+            p += (p[0] == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
+            col = 0;
+            continue;
+        }
+        if (*p == '\0') {
+            p++;
+            continue;
+        }
+        if (col >= LINE_MAX_OCTETS - 4 && ((unsigned char)*p & 0xC0) != 0x80) {
+            /* A continuation, indented: inside a header it folds. */
+            pv_buf_append(&out, "\r\n ", 3);
+            col = 1;
+        }
+        pv_buf_append(&out, p, 1);
+        col++;
+        p++;
+    }
+    if (!pv_buf_ok(&out)) {
+        pv_buf_free(&out);
+        return PV_ENOMEM;
+    }
+    pv_buf_free(msg);
+    *msg = out;
+    return 0;
+}
+
+/* The subject: at most SUBJECT_CHARS characters, an ellipsis when cut. */
+static void cap_subject(pv_buf *b)
+{
+    const char *s = pv_buf_cstr(b);
+    size_t chars = 0, i = 0;
+    for (; s[i]; i++)
+        chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+    if (chars <= SUBJECT_CHARS)
+        return;
+    chars = 0;
+    for (i = 0; s[i]; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            if (chars == SUBJECT_CHARS - 1)
+                break;
+            chars++;
+        }
+    }
+    if (!s[i])
+        return;
+    b->len = i;
+    pv_buf_puts(b, "\xe2\x80\xa6");
+}
+
 static void upper(char *s)
 {
     for (; *s; s++)
@@ -151,8 +249,18 @@ static void upper(char *s)
 static int trend_row(void *ud, sqlite3_stmt *st)
 {
     pv_buf *b = ud;
-    pv_buf_printf(b, "  %.10s  %s %s%s%s\r\n", col(st, 11), col(st, 5),
-                  col(st, 6), *col(st, 9) ? "  flag " : "", col(st, 9));
+    pv_buf_puts(b, "  ");
+    pv_buf_put_escaped(b, col(st, 11),
+                       utf8_cut(col(st, 11), strlen(col(st, 11)), 10), 0);
+    pv_buf_puts(b, "  ");
+    put_text(b, col(st, 5));
+    pv_buf_puts(b, " ");
+    put_text(b, col(st, 6));
+    if (*col(st, 9)) {
+        pv_buf_puts(b, "  flag ");
+        put_text(b, col(st, 9));
+    }
+    pv_buf_puts(b, "\r\n");
     return 0;
 }
 
@@ -181,11 +289,18 @@ static void facts_and_trend(pv_store *s, int64_t alert_id, const char *patient,
         int n = 0;
         while (sqlite3_step(st) == SQLITE_ROW) {
             n++;
-            pv_buf_printf(b, "  - %s %s = %s %s at %s", col(st, 0), col(st, 1),
-                          col(st, 2), col(st, 3), col(st, 4));
-            if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-                pv_buf_printf(b, " (%s %lld)", col(st, 0),
+            pv_buf_puts(b, "  - ");
+            for (int k = 0; k < 5; k++) {
+                static const char *const sep[] = {" ", " = ", " ", " at ", ""};
+                put_text(b, col(st, k));
+                pv_buf_puts(b, sep[k]);
+            }
+            if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
+                pv_buf_puts(b, " (");
+                put_text(b, col(st, 0));
+                pv_buf_printf(b, " %lld)",
                               (long long)sqlite3_column_int64(st, 5));
+            }
             pv_buf_puts(b, "\r\n");
             if (!strcmp(col(st, 0), "lab") && *col(st, 1)) {
                 pv_strlist_add(&codes, col(st, 1));
@@ -205,8 +320,9 @@ static void facts_and_trend(pv_store *s, int64_t alert_id, const char *patient,
         pv_buf_puts(&one, "[");
         pv_buf_json_str(&one, codes.items[i], (size_t)-1);
         pv_buf_puts(&one, "]");
-        pv_buf_printf(b, "\r\nRecent results of %s (newest first):\r\n",
-                      codes.items[i]);
+        pv_buf_puts(b, "\r\nRecent results of ");
+        put_text(b, codes.items[i]);
+        pv_buf_puts(b, " (newest first):\r\n");
         pv_store_labs(s, patient, pv_buf_cstr(&one), NULL,
                       *until ? until : NULL, 6, trend_row, b);
         pv_buf_free(&one);
@@ -280,10 +396,31 @@ static int compose(pv_notify *n, int64_t alert_id, const char *event,
     pv_sha256_update(&h, col(st, 8), strlen(col(st, 8)));
     pv_sha256_update(&h, col(st, 0), strlen(col(st, 0)));
     pv_sha256_hex(&h, hex);
-    pv_buf subject = PV_BUF_INIT;
-    pv_buf_printf(&subject, "[pvwatch] %s %s: %s \xe2\x80\x94 patient %s%s",
-                  sev, col(st, 2), col(st, 5), col(st, 0),
-                  strcmp(event, "escalated") ? "" : " (escalated)");
+    pv_buf subject = PV_BUF_INIT, t = PV_BUF_INIT;
+    pv_buf_printf(&subject, "[pvwatch] %s ", sev);
+    put_n(&subject, col(st, 2), strlen(col(st, 2)), 64);
+    pv_buf_puts(&subject, ": ");
+    put_n(&subject, col(st, 5), strlen(col(st, 5)), SUBJECT_CHARS * 4);
+    /* The patient and the event matter more than the title's tail: the
+     * title is cut first. */
+    pv_buf_puts(&t, " \xe2\x80\x94 patient ");
+    put_n(&t, col(st, 0), strlen(col(st, 0)), 64);
+    if (!strcmp(event, "escalated"))
+        pv_buf_puts(&t, " (escalated)");
+    size_t tail_chars = 0, chars = 0, k = 0;
+    for (size_t m = 0; m < t.len; m++)
+        tail_chars += ((unsigned char)t.ptr[m] & 0xC0) != 0x80;
+    size_t keep =
+        SUBJECT_CHARS > tail_chars + 41 ? SUBJECT_CHARS - tail_chars - 1 : 40;
+    for (; k < subject.len; k++)
+        if (((unsigned char)subject.ptr[k] & 0xC0) != 0x80 && ++chars > keep)
+            break;
+    if (k < subject.len) {
+        subject.len = k;
+        pv_buf_puts(&subject, "\xe2\x80\xa6");
+    }
+    pv_buf_append(&subject, t.ptr ? t.ptr : "", t.len);
+    cap_subject(&subject);
     pv_buf_printf(b, "From: pvwatch <%s>\r\n", n->cfg->email.from);
     pv_buf_printf(b, "To: %s\r\n", rcpts);
     pv_buf_puts(b, "Subject: ");
@@ -298,43 +435,62 @@ static int compose(pv_notify *n, int64_t alert_id, const char *event,
     pv_buf_printf(b, "X-Pvwatch-Alert: %lld\r\nX-Pvwatch-Event: %s\r\n\r\n",
                   (long long)alert_id, event);
 
-    pv_buf_printf(b, "%s alert %s: %s\r\n\r\n", sev,
-                  strcmp(event, "escalated") ? "opened" : "escalated",
-                  col(st, 5));
-    pv_buf_printf(b, "Patient:   %s\r\n", col(st, 0));
-    pv_buf_printf(b, "Signal:    %s (rule %s)\r\n", col(st, 2), col(st, 1));
-    pv_buf_printf(b, "Severity:  %s", col(st, 3));
+    pv_buf_printf(b, "%s alert %s: ", sev,
+                  strcmp(event, "escalated") ? "opened" : "escalated");
+    put_text(b, col(st, 5));
+    pv_buf_puts(b, "\r\n\r\nPatient:   ");
+    put_text(b, col(st, 0));
+    pv_buf_puts(b, "\r\nSignal:    ");
+    put_text(b, col(st, 2));
+    pv_buf_puts(b, " (rule ");
+    put_text(b, col(st, 1));
+    pv_buf_puts(b, ")\r\nSeverity:  ");
+    put_text(b, col(st, 3));
     if (sqlite3_column_type(st, 4) != SQLITE_NULL)
         pv_buf_printf(b, ", grade %d", sqlite3_column_int(st, 4));
-    pv_buf_printf(b, "\r\nAlert:     %lld (%s, opened %s)\r\n",
-                  (long long)alert_id, col(st, 10), col(st, 11));
-    pv_buf_printf(b, "Event:     %s at %s\r\n\r\n", event,
+    pv_buf_printf(b, "\r\nAlert:     %lld (", (long long)alert_id);
+    put_text(b, col(st, 10));
+    pv_buf_puts(b, ", opened ");
+    put_text(b, col(st, 11));
+    pv_buf_printf(b, ")\r\nEvent:     %s at %s\r\n\r\n", event,
                   pv_time_format(now, iso));
-    if (*col(st, 6))
-        pv_buf_printf(b, "What was seen:\r\n  %s\r\n\r\n", col(st, 6));
-    char patient[256];
-    snprintf(patient, sizeof patient, "%s", col(st, 0));
-    char rule[256], sha[80], ver[32], action[2048];
-    snprintf(rule, sizeof rule, "%s", col(st, 1));
-    snprintf(sha, sizeof sha, "%s", col(st, 8));
-    snprintf(ver, sizeof ver, "%s", col(st, 9));
-    snprintf(action, sizeof action, "%s", col(st, 7));
+    if (*col(st, 6)) {
+        pv_buf_puts(b, "What was seen:\r\n  ");
+        put_text(b, col(st, 6));
+        pv_buf_puts(b, "\r\n\r\n");
+    }
+    char *patient = strdup(col(st, 0));
+    pv_buf_reset(&t);
+    put_text(&t, col(st, 1));
+    pv_buf_puts(&t, ", source sha256 ");
+    put_text(&t, *col(st, 8) ? col(st, 8) : "-");
+    pv_buf_puts(&t, ", pvwatch ");
+    put_text(&t, *col(st, 9) ? col(st, 9) : "-");
+    pv_buf action = PV_BUF_INIT;
+    put_text(&action, col(st, 7));
     sqlite3_finalize(st);
+    if (!patient) {
+        pv_buf_free(&t);
+        pv_buf_free(&action);
+        return PV_ENOMEM;
+    }
     facts_and_trend(n->store, alert_id, patient, b);
-    if (action[0])
-        pv_buf_printf(b, "\r\nAction:\r\n  %s\r\n", action);
+    free(patient);
+    if (action.len)
+        pv_buf_printf(b, "\r\nAction:\r\n  %s\r\n", pv_buf_cstr(&action));
+    pv_buf_free(&action);
     pv_buf_printf(b,
                   "\r\nTo acknowledge:  pvwatch alerts ack %lld --note "
                   "\"...\"\r\n"
                   "To see it all:   pvwatch alerts show %lld\r\n",
                   (long long)alert_id, (long long)alert_id);
-    pv_buf_printf(b,
-                  "\r\nProvenance: rule %s, source sha256 %s, pvwatch "
-                  "%s.\r\n",
-                  rule, sha[0] ? sha : "-", ver[0] ? ver : "-");
+    pv_buf_printf(b, "\r\nProvenance: rule %s.\r\n", pv_buf_cstr(&t));
+    pv_buf_free(&t);
     pv_buf_puts(b, "This message carries the patient id and the facts "
                    "only.\r\n");
-    return pv_buf_ok(b) ? 0 : PV_ENOMEM;
+    if (!pv_buf_ok(b))
+        return PV_ENOMEM;
+    return canonical(b);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -343,15 +499,6 @@ static int compose(pv_notify *n, int64_t alert_id, const char *event,
 static int rank(const char *s)
 {
     return pv_severity_rank(s);
-}
-
-static void join(pv_buf *b, const pv_strlist *l)
-{
-    for (size_t i = 0; i < l->count; i++) {
-        if (b->len)
-            pv_buf_puts(b, ", ");
-        pv_buf_puts(b, l->items[i]);
-    }
 }
 
 static int insert_row(pv_notify *n, int64_t alert_id, const char *channel,
@@ -376,10 +523,10 @@ static int insert_row(pv_notify *n, int64_t alert_id, const char *channel,
 }
 
 static int queue_for(pv_notify *n, int64_t alert_id, const char *event,
-                     const char *severity, const pv_strlist *to)
+                     const char *severity, const char *to)
 {
     pv_buf rcpts = PV_BUF_INIT, msg = PV_BUF_INIT, channel = PV_BUF_INIT;
-    join(&rcpts, to);
+    pv_buf_puts(&rcpts, to);
     int digest = n->cfg->email.digest_interval > 0 &&
                  rank(severity) <= rank(n->cfg->email.digest_severity
                                             ? n->cfg->email.digest_severity
@@ -395,6 +542,136 @@ static int queue_for(pv_notify *n, int64_t alert_id, const char *event,
     return rc;
 }
 
+/* The recipients everything reaches: email.to, or with email.dir and no
+ * 'to' the local safety officer (a dry run still shows the mails). */
+static void top_recipients(const pv_config *cfg, pv_strlist *out)
+{
+    if (cfg->email.to.count) {
+        for (size_t i = 0; i < cfg->email.to.count; i++)
+            pv_strlist_add(out, cfg->email.to.items[i]);
+    } else if (cfg->email.dir) {
+        pv_strlist_add(out, "safety-officer@localhost");
+    }
+}
+
+static int route_matches(const pv_config *cfg, const pv_email_route *r,
+                         const char *severity, const char *signal)
+{
+    /* A route without a severity of its own takes email's. */
+    const char *min =
+        r->min_severity ? r->min_severity : cfg->email.min_severity;
+    if (min && rank(severity) < rank(min))
+        return 0;
+    int ok = r->signals.count == 0;
+    for (size_t j = 0; j < r->signals.count; j++)
+        ok |= !strcmp(r->signals.items[j], signal);
+    return ok;
+}
+
+static int listed(const pv_strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (!strcmp(l->items[i], s))
+            return 1;
+    return 0;
+}
+
+/* Adds one row of the addresses of to not yet in seen. */
+static int add_row(pv_strlist *rows, pv_strlist *seen, const pv_strlist *to)
+{
+    pv_buf b = PV_BUF_INIT;
+    for (size_t i = 0; i < to->count; i++) {
+        if (listed(seen, to->items[i]))
+            continue;
+        pv_strlist_add(seen, to->items[i]);
+        if (b.len)
+            pv_buf_puts(&b, ", ");
+        pv_buf_puts(&b, to->items[i]);
+    }
+    int rc = 0;
+    if (!pv_buf_ok(&b))
+        rc = PV_ENOMEM;
+    else if (b.len)
+        rc = pv_strlist_add(rows, pv_buf_cstr(&b));
+    pv_buf_free(&b);
+    return rc;
+}
+
+int pv_notify_route(const pv_config *cfg, const char *severity,
+                    const char *signal, pv_strlist *rows)
+{
+    pv_strlist seen = {0}, top = {0};
+    int rc = 0;
+    /* The first matching exclusive route takes the alert alone. */
+    for (size_t i = 0; i < cfg->email.nroutes; i++) {
+        const pv_email_route *r = &cfg->email.routes[i];
+        if (r->exclusive && route_matches(cfg, r, severity, signal)) {
+            rc = add_row(rows, &seen, &r->to);
+            pv_strlist_free(&seen);
+            return rc;
+        }
+    }
+    if (rank(severity) >= rank(cfg->email.min_severity)) {
+        top_recipients(cfg, &top);
+        rc = add_row(rows, &seen, &top);
+        pv_strlist_free(&top);
+    }
+    for (size_t i = 0; i < cfg->email.nroutes && !rc; i++) {
+        const pv_email_route *r = &cfg->email.routes[i];
+        if (route_matches(cfg, r, severity, signal))
+            rc = add_row(rows, &seen, &r->to);
+    }
+    pv_strlist_free(&seen);
+    return rc;
+}
+
+int pv_notify_print_routes(const pv_config *cfg, FILE *out, pv_buf *warnings)
+{
+    static const char *const sevs[] = {"low", "medium", "high", "critical"};
+    pv_strlist signals = {0};
+    for (size_t i = 0; i < cfg->email.nroutes; i++)
+        for (size_t j = 0; j < cfg->email.routes[i].signals.count; j++)
+            if (!listed(&signals, cfg->email.routes[i].signals.items[j]))
+                pv_strlist_add(&signals, cfg->email.routes[i].signals.items[j]);
+    /* "*": every other signal, the engine's alerts among them. */
+    pv_strlist_add(&signals, "*");
+    int nwarn = 0;
+    fprintf(out, "e-mail routing (one mail per line; '*' = any other signal, "
+                 "engine alerts included):\n");
+    fprintf(out, "  %-20s %-9s %s\n", "SIGNAL", "SEVERITY", "RECIPIENTS");
+    for (size_t i = 0; i < signals.count; i++) {
+        const char *sig = signals.items[i];
+        /* A signal no rule can name ("*") is matched as one no route
+         * lists. */
+        const char *as = strcmp(sig, "*") ? sig
+                                          : "\x01"
+                                            "any";
+        for (size_t k = 0; k < 4; k++) {
+            pv_strlist rows = {0};
+            pv_notify_route(cfg, sevs[k], as, &rows);
+            if (!rows.count) {
+                int below = rank(sevs[k]) < rank(cfg->email.min_severity);
+                fprintf(out, "  %-20s %-9s %s\n", sig, sevs[k],
+                        below ? "(not mailed: below email.min_severity)"
+                              : "(nobody)");
+                if (!below) {
+                    pv_buf_printf(warnings,
+                                  "%s: email: %s alerts of %s reach nobody "
+                                  "(add email.to, or a route for them)\n",
+                                  cfg->path ? cfg->path : "(defaults)", sevs[k],
+                                  strcmp(sig, "*") ? sig : "other signals");
+                    nwarn++;
+                }
+            }
+            for (size_t r = 0; r < rows.count; r++)
+                fprintf(out, "  %-20s %-9s %s\n", sig, sevs[k], rows.items[r]);
+            pv_strlist_free(&rows);
+        }
+    }
+    pv_strlist_free(&signals);
+    return nwarn;
+}
+
 static int on_alert(void *ud, const pv_alert_event *ev, const pv_alert_in *in,
                     int64_t alert_id)
 {
@@ -403,34 +680,12 @@ static int on_alert(void *ud, const pv_alert_event *ev, const pv_alert_in *in,
         return 0;
     if (in->rule && !strcmp(in->rule, NOTIFY_RULE))
         return 0;
-    const pv_config *cfg = n->cfg;
-    int rc = 0;
-    if (cfg->email.nroutes) {
-        for (size_t i = 0; i < cfg->email.nroutes && !rc; i++) {
-            const pv_email_route *r = &cfg->email.routes[i];
-            /* A route without a severity of its own takes email's. */
-            const char *min =
-                r->min_severity ? r->min_severity : cfg->email.min_severity;
-            if (min && rank(in->severity) < rank(min))
-                continue;
-            int signal_ok = r->signals.count == 0;
-            for (size_t j = 0; j < r->signals.count; j++)
-                signal_ok |= !strcmp(r->signals.items[j], in->signal);
-            if (signal_ok)
-                rc = queue_for(n, alert_id, ev->event, in->severity, &r->to);
-        }
-        return rc;
-    }
-    if (rank(in->severity) < rank(cfg->email.min_severity))
-        return 0;
-    if (cfg->email.to.count == 0 && cfg->email.dir) {
-        pv_strlist self = {0};
-        pv_strlist_add(&self, "safety-officer@localhost");
-        rc = queue_for(n, alert_id, ev->event, in->severity, &self);
-        pv_strlist_free(&self);
-        return rc;
-    }
-    return queue_for(n, alert_id, ev->event, in->severity, &cfg->email.to);
+    pv_strlist rows = {0};
+    int rc = pv_notify_route(n->cfg, in->severity, in->signal, &rows);
+    for (size_t i = 0; i < rows.count && !rc; i++)
+        rc = queue_for(n, alert_id, ev->event, in->severity, rows.items[i]);
+    pv_strlist_free(&rows);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -763,7 +1018,7 @@ static int start_transfer(pv_notify *n, const char *channel, pv_buf *payload,
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->email.timeout * 1000));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(c->email.timeout * 1000));
-    if (c->email.tls && !strcmp(c->email.tls, "starttls"))
+    if (c->email.tls && strcmp(c->email.tls, "none"))
         curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
     if (c->email.insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -873,6 +1128,11 @@ static void send_digest(pv_notify *n, const char *channel)
                   date, (long long)ids[0], (long long)ids[nids - 1]);
     pv_buf_append(&msg, body.ptr, body.len);
     pv_buf_free(&body);
+    if (canonical(&msg)) {
+        free(ids);
+        pv_buf_free(&msg);
+        return;
+    }
     if (n->cfg->email.dir) {
         int rc = write_eml(n, ids[0], pv_buf_cstr(&msg));
         for (size_t i = 0; i < nids; i++)
@@ -1000,6 +1260,28 @@ static void on_pump(uv_timer_t *t)
 /* ---------------------------------------------------------------------- */
 /* Life cycle                                                              */
 
+extern char **environ;
+
+/* Removes NAME from the environment and overwrites its value in place:
+ * the initial environment is what /proc/PID/environ shows, and unsetenv
+ * alone leaves the bytes there. */
+static void forget_env(const char *name)
+{
+    size_t n = strlen(name);
+    char *entries[16];
+    size_t k = 0;
+    for (char **e = environ; e && *e && k < 16; e++)
+        if (!strncmp(*e, name, n) && (*e)[n] == '=')
+            entries[k++] = *e;
+    unsetenv(name);
+    /* The strings outlive unsetenv (glibc keeps them): blank them whole,
+     * name too. */
+    while (k) {
+        k--;
+        memset(entries[k], 0, strlen(entries[k]));
+    }
+}
+
 static char *read_secret(const pv_config *cfg, char *err, size_t errcap)
 {
     if (cfg->email.password_env) {
@@ -1011,7 +1293,9 @@ static char *read_secret(const pv_config *cfg, char *err, size_t errcap)
                      cfg->email.password_env);
             return NULL;
         }
-        return strdup(v);
+        char *copy = strdup(v);
+        forget_env(cfg->email.password_env);
+        return copy;
     }
     if (cfg->email.password_file) {
         FILE *f = fopen(cfg->email.password_file, "r");
@@ -1248,15 +1532,18 @@ int pv_notify_print_outbox(pv_store *s, FILE *out, const char *status)
         return PV_EDB;
     if (status)
         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-    fprintf(out, "%-6s %-6s %-8s %-3s %-21s %s\n", "ID", "ALERT", "STATUS",
-            "TRY", "NEXT ATTEMPT", "TO / LAST ERROR");
+    fprintf(out, "%-6s %-6s %-8s %-3s %-21s %-6s %s\n", "ID", "ALERT", "STATUS",
+            "TRY", "NEXT ATTEMPT", "VIA", "TO / LAST ERROR");
     int n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         n++;
-        fprintf(out, "%-6lld %-6lld %-8s %-3d %-21s %s%s%s\n",
+        /* The channel is "email:RCPTS" or "digest:RCPTS". */
+        const char *ch = col(st, 5), *colon = strchr(ch, ':');
+        fprintf(out, "%-6lld %-6lld %-8s %-3d %-21s %-6.*s to %s%s%s\n",
                 (long long)sqlite3_column_int64(st, 0),
                 (long long)sqlite3_column_int64(st, 1), col(st, 2),
-                sqlite3_column_int(st, 3), col(st, 4), col(st, 5),
+                sqlite3_column_int(st, 3), col(st, 4),
+                colon ? (int)(colon - ch) : 0, ch, colon ? colon + 1 : ch,
                 *col(st, 6) ? "  last error: " : "", col(st, 6));
     }
     sqlite3_finalize(st);

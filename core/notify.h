@@ -60,6 +60,21 @@ typedef int (*pv_notify_fail_fn)(void *ud, int64_t outbox_id,
                                  const char *error);
 void pv_notify_on_failure(pv_notify *n, pv_notify_fail_fn fn, void *ud);
 
+/* Routing (docs/operations.md, "E-mail"): an alert passing
+ * email.min_severity goes to email.to; each matching route adds its 'to'
+ * (an address gets one mail per event: later rows leave out addresses
+ * already served); the first matching route with exclusive = true takes
+ * the alert alone (no email.to, no other route). Appends to rows one
+ * comma-joined recipient list per outbox row (none: the alert is not
+ * mailed). The caller frees rows. */
+int pv_notify_route(const pv_config *cfg, const char *severity,
+                    const char *signal, pv_strlist *rows);
+/* 'pvwatch check': the routing table, per signal named in a route and '*'
+ * (any other), per severity. Appends a warning line per (signal,
+ * severity) at or above email.min_severity that reaches nobody; returns
+ * their number. */
+int pv_notify_print_routes(const pv_config *cfg, FILE *out, pv_buf *warnings);
+
 /* 'pvwatch outbox list [--status S]' and 'pvwatch outbox retry [ID]'. */
 int pv_notify_print_outbox(pv_store *s, FILE *out, const char *status);
 /* Makes failed rows (one, or all with id 0) pending again with a fresh

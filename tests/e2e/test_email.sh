@@ -507,7 +507,7 @@ section "7. the password (password_env, password_file) reaches no log"
 mkdir s7 && cd s7 || exit 1
 SECRET='pw-Zq8x!kV3-never-log-me'
 P7=$(free_port)
-write_config pv.lua "$(email_config "$P7" 'to = { "ops@example.org" }, username = "pvuser", password_env = "PV_TEST_SMTP_PASSWORD", max_attempts = 1, timeout = 2')"
+write_config pv.lua "$(email_config "$P7" 'to = { "ops@example.org" }, username = "pvuser", password_env = "PV_TEST_SMTP_PASSWORD", insecure = true, max_attempts = 1, timeout = 2')"
 # Server down: the attempt fails, is given up, becomes an engine alert.
 PV_TEST_SMTP_PASSWORD=$SECRET pv ingest -c pv.lua "$FEEDS/medications.csv" "$FEEDS/labs.csv"
 cat "$T/.err" >down.err
@@ -527,7 +527,7 @@ PV_TEST_SMTP_PASSWORD=$SECRET pv outbox -c pv.lua list
 printf '%s\n%s\n' "$OUT" "$ERR" >list.out
 # password_file
 printf '%s\n' "$SECRET" >secret.txt
-write_config pv2.lua "$(email_config "$P7" 'to = { "ops@example.org" }, username = "pvuser", password_file = "secret.txt", timeout = 2, max_attempts = 1')"
+write_config pv2.lua "$(email_config "$P7" 'to = { "ops@example.org" }, username = "pvuser", password_file = "secret.txt", insecure = true, timeout = 2, max_attempts = 1')"
 sed -i 's/pv\.db/pv2.db/; s/alerts\.jsonl/alerts2.jsonl/' pv2.lua
 pv ingest -c pv2.lua "$FEEDS/medications.csv" "$FEEDS/labs.csv"
 cat "$T/.err" >file.err
