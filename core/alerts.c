@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -23,6 +24,8 @@ enum {
     A_QUEUE_NEXT,
     A_QUEUE_RANGE,
     A_QUEUE_DEL,
+    A_QUEUE_COUNT,
+    A_QUEUE_MAX,
     A__COUNT
 };
 
@@ -48,8 +51,11 @@ static const char *const asql[A__COUNT] = {
               "FROM alerts WHERE id = ?",
     [A_STATUS] = "UPDATE alerts SET status = ?, updated_at = ? WHERE id = ?",
     [A_QUEUE_ADD] = "INSERT INTO alert_log_queue (id, line) VALUES (?, ?)",
-    [A_QUEUE_RANGE] = "SELECT line FROM alert_log_queue WHERE id BETWEEN ? "
-                      "AND ? ORDER BY id",
+    [A_QUEUE_RANGE] = "SELECT id, line FROM alert_log_queue WHERE id "
+                      "BETWEEN ? AND ? ORDER BY id",
+    [A_QUEUE_COUNT] = "SELECT count(*) FROM alert_log_queue WHERE id BETWEEN "
+                      "? AND ?",
+    [A_QUEUE_MAX] = "SELECT coalesce(max(id), 0) FROM alert_log_queue",
     [A_QUEUE_NEXT] = "SELECT max(coalesce((SELECT seq FROM sqlite_sequence "
                      "WHERE name = 'alert_log_queue'), 0), coalesce((SELECT "
                      "max(id) FROM alert_log_queue), 0)) + 1",
@@ -61,35 +67,107 @@ static const char *const asql[A__COUNT] = {
 struct pv_alerts {
     pv_store *store;
     sqlite3_stmt *st[A__COUNT];
-    FILE *log;
+    int fd; /* the log (STDOUT_FILENO for "-"); -1: none */
     int log_is_stdout;
+    char *path;           /* for messages */
     int64_t queued_first; /* queue rows of the open transaction */
     int64_t queued_last;
-    int64_t written_upto; /* queue rows up to here are in the file */
-    int64_t file_upto;    /* the highest seq written to the file */
-    int64_t deleting;     /* ... and are deleted by the open tx */
-    int64_t synced_upto;  /* the file is on disk up to this seq */
+    int64_t written_upto;   /* queue rows up to here are in the file */
+    int64_t file_upto;      /* the highest seq written to the file */
+    int64_t deleting;       /* ... and are deleted by the open tx */
+    int64_t synced_upto;    /* the file is on disk up to this seq */
+    int64_t committed_upto; /* lines up to here are committed and durable:
+                               the file owes every queued one of them */
+    off_t synced_size;      /* the file's size when synced_upto was set */
+    off_t cut_to;           /* >= 0: bytes past here are from a write that
+                               failed, not cut off yet: nothing is appended
+                               before they are (or a newline ends them) */
+    int unsynced;           /* written (or opened) since the last fdatasync */
+    int write_failing, sync_failing; /* one message per episode */
     pv_alert_hook hook;
     void *hook_ud;
     pv_alerts_counts counts;
     int replay;
 };
 
+/* Cuts the file back to size: the bytes of a write that failed part-way
+ * (a disk that filled up in the middle of a line), or lines a failed sync
+ * may not have kept. A torn line may only ever be the file's last: until
+ * the cut is done, nothing more is appended (cut_pending retries it). */
+static void cut_back(pv_alerts *a, off_t size)
+{
+    if (a->log_is_stdout)
+        return;
+    if (ftruncate(a->fd, size) == 0) {
+        a->cut_to = -1;
+        return;
+    }
+    pv_warn("alert log %s: cannot cut off the end of a failed write (%s); "
+            "nothing more is written before it is",
+            a->path, strerror(errno));
+    if (a->cut_to < 0 || size < a->cut_to)
+        a->cut_to = size;
+}
+
+/* Before appending: a cut that failed earlier is tried again. If the file
+ * still cannot be cut (an append-only file, chattr +a), the torn piece is
+ * ended with a newline instead, so that no more lines are held back (it
+ * stays in the file as a line that is not JSON; every line is still there
+ * once, whole). Returns 0 when lines may be appended. */
+static int cut_pending(pv_alerts *a)
+{
+    if (a->cut_to < 0)
+        return 0;
+    struct stat sb;
+    if (fstat(a->fd, &sb) == 0 && sb.st_size <= a->cut_to) {
+        a->cut_to = -1;
+        return 0;
+    }
+    if (ftruncate(a->fd, a->cut_to) == 0) {
+        a->cut_to = -1;
+        return 0;
+    }
+    int e = errno;
+    if (write(a->fd, "\n", 1) == 1) {
+        pv_warn("alert log %s: cannot cut off a line written in part (%s); "
+                "ended it with a newline",
+                a->path, strerror(e));
+        a->cut_to = -1;
+        return 0;
+    }
+    return -1;
+}
+
 /* Makes the lines written so far durable (fdatasync of the log file), so
  * that their queue rows may go: a row deleted while its line is only in
  * the page cache would leave the line nowhere after a power cut. Returns
- * 0 when the rows up to a->file_upto may be deleted. */
+ * 0 when the rows up to a->file_upto may be deleted. A failed sync may
+ * have lost what it should have covered even though the page cache still
+ * shows it (the kernel can drop dirty pages it could not write): the file
+ * is cut back to what the last good sync covered and those lines are
+ * written again from the queue. */
 static int sync_log(pv_alerts *a)
 {
-    if (a->log_is_stdout || a->synced_upto >= a->file_upto)
+    if (a->log_is_stdout || !a->unsynced)
         return 0;
-    if (fflush(a->log) != 0 || fdatasync(fileno(a->log)) != 0) {
-        pv_warn("alert log: cannot sync it to disk (%s); its lines stay "
-                "queued in the database",
-                strerror(errno));
+    if (fdatasync(a->fd) != 0) {
+        if (!a->sync_failing)
+            pv_warn("alert log %s: cannot sync it to disk (%s); its lines "
+                    "stay queued in the database and are written again",
+                    a->path, strerror(errno));
+        a->sync_failing = 1;
+        cut_back(a, a->synced_size);
+        a->file_upto = a->synced_upto;
+        if (a->written_upto > a->synced_upto)
+            a->written_upto = a->synced_upto;
         return PV_EIO;
     }
+    struct stat sb;
+    if (fstat(a->fd, &sb) == 0)
+        a->synced_size = sb.st_size;
     a->synced_upto = a->file_upto;
+    a->unsynced = 0;
+    a->sync_failing = 0;
     return 0;
 }
 
@@ -118,6 +196,8 @@ int pv_alerts_open(pv_store *store, const char *log_path, pv_alerts **out,
     if (!a)
         return PV_ENOMEM;
     a->store = store;
+    a->fd = -1;
+    a->cut_to = -1;
     for (int i = 0; i < A__COUNT; i++)
         if (sqlite3_prepare_v3(pv_store_db(store), asql[i], -1,
                                SQLITE_PREPARE_PERSISTENT, &a->st[i],
@@ -126,22 +206,27 @@ int pv_alerts_open(pv_store *store, const char *log_path, pv_alerts **out,
             pv_alerts_close(a);
             return PV_EDB;
         }
+    if (log_path && !(a->path = strdup(log_path))) {
+        pv_alerts_close(a);
+        return PV_ENOMEM;
+    }
     if (log_path && strcmp(log_path, "-") == 0) {
-        a->log = stdout;
+        a->fd = STDOUT_FILENO;
         a->log_is_stdout = 1;
     } else if (log_path) {
-        /* Read too: recovery looks at the last lines. */
-        int fd = open(log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0 || !(a->log = fdopen(fd, "a"))) {
+        /* Read too: recovery looks at the last lines. Written with
+         * write(2), each call checked, never through stdio's buffer: a
+         * failed fflush leaves no way to know which bytes reached the
+         * file. */
+        a->fd = open(log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (a->fd < 0) {
             snprintf(err, errcap, "%s: cannot open alert log: %s", log_path,
                      strerror(errno));
-            if (fd >= 0)
-                close(fd);
             pv_alerts_close(a);
             return PV_EIO;
         }
     }
-    if (a->log && recover_log(a))
+    if (a->fd >= 0 && recover_log(a))
         pv_warn("alert log: could not write the lines left from the last "
                 "stop: %s",
                 pv_store_errmsg(store));
@@ -153,16 +238,21 @@ void pv_alerts_close(pv_alerts *a)
 {
     if (!a)
         return;
-    /* A clean stop: what is in the file leaves the queue now. */
-    if (a->written_upto > 0 && a->st[A_QUEUE_DEL] &&
-        !pv_store_in_tx(a->store) && sync_log(a) == 0) {
-        sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, a->written_upto);
-        done(a->st[A_QUEUE_DEL]);
+    /* A clean stop: lines a failed write left out get one more try, and
+     * what is in the file leaves the queue now. */
+    if (a->fd >= 0 && a->st[A__COUNT - 1] && !pv_store_in_tx(a->store)) {
+        if (a->committed_upto > a->file_upto)
+            pv_alerts_flush(a);
+        if (a->written_upto > 0 && sync_log(a) == 0) {
+            sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, a->written_upto);
+            done(a->st[A_QUEUE_DEL]);
+        }
     }
     for (int i = 0; i < A__COUNT; i++)
         sqlite3_finalize(a->st[i]);
-    if (a->log && !a->log_is_stdout)
-        fclose(a->log);
+    if (a->fd >= 0 && !a->log_is_stdout)
+        close(a->fd);
+    free(a->path);
     free(a);
 }
 
@@ -282,7 +372,7 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
 {
     int rc;
     int64_t seq = 0;
-    if (a->log) {
+    if (a->fd >= 0) {
         /* The line's sequence number is its queue row id, taken inside
          * this transaction (which holds the write lock), so it is unique
          * and increasing across processes; recovery uses it to write
@@ -296,7 +386,7 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
     }
     pv_buf line = PV_BUF_INIT;
     rc = event_json(a, id, event, actor, note, seq, &line);
-    if (!rc && a->log) {
+    if (!rc && a->fd >= 0) {
         /* The line waits in the database, not in memory, until the
          * transaction commits: memory stays flat however many alerts one
          * big file raises, and a crash in between loses no line. Rows
@@ -442,9 +532,152 @@ pv_alerts_lines pv_alerts_take(pv_alerts *a)
     return l;
 }
 
+/* write(2) until all of it is written; 0, or -1 with errno. *done gets
+ * the bytes written either way. */
+static int write_all(int fd, const char *p, size_t n, size_t *done)
+{
+    *done = 0;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        *done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Lines are appended in chunks of about this size: one write(2) each. */
+#define LOG_CHUNK 65536
+
+/* Appends the queued lines after a->file_upto up to seq 'upto' to the
+ * file, in seq order, and advances a->file_upto over what was written
+ * whole. A write that fails (the disk is full) is cut back to the end of
+ * the last line it wrote whole, so the file never keeps part of a line,
+ * and the rest stays queued for the next call. *n_out (may be NULL)
+ * counts the lines written. Returns 0 when every line up to 'upto' is in
+ * the file; PV_EIO (errno set) or PV_EDB otherwise. */
+static int write_range(pv_alerts *a, int64_t upto, long *n_out)
+{
+    long n = 0;
+    if (n_out)
+        *n_out = 0;
+    if (a->fd < 0 || upto <= a->file_upto)
+        return 0;
+    off_t good = 0;
+    if (a->log_is_stdout) {
+        fflush(stdout); /* keep the order of what the CLI printed */
+    } else {
+        struct stat sb;
+        if (cut_pending(a) != 0 || fstat(a->fd, &sb) != 0)
+            return PV_EIO;
+        good = sb.st_size;
+    }
+    sqlite3_stmt *st = a->st[A_QUEUE_RANGE];
+    sqlite3_bind_int64(st, 1, a->file_upto + 1);
+    sqlite3_bind_int64(st, 2, upto);
+    pv_buf chunk = PV_BUF_INIT;
+    /* Where each line of the chunk ends, and its seq. */
+    struct line_end {
+        size_t end;
+        int64_t seq;
+    } *ends = NULL;
+    size_t chunk_n = 0, ends_cap = 0;
+    int rc = 0, e = 0;
+    for (;;) {
+        int sr = sqlite3_step(st);
+        if (sr == SQLITE_ROW) {
+            if (chunk_n == ends_cap) {
+                size_t cap = ends_cap ? 2 * ends_cap : 256;
+                struct line_end *grown = realloc(ends, cap * sizeof *ends);
+                if (!grown) {
+                    rc = PV_ENOMEM;
+                    break;
+                }
+                ends = grown;
+                ends_cap = cap;
+            }
+            pv_buf_append(&chunk, (const char *)sqlite3_column_text(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1));
+            pv_buf_append(&chunk, "\n", 1);
+            ends[chunk_n].end = chunk.len;
+            ends[chunk_n].seq = sqlite3_column_int64(st, 0);
+            chunk_n++;
+            if (chunk.len < LOG_CHUNK && pv_buf_ok(&chunk))
+                continue;
+        } else if (sr != SQLITE_DONE) {
+            rc = PV_EDB;
+            break;
+        }
+        if (!pv_buf_ok(&chunk)) {
+            rc = PV_ENOMEM;
+            break;
+        }
+        if (chunk_n) {
+            size_t wrote;
+            int failed = write_all(a->fd, chunk.ptr, chunk.len, &wrote);
+            if (failed)
+                e = errno;
+            /* The lines written whole stay; a part of one is cut off. */
+            size_t whole = 0;
+            while (whole < chunk_n && ends[whole].end <= wrote)
+                whole++;
+            if (whole) {
+                good += (off_t)ends[whole - 1].end;
+                a->file_upto = ends[whole - 1].seq;
+                a->unsynced = 1;
+                n += (long)whole;
+            }
+            if (failed) {
+                rc = PV_EIO;
+                break;
+            }
+        }
+        pv_buf_reset(&chunk);
+        chunk_n = 0;
+        if (sr == SQLITE_DONE)
+            break;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pv_buf_free(&chunk);
+    free(ends);
+    if (rc == PV_EIO)
+        cut_back(a, good);
+    else if (!rc)
+        a->file_upto = upto; /* seqs without a row are no line */
+    if (a->file_upto > a->written_upto)
+        a->written_upto = a->file_upto;
+    if (n_out)
+        *n_out = n;
+    errno = e;
+    return rc;
+}
+
+/* The queued lines a committed transaction owes the file and that are not
+ * in it yet (a write failed): 0 when there are none. */
+static long owed(pv_alerts *a)
+{
+    if (a->fd < 0 || a->committed_upto <= a->file_upto)
+        return 0;
+    sqlite3_stmt *st = a->st[A_QUEUE_COUNT];
+    sqlite3_bind_int64(st, 1, a->file_upto + 1);
+    sqlite3_bind_int64(st, 2, a->committed_upto);
+    long n =
+        sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 1;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return n;
+}
+
 int pv_alerts_write(pv_alerts *a, pv_alerts_lines l)
 {
-    int rc = 0;
     /* Lines go into the file in seq order, each once. Everything up to
      * l.last is committed and on disk when this is called (seq order is
      * commit order, and what is durable is a prefix of the commits), so
@@ -453,27 +686,43 @@ int pv_alerts_write(pv_alerts *a, pv_alerts_lines l)
      * lines) are written now, before these; their own call then finds
      * them written. Otherwise a later line would reach the file first, and
      * after a crash the recovery, which trusts the file's last seq, would
-     * never write the earlier ones. */
-    if (a->log && l.last > a->file_upto) {
-        sqlite3_stmt *st = a->st[A_QUEUE_RANGE];
-        sqlite3_bind_int64(st, 1, a->file_upto + 1);
-        sqlite3_bind_int64(st, 2, l.last);
-        while (!rc && sqlite3_step(st) == SQLITE_ROW)
-            if (fprintf(a->log, "%s\n",
-                        (const char *)sqlite3_column_text(st, 0)) < 0)
-                rc = PV_EIO;
-        sqlite3_reset(st);
-        if (!rc && fflush(a->log) != 0)
-            rc = PV_EIO;
-        if (rc) {
-            pv_error("cannot write the alert log: %s", strerror(errno));
-        } else {
-            a->file_upto = l.last;
-            if (l.last > a->written_upto)
-                a->written_upto = l.last;
+     * never write the earlier ones. Lines an earlier call could not write
+     * (the disk was full) come first as well: committed_upto remembers
+     * how far the file is owed lines. */
+    if (l.last > a->committed_upto)
+        a->committed_upto = l.last;
+    if (a->fd < 0 || a->committed_upto <= a->file_upto)
+        return 0;
+    long n = 0;
+    int rc = write_range(a, a->committed_upto, &n);
+    if (rc) {
+        int e = errno;
+        if (!a->write_failing) {
+            long w = owed(a);
+            pv_error("alert log %s: cannot write it (%s); %ld line%s wait "
+                     "in the database and are written as soon as it "
+                     "takes them",
+                     a->path, rc == PV_EIO ? strerror(e) : pv_strerror(rc), w,
+                     w == 1 ? "" : "s");
         }
+        a->write_failing = 1;
+    } else if (a->write_failing) {
+        pv_info("alert log %s: written again (%ld line%s that had waited)",
+                a->path, n, n == 1 ? "" : "s");
+        a->write_failing = 0;
     }
-    return rc;
+    /* The transaction is committed whatever happened to the file: its
+     * lines are safe in alert_log_queue. */
+    return 0;
+}
+
+long pv_alerts_flush(pv_alerts *a)
+{
+    if (a->fd < 0)
+        return 0;
+    pv_alerts_lines none = {0, 0, 0};
+    pv_alerts_write(a, none);
+    return owed(a);
 }
 
 int pv_alerts_committed(pv_alerts *a)
@@ -482,91 +731,117 @@ int pv_alerts_committed(pv_alerts *a)
 }
 
 /* The highest "seq" among the last whole lines of the log file (0 if
- * none). A last line without its newline (the write was cut short by a
- * crash, or by a power cut that kept only part of it) does not count: it
- * is cut off the file, and written again whole from the queue (its row
- * stays there until the file is synced). *torn is set when it could not be
- * cut off (then a newline ends it). */
-static int64_t last_seq_in_file(FILE *f, int *torn)
+ * none, -1 when the file cannot be read). A last line without its newline
+ * (the write was cut short by a crash, or by a power cut that kept only
+ * part of it) does not count: it is cut off the file, and written again
+ * whole from the queue (its row stays there until the file is synced).
+ * The window read grows while it holds no whole line with a seq (lines
+ * longer than 64 KiB), up to 16 MiB. */
+static int64_t last_seq_in_file(pv_alerts *a)
 {
-    *torn = 0;
-    if (fflush(f) != 0 || fseeko(f, 0, SEEK_END) != 0)
-        return 0;
-    off_t size = ftello(f);
+    struct stat sb;
+    if (fstat(a->fd, &sb) != 0)
+        return -1;
+    off_t size = sb.st_size;
     if (size <= 0)
         return 0;
-    size_t want = size > 65536 ? 65536 : (size_t)size;
-    char *buf = malloc(want + 1);
-    if (!buf)
-        return 0;
-    int fd = fileno(f);
-    off_t from = size - (off_t)want;
-    ssize_t got = pread(fd, buf, want, from);
-    int64_t best = 0;
-    if (got > 0) {
-        size_t end = (size_t)got;
-        if (buf[end - 1] != '\n') {
-            while (end > 0 && buf[end - 1] != '\n')
-                end--;
-            if ((end > 0 || from == 0) &&
-                ftruncate(fd, from + (off_t)end) == 0) {
-                pv_warn("alert log: cut off a last line written only in part "
-                        "(%zd bytes); it is written again whole",
-                        got - (ssize_t)end);
-                fseeko(f, 0, SEEK_END);
-            } else {
-                *torn = 1; /* left in the file, ended by a newline */
-            }
+    for (size_t want = 65536;; want *= 2) {
+        int last_try = (off_t)want >= size || want >= ((size_t)16 << 20);
+        if ((off_t)want > size)
+            want = (size_t)size;
+        off_t from = size - (off_t)want;
+        char *buf = malloc(want + 1);
+        if (!buf)
+            return -1;
+        size_t got = 0;
+        while (got < want) {
+            ssize_t r = pread(a->fd, buf + got, want - got, from + (off_t)got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            got += (size_t)r;
         }
+        if (got < want) {
+            free(buf);
+            return -1;
+        }
+        size_t end = got;
+        while (end > 0 && buf[end - 1] != '\n')
+            end--;
         buf[end] = '\0';
+        int64_t best = 0;
         for (char *p = buf; (p = strstr(p, "{\"seq\":")) != NULL; p++) {
             long long v = strtoll(p + 7, NULL, 10);
             if (v > best)
                 best = v;
         }
+        free(buf);
+        if (!best && !last_try)
+            continue;
+        if (end < got && (end > 0 || from == 0)) {
+            pv_warn("alert log %s: cut off a last line written only in part "
+                    "(%zu bytes); it is written again whole",
+                    a->path, got - end);
+            cut_back(a, from + (off_t)end);
+        }
+        return best;
     }
-    free(buf);
-    return best;
 }
 
 /* Lines committed but perhaps never written (pvwatch stopped between the
- * commit and the write): the ones the file does not have are written now,
- * so each line is in the file exactly once. */
+ * commit and the write, or the disk was full): the ones the file does not
+ * have are written now, so each line is in the file exactly once. Queue
+ * rows go only once the file is synced, and only those of lines the file
+ * has: a line that could not be written stays queued for the next write
+ * or the next start. */
 static int recover_log(pv_alerts *a)
 {
-    sqlite3 *db = pv_store_db(a->store);
-    sqlite3_stmt *st;
-    int torn = 0;
-    int64_t have = a->log_is_stdout ? 0 : last_seq_in_file(a->log, &torn);
-    /* A line cut short that could not be cut off: end it, so that the
-     * next line is whole. */
-    if (torn)
-        fputc('\n', a->log);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, line FROM alert_log_queue ORDER "
-                           "BY id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return PV_EDB;
-    int64_t last = 0;
-    int n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        last = sqlite3_column_int64(st, 0);
-        if (last <= have)
-            continue;
-        fprintf(a->log, "%s\n", (const char *)sqlite3_column_text(st, 1));
-        n++;
-    }
-    sqlite3_finalize(st);
-    if (fflush(a->log) != 0)
-        return PV_EIO;
-    a->file_upto = last > have ? last : have;
-    if (n)
-        pv_info("alert log: wrote %d line%s committed before the last stop", n,
-                n == 1 ? "" : "s");
-    if (!last || sync_log(a) != 0)
+    int64_t have = a->log_is_stdout ? 0 : last_seq_in_file(a);
+    if (have < 0) {
+        pv_error("alert log %s: cannot read it (%s); its queued lines are "
+                 "kept in the database",
+                 a->path, strerror(errno));
+        /* Nothing is appended until it can be read: committed_upto stays
+         * 0 and file_upto is past every queued line. */
+        a->file_upto = INT64_MAX;
         return 0;
-    sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, last);
-    return done(a->st[A_QUEUE_DEL]);
+    }
+    struct stat sb;
+    if (!a->log_is_stdout && fstat(a->fd, &sb) == 0)
+        a->synced_size = sb.st_size;
+    if (a->cut_to >= 0 && a->cut_to < a->synced_size)
+        a->synced_size = a->cut_to;
+    a->file_upto = a->synced_upto = have;
+    a->unsynced = 1; /* what a kill left in the page cache, perhaps */
+    sqlite3_stmt *m = a->st[A_QUEUE_MAX];
+    int64_t last =
+        sqlite3_step(m) == SQLITE_ROW ? sqlite3_column_int64(m, 0) : -1;
+    sqlite3_reset(m);
+    if (last < 0)
+        return PV_EDB;
+    a->committed_upto = last;
+    long n = 0;
+    int rc = write_range(a, last, &n);
+    if (n)
+        pv_info("alert log: wrote %ld line%s committed before the last stop", n,
+                n == 1 ? "" : "s");
+    if (rc) {
+        const char *why = rc == PV_EIO ? strerror(errno) : pv_strerror(rc);
+        long w = owed(a);
+        pv_error("alert log %s: cannot write it (%s); %ld line%s wait in the "
+                 "database and are written as soon as it takes them",
+                 a->path, why, w, w == 1 ? "" : "s");
+        a->write_failing = 1;
+    }
+    if (!last || a->file_upto <= 0 || sync_log(a) != 0)
+        return 0;
+    sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1,
+                       a->file_upto < last ? a->file_upto : last);
+    int d = done(a->st[A_QUEUE_DEL]);
+    if (!d)
+        a->written_upto = 0;
+    return d;
 }
 
 void pv_alerts_rolled_back(pv_alerts *a)
@@ -684,6 +959,8 @@ int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
                 "SEVERITY", "G", "PATIENT", "RULE", "TITLE");
     int n = 0;
     pv_buf b = PV_BUF_INIT;
+    pv_buf e[5] = {PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT,
+                   PV_BUF_INIT};
     while (sqlite3_step(st) == SQLITE_ROW) {
         n++;
         if (json) {
@@ -712,9 +989,15 @@ int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
             char grade[8] = "-";
             if (sqlite3_column_type(st, 3) != SQLITE_NULL)
                 snprintf(grade, sizeof grade, "%d", sqlite3_column_int(st, 3));
+            /* Feed text (a patient id, a title built from values) goes to
+             * a terminal: control characters escaped. */
             fprintf(out, "%-5lld %-12s %-8s %-2s %-16s %-32s %s",
-                    (long long)sqlite3_column_int64(st, 0), col(st, 1),
-                    col(st, 2), grade, col(st, 4), col(st, 5), col(st, 6));
+                    (long long)sqlite3_column_int64(st, 0),
+                    pv_buf_escape(&e[0], col(st, 1)),
+                    pv_buf_escape(&e[1], col(st, 2)), grade,
+                    pv_buf_escape(&e[2], col(st, 4)),
+                    pv_buf_escape(&e[3], col(st, 5)),
+                    pv_buf_escape(&e[4], col(st, 6)));
             int occ = sqlite3_column_int(st, 7);
             if (occ > 1)
                 fprintf(out, " (x%d)", occ);
@@ -722,6 +1005,8 @@ int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
         }
     }
     pv_buf_free(&b);
+    for (int i = 0; i < 5; i++)
+        pv_buf_free(&e[i]);
     sqlite3_finalize(st);
     if (!json && n == 0)
         fprintf(out, "(no alerts%s%s)\n", status ? " with status " : "",
@@ -771,24 +1056,30 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
         pv_buf_puts(&b, "]}");
         fprintf(out, "%s\n", pv_buf_cstr(&b));
     } else {
-        fprintf(out, "Alert %lld: %s\n", (long long)id, col(g, 6));
-        fprintf(out, "  status:      %s\n", col(g, 9));
-        fprintf(out, "  severity:    %s", col(g, 4));
+        /* Feed text goes to a terminal: control characters escaped. */
+        pv_buf e[4] = {PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT};
+#define ESC(i, v) pv_buf_escape(&e[i], (v))
+        fprintf(out, "Alert %lld: %s\n", (long long)id, ESC(0, col(g, 6)));
+        fprintf(out, "  status:      %s\n", ESC(0, col(g, 9)));
+        fprintf(out, "  severity:    %s", ESC(0, col(g, 4)));
         if (sqlite3_column_type(g, 5) != SQLITE_NULL)
             fprintf(out, " (grade %d)", sqlite3_column_int(g, 5));
-        fprintf(out, "\n  patient:     %s\n", col(g, 1));
-        fprintf(out, "  rule:        %s (signal %s)\n", col(g, 2), col(g, 3));
+        fprintf(out, "\n  patient:     %s\n", ESC(0, col(g, 1)));
+        fprintf(out, "  rule:        %s (signal %s)\n", ESC(0, col(g, 2)),
+                ESC(1, col(g, 3)));
         if (col(g, 7))
-            fprintf(out, "  detail:      %s\n", col(g, 7));
+            fprintf(out, "  detail:      %s\n", ESC(0, col(g, 7)));
         if (col(g, 8))
-            fprintf(out, "  action:      %s\n", col(g, 8));
-        fprintf(out, "  opened:      %s\n", col(g, 13));
-        fprintf(out, "  updated:     %s (%d occurrence%s)\n", col(g, 11),
-                sqlite3_column_int(g, 12),
+            fprintf(out, "  action:      %s\n", ESC(0, col(g, 8)));
+        fprintf(out, "  opened:      %s\n", ESC(0, col(g, 13)));
+        fprintf(out, "  updated:     %s (%d occurrence%s)\n",
+                ESC(0, col(g, 11)), sqlite3_column_int(g, 12),
                 sqlite3_column_int(g, 12) == 1 ? "" : "s");
-        fprintf(out, "  evidence:    %s\n", col(g, 10) ? col(g, 10) : "[]");
+        fprintf(out, "  evidence:    %s\n",
+                ESC(0, col(g, 10) ? col(g, 10) : "[]"));
         fprintf(out, "  provenance:  rule source sha256 %s, pvwatch %s\n",
-                col(g, 15) ? col(g, 15) : "-", col(g, 16) ? col(g, 16) : "-");
+                ESC(0, col(g, 15) ? col(g, 15) : "-"),
+                ESC(1, col(g, 16) ? col(g, 16) : "-"));
         fprintf(out, "  audit trail:\n");
         sqlite3_stmt *st;
         sqlite3_prepare_v2(pv_store_db(store),
@@ -797,9 +1088,13 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
                            -1, &st, NULL);
         sqlite3_bind_int64(st, 1, id);
         while (sqlite3_step(st) == SQLITE_ROW)
-            fprintf(out, "    %s  %-13s by %s%s%s\n", col(st, 0), col(st, 2),
-                    col(st, 1), col(st, 3) ? ": " : "",
-                    col(st, 3) ? col(st, 3) : "");
+            fprintf(out, "    %s  %-13s by %s%s%s\n", ESC(0, col(st, 0)),
+                    ESC(1, col(st, 2)), ESC(2, col(st, 1)),
+                    col(st, 3) ? ": " : "",
+                    col(st, 3) ? ESC(3, col(st, 3)) : "");
+#undef ESC
+        for (int i = 0; i < 4; i++)
+            pv_buf_free(&e[i]);
         sqlite3_finalize(st);
     }
     sqlite3_reset(g);

@@ -42,7 +42,13 @@ int pv_alerts_raise(pv_alerts *a, const pv_alert_in *in, const char **event_out,
                     int64_t *id_out);
 
 /* After the transaction committed: writes the held-back log lines. After a
- * rollback: forgets them. */
+ * rollback: forgets them. The log is written with checked write(2) calls;
+ * a write that fails (the disk is full) is cut back to the last whole
+ * line, and its lines stay in alert_log_queue, to be written, in order, by
+ * the next call (any commit) or the next start; queue rows are deleted
+ * only after an fdatasync of the file that covers their lines succeeded.
+ * Returns 0 either way: the transaction stands, and nothing is lost
+ * (pv_alerts_flush tells what is still owed). */
 int pv_alerts_committed(pv_alerts *a);
 void pv_alerts_rolled_back(pv_alerts *a);
 
@@ -56,6 +62,11 @@ typedef struct {
 } pv_alerts_lines;
 pv_alerts_lines pv_alerts_take(pv_alerts *a);
 int pv_alerts_write(pv_alerts *a, pv_alerts_lines lines);
+
+/* Tries once more to write the committed lines a failed write left out;
+ * returns how many are still not in the file (0: the file has every
+ * committed line; always 0 without a log file). */
+long pv_alerts_flush(pv_alerts *a);
 
 /* Replay mode: an alert whose (patient, rule, key) exists already, in any
  * status, is left alone (event "existing"); only new ones open. */

@@ -113,7 +113,7 @@ void pv_buf_json_str(pv_buf *b, const char *s, size_t len)
     while (i < len) {
         size_t run = i;
         /* Copy plain runs in one go; stop at anything needing care. */
-        while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
+        while (run < len && p[run] >= 0x20 && p[run] < 0x7F && p[run] != '"' &&
                p[run] != '\\')
             run++;
         pv_buf_append(b, s + i, run - i);
@@ -134,12 +134,15 @@ void pv_buf_json_str(pv_buf *b, const char *s, size_t len)
         } else if (c == '\t') {
             pv_buf_append(b, "\\t", 2);
             i++;
-        } else if (c < 0x20) {
+        } else if (c < 0x20 || c == 0x7F) {
             pv_buf_printf(b, "\\u%04x", c);
             i++;
         } else {
             size_t n = utf8_seq(p + i, len - i);
-            if (n) {
+            if (n == 2 && c == 0xC2 && p[i + 1] < 0xA0) {
+                pv_buf_printf(b, "\\u%04x", p[i + 1]); /* C1 control */
+                i += 2;
+            } else if (n) {
                 pv_buf_append(b, s + i, n);
                 i += n;
             } else {
@@ -150,6 +153,67 @@ void pv_buf_json_str(pv_buf *b, const char *s, size_t len)
         }
     }
     pv_buf_append(b, "\"", 1);
+}
+
+void pv_buf_put_escaped(pv_buf *b, const char *s, size_t len, int flags)
+{
+    if (!s) {
+        pv_buf_puts(b, "(null)");
+        return;
+    }
+    if (len == (size_t)-1)
+        len = strlen(s);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && p[run] >= 0x20 && p[run] < 0x7F)
+            run++;
+        pv_buf_append(b, s + i, run - i);
+        i = run;
+        if (i >= len)
+            break;
+        unsigned c = p[i];
+        if (c == '\n' && (flags & PV_ESC_KEEP_NL)) {
+            pv_buf_append(b, "\n", 1);
+            i++;
+        } else if (c == '\t' && (flags & PV_ESC_KEEP_TAB)) {
+            pv_buf_append(b, "\t", 1);
+            i++;
+        } else if (c == '\n') {
+            pv_buf_append(b, "\\n", 2);
+            i++;
+        } else if (c == '\r') {
+            pv_buf_append(b, "\\r", 2);
+            i++;
+        } else if (c == '\t') {
+            pv_buf_append(b, "\\t", 2);
+            i++;
+        } else if (c < 0x80) {
+            pv_buf_printf(b, "\\x%02x", c); /* other C0, DEL */
+            i++;
+        } else {
+            size_t n = utf8_seq(p + i, len - i);
+            if (n == 2 && c == 0xC2 && p[i + 1] < 0xA0) {
+                pv_buf_printf(b, "\\u%04x", p[i + 1]); /* C1 control */
+                i += 2;
+            } else if (n) {
+                pv_buf_append(b, s + i, n);
+                i += n;
+            } else {
+                pv_buf_printf(b, "\\x%02x", c); /* not UTF-8 */
+                i++;
+            }
+        }
+    }
+}
+
+const char *pv_buf_escape(pv_buf *b, const char *s)
+{
+    pv_buf_reset(b);
+    pv_buf_put_escaped(b, s, (size_t)-1, 0);
+    const char *r = pv_buf_cstr(b);
+    return r ? r : "";
 }
 
 void pv_buf_json_num(pv_buf *b, double v)

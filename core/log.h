@@ -2,8 +2,11 @@
  *
  * Every line starts with "pvwatch: "; errors about input name the place as
  * "FILE:LINE: what is wrong" (DESIGN, command line). Logs carry no patient
- * names or birth dates: callers pass ids and facts only. Depends on nothing;
- * everything may call it. */
+ * names or birth dates: callers pass ids and facts only. Control
+ * characters in a message (feed text: patient ids, values, file names) are
+ * escaped (pv_buf_put_escaped: \n, \r, \t, \xNN), so a message is always
+ * one line and never a terminal escape. Depends on buf.c only; everything
+ * may call it. */
 #ifndef PV_LOG_H
 #define PV_LOG_H
 
