@@ -3,8 +3,13 @@
  * Watches it with uv_fs_event and rescans it on a timer as a fallback (some
  * file systems send no events). A file is taken once it has stopped
  * changing for inbox.settle seconds; names starting with '.' are ignored
- * (the usual "write to .name, rename when done" convention). Each file is
- * ingested in its own transaction and then moved to processed/, or to
+ * (the usual "write to .name, rename when done" convention). Only regular
+ * files with one link, owned by pvwatch's user, root or inbox.owners, are
+ * read (opened O_NOFOLLOW | O_NONBLOCK and checked with fstat); anything
+ * else is moved to rejected/ with NAME.error saying why, never opened
+ * blocking or followed. Due files are taken in slices (at most 64 files or
+ * 20 ms per loop turn, one transaction each, each file its savepoint), so
+ * MLLP ACKs flow during a backlog; each is then moved to processed/, or to
  * rejected/ with NAME.error listing every bad line. A file is moved only
  * after its rows are committed; if pvwatch dies in between, the file is
  * read again on restart and recognised as a duplicate. Calls ingest. */

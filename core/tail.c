@@ -39,6 +39,7 @@ struct follower {
     /* The bytes just before offset as last read (in memory only). */
     unsigned char mark[MARK_BYTES];
     size_t mark_len;
+    int refused; /* not a regular file: said once, until it changes */
 };
 
 struct pv_tail {
@@ -188,14 +189,37 @@ static size_t read_mark(int fd, uint64_t offset, unsigned char *out)
 static long read_pass(struct follower *f, pv_ingest *p, int *more)
 {
     *more = 0;
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    /* Never blocks: a FIFO or a device in place of the file (issue 22
+     * item 7) is opened without waiting for a writer, seen by fstat and
+     * refused. A configured path that is a symbolic link is followed on
+     * each open (rotation by re-pointing a link); what it points to must
+     * be a regular file. */
+    int fd = open(f->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        f->refused = 0;
         return 0; /* not there (yet): nothing to do */
+    }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         close(fd);
         return -1;
     }
+    if (!S_ISREG(st.st_mode)) {
+        if (!f->refused)
+            pv_error(
+                "%s: not followed: %s; only a regular file is read", f->path,
+                S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device node"
+                : S_ISDIR(st.st_mode)                        ? "a directory"
+                                      : "not a regular file");
+        f->refused = 1;
+        close(fd);
+        return 0;
+    }
+    f->refused = 0;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     if (f->known &&
         (f->dev != (uint64_t)st.st_dev || f->ino != (uint64_t)st.st_ino ||
          (uint64_t)st.st_size < f->offset)) {
