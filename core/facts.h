@@ -31,11 +31,35 @@ typedef struct pv_obs {
     int has_low, has_high;
     double ref_low, ref_high;
     const char *flag;
-    const char *status; /* F, C, P, D ...; "F" when absent */
+    const char *status; /* F, C, P, D ...; "F" when absent (see
+                         * pv_obs_judged) */
     pv_time_t at;
     int64_t message_id; /* 0 when none */
     long line;          /* source line, 0 when none */
 } pv_obs;
+
+/* Whether rules see a result of this OBX-11 status (HL7 table 0085; issue
+ * 15 item 1): not W (wrong, e.g. posted to the wrong patient), X (cannot be
+ * obtained), I (in the lab, no result yet), R (not verified), N (not asked
+ * for), O (order detail only) nor D (deleted); those are stored (D is not)
+ * and never judged. F, C, P, A, B, S, U and anything else are judged; NULL
+ * or "" means F. docs/rules.md lists them. */
+static inline int pv_obs_judged(const char *status)
+{
+    if (!status || !status[0] || status[1])
+        return 1;
+    switch (status[0]) {
+    case 'W':
+    case 'X':
+    case 'I':
+    case 'R':
+    case 'N':
+    case 'O':
+    case 'D':
+        return 0;
+    }
+    return 1;
+}
 
 typedef struct pv_exposure {
     const char *patient_id;

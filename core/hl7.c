@@ -1491,6 +1491,16 @@ static bool format_ts(int64_t t, char *out, size_t cap)
     return true;
 }
 
+/* An ERR-2 location as the caller wrote it ("OBX^2^14"): only letters,
+ * digits and '^' pass, so that it cannot break the segment. */
+static pv_span erl_span(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum((unsigned char)s[i]) && s[i] != '^')
+            return empty_span();
+    return mkspan(s, n);
+}
+
 static void db_value(struct dbuf *b, const struct ack_src *src, pv_span v)
 {
     if (src->have_delims)
@@ -1553,7 +1563,34 @@ static int build_ack(const struct ack_src *src, const pv_hl7_ack_info *info,
     db_str(&b, "|");
     db_value(&b, src, src->control_id);
     db_str(&b, "\r");
-    if (info->code != PV_HL7_AA) {
+    if (info->code == PV_HL7_AA && info->error && info->text) {
+        /* Warnings: parts of the message that were left out. */
+        const char *et = err_text(info->error);
+        int ec = et ? info->error : PV_HL7_ERR_INTERNAL;
+        char num[16];
+        snprintf(num, sizeof num, "%d", ec);
+        for (const char *l = info->text; *l;) {
+            const char *eol = strchr(l, '\n');
+            size_t n = eol ? (size_t)(eol - l) : strlen(l);
+            const char *tab = memchr(l, '\t', n);
+            db_str(&b, "ERR||");
+            if (tab) {
+                pv_span erl = erl_span(l, (size_t)(tab - l));
+                db_put(&b, erl.ptr, erl.len);
+            }
+            db_str(&b, "|");
+            db_str(&b, num);
+            db_str(&b, "^");
+            db_str(&b, et ? et : "Application internal error");
+            db_str(&b, "^HL70357|W||||");
+            const char *t = tab ? tab + 1 : l;
+            db_text(&b, mkspan(t, (size_t)(l + n - t)));
+            db_str(&b, "\r");
+            l += n;
+            if (*l)
+                l++;
+        }
+    } else if (info->code != PV_HL7_AA) {
         int ec = info->error;
         const char *et = err_text(ec);
         if (!et) {

@@ -227,8 +227,13 @@ enum {
 /* What to say in an acknowledgement. */
 typedef struct pv_hl7_ack_info {
     pv_hl7_ack_code code;
-    int error;              /* ERR-3 code for AE/AR; 0 or unknown gives 207 */
-    const char *text;       /* ERR-8 for AE/AR, UTF-8, escaped here; NULL ok */
+    int error;              /* ERR-3 code for AE/AR; 0 or unknown gives 207.
+                             * With AA: nonzero means text holds warnings */
+    const char *text;       /* ERR-8 for AE/AR, UTF-8, escaped here; NULL ok.
+                             * With AA and error set: one warning per line,
+                             * "ERL<TAB>text" (ERL = ERR-2, e.g. OBX^2^3, sent
+                             * as is; no TAB: no ERR-2), each an ERR with
+                             * severity W */
     const char *control_id; /* the ACK's own MSH-10, escaped here; required */
     int64_t now;            /* MSH-7, seconds since the epoch (injected) */
 } pv_hl7_ack_info;
@@ -239,6 +244,8 @@ typedef struct pv_hl7_ack_info {
  *       <control_id>|<MSH-11.1, else P>|<MSH-12.1>
  *   MSA|<code>|<original MSH-10>
  *   ERR|||<error>^<table 0357 text>^HL70357|E||||<text>   (AE and AR only)
+ *   ERR||<ERL>|<error>^<table 0357 text>^HL70357|W||||<text>  (AA with
+ *       warnings: one per line of text, see pv_hl7_ack_info)
  * Every segment ends with CR; MSH-7 is UTC as YYYYMMDDHHMMSS+0000. On
  * success *out is a new NUL-terminated buffer of *len bytes that the caller
  * frees with free(). Returns 0, PV_EINVAL (no control_id, bad code) or

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "hl7.h"
@@ -58,6 +59,13 @@ struct ctx {
     pv_time_t msh_time;
     int has_msh_time;
     const char *patient;
+    pv_time_t now;   /* bound for plausible times: see pv_time_implausible */
+    long skipped;    /* segments left out of the message (issue 15 item 5) */
+    long listed;     /* of which the reasons fit in warn */
+    int first_error; /* the first skip's ERR-3 code */
+    char warn[2048]; /* one "ERL<TAB>reason" line per skipped segment */
+    size_t warn_len;
+    char first_reason[256]; /* the first skip's reason, for an AE */
 };
 
 /* The decoded text of a component, or NULL when empty or HL7 null (""). */
@@ -75,6 +83,104 @@ static const char *val(struct ctx *c, long seg, size_t field, size_t rep,
         return NULL;
     }
     return keep(&c->strs, d);
+}
+
+/* Leaves one segment out of the message with a reason: the rest of the
+ * message is stored and judged, the ACK is AA with an ERR of severity W
+ * naming it (pv_hl7_ack), or AE when nothing usable remained. 'seg' is the
+ * segment's index, 'field' the field at fault. Returns 0 (the mapping goes
+ * on). */
+static int skip_segment(struct ctx *c, long seg, size_t field, int err,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int skip_segment(struct ctx *c, long seg, size_t field, int err,
+                        const char *fmt, ...)
+{
+    char why[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    pv_span name = pv_hl7_segment_name(c->m, (size_t)seg);
+    /* ERR-2 (ERL): segment id ^ its occurrence in the message ^ field. */
+    size_t nth = 0;
+    for (size_t i = 0; i <= (size_t)seg; i++)
+        if (pv_hl7_segment_name(c->m, i).len == name.len &&
+            !memcmp(pv_hl7_segment_name(c->m, i).ptr, name.ptr, name.len))
+            nth++;
+    char line[400];
+    int n = snprintf(line, sizeof line,
+                     "%.3s^%zu^%zu\t%.3s-%zu at line %ld: "
+                     "%s; segment skipped\n",
+                     name.ptr, nth, field, name.ptr, field,
+                     pv_hl7_segment_line(c->m, (size_t)seg), why);
+    if (c->skipped == 0)
+        c->first_error = err;
+    if (c->skipped++ == 0)
+        snprintf(c->first_reason, sizeof c->first_reason,
+                 "%.3s-%zu at line %ld: %s", name.ptr, field,
+                 pv_hl7_segment_line(c->m, (size_t)seg), why);
+    /* The log names a few; messages.error and the ACK hold the rest. */
+    if (c->skipped <= 5)
+        pv_warn("HL7 %.3s-%zu at line %ld: %s; segment skipped", name.ptr,
+                field, pv_hl7_segment_line(c->m, (size_t)seg), why);
+    /* Whole lines only, and room kept for the last one saying how many
+     * more were skipped (written at the end, see finish_warnings). */
+    if (n > 0 && (size_t)n < sizeof c->warn - 80 - c->warn_len) {
+        memcpy(c->warn + c->warn_len, line, (size_t)n);
+        c->warn_len += (size_t)n;
+        c->warn[c->warn_len] = '\0';
+        c->listed++;
+    }
+    return 0;
+}
+
+/* Ends the warnings with a count of those that did not fit, and copies
+ * the whole lines that fit into out (the ACK's text), with the same count
+ * for the rest. */
+static void finish_warnings(struct ctx *c, char *out, size_t cap)
+{
+    if (c->listed < c->skipped)
+        snprintf(c->warn + c->warn_len, sizeof c->warn - c->warn_len,
+                 "and %ld more segments skipped\n", c->skipped - c->listed);
+    size_t n = 0;
+    long lines = 0;
+    for (const char *l = c->warn; *l && lines < c->listed; lines++) {
+        const char *eol = strchr(l, '\n');
+        size_t len = (size_t)(eol - l) + 1;
+        if (n + len >= cap - 48)
+            break;
+        memcpy(out + n, l, len);
+        n += len;
+        l += len;
+    }
+    out[n] = '\0';
+    if (lines < c->skipped)
+        snprintf(out + n, cap - n, "and %ld more segments skipped\n",
+                 c->skipped - lines);
+}
+
+/* Parses a feed time and checks that it is plausible for a fact. Returns
+ * 0 when t was set, 1 when s is empty, -1 when s is not a valid or
+ * plausible time (the reason in why). */
+static int fact_time(struct ctx *c, const char *s, pv_time_t *t, char *why,
+                     size_t cap)
+{
+    if (!s)
+        return 1;
+    pv_time_t v;
+    if (pv_time_parse(s, strlen(s), &v) != 0) {
+        snprintf(why, cap, "'%.40s' is not a valid time (HL7 TS)", s);
+        return -1;
+    }
+    const char *bad = pv_time_implausible(v, c->now);
+    if (bad) {
+        snprintf(why, cap, "'%.40s' is an impossible time (%s)", s, bad);
+        return -1;
+    }
+    *t = v;
+    return 0;
 }
 
 static int span_eq(pv_span s, const char *lit)
@@ -147,19 +253,24 @@ static int store_patient(struct ctx *c, long pid)
                             date[0] ? date : NULL, val(c, pid, 8, 1, 1));
 }
 
-/* Marks earlier results of the same patient, code and time as replaced
- * ('W') or deleted ('D'). Returns how many there were. */
+/* Marks earlier live results of the same patient, code and time as
+ * replaced or wrong ('W') or deleted ('D'); with 'only', just those whose
+ * status is 'only' (a final replaces the preliminary, not another final).
+ * History queries leave 'D' and 'W' rows out. Returns how many there were
+ * in *count. */
 static int supersede(struct ctx *c, const char *code, pv_time_t at,
-                     const char *mark, int *count)
+                     const char *mark, const char *only, int *count)
 {
     sqlite3_stmt *st;
     char iso[PV_TIME_BUFSZ];
     if (sqlite3_prepare_v2(pv_store_db(pv_ingest_store(c->p)),
                            "UPDATE observations SET status = ? WHERE "
                            "patient_id = ? AND code = ? AND observed_at = ? "
-                           "AND status NOT IN ('D', 'W')",
+                           "AND status NOT IN ('D', 'W') "
+                           "AND (?5 IS NULL OR status = ?5)",
                            -1, &st, NULL) != SQLITE_OK)
         return PV_EDB;
+    sqlite3_bind_text(st, 5, only, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 1, mark, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->patient, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, code, -1, SQLITE_STATIC);
@@ -197,13 +308,9 @@ static int map_obx(struct ctx *c, long obx, long obr)
         sys = val(c, obx, 3, 1, 6);
     }
     o.code_system = sys ? sys : "LN";
-    if (!o.code) {
-        set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
-                   "OBX-3 observation identifier missing (segment at line "
-                   "%ld)",
-                   pv_hl7_segment_line(c->m, (size_t)obx));
-        return 1;
-    }
+    if (!o.code)
+        return skip_segment(c, obx, 3, PV_HL7_ERR_REQUIRED_FIELD,
+                            "observation identifier missing");
     const char *type = val(c, obx, 2, 1, 1);
     o.status = val(c, obx, 11, 1, 1);
     if (!o.status)
@@ -213,17 +320,30 @@ static int map_obx(struct ctx *c, long obx, long obr)
     const char *range = val(c, obx, 7, 1, 0);
     if (range)
         ref_range(range, &o);
-    /* OBX-14, else OBR-7, else MSH-7. */
-    const char *when = val(c, obx, 14, 1, 1);
-    if (!ts(when, &o.at) && !ts(val(c, obr, 7, 1, 1), &o.at)) {
-        if (!c->has_msh_time) {
-            set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
-                       "no observation time for %s (OBX-14, OBR-7 and MSH-7 "
-                       "are empty or invalid)",
-                       o.code);
-            return 1;
-        }
-        o.at = c->msh_time;
+    /* OBX-14, else OBR-7, else MSH-7: the first one given decides, and
+     * when it is not a valid, plausible time the segment is skipped rather
+     * than given another time (issue 22 item 15). */
+    char why[128];
+    int tr = fact_time(c, val(c, obx, 14, 1, 1), &o.at, why, sizeof why);
+    if (tr < 0)
+        return skip_segment(c, obx, 14, PV_HL7_ERR_DATA_TYPE,
+                            "observation time %s", why);
+    if (tr > 0 && obr >= 0) {
+        tr = fact_time(c, val(c, obr, 7, 1, 1), &o.at, why, sizeof why);
+        if (tr < 0)
+            return skip_segment(c, obx, 14, PV_HL7_ERR_DATA_TYPE,
+                                "no OBX-14, and OBR-7 (line %ld) %s",
+                                pv_hl7_segment_line(c->m, (size_t)obr), why);
+    }
+    if (tr > 0) {
+        tr = fact_time(c, val(c, 0, 7, 1, 1), &o.at, why, sizeof why);
+        if (tr != 0)
+            return skip_segment(c, obx, 14,
+                                tr > 0 ? PV_HL7_ERR_REQUIRED_FIELD
+                                       : PV_HL7_ERR_DATA_TYPE,
+                                "no observation time (OBX-14 and OBR-7 "
+                                "empty, MSH-7 %s)",
+                                tr > 0 ? "empty" : why);
     }
     if (type && !strcmp(type, "SN")) {
         /* comparator ^ num1 ^ separator ^ num2: keep a plain comparator
@@ -249,14 +369,21 @@ static int map_obx(struct ctx *c, long obx, long obr)
     o.message_id = c->message_id;
     o.line = pv_hl7_segment_line(c->m, (size_t)obx);
     int n = 0;
+    /* OBX-11 (table 0085), issue 15 item 1: D deletes the earlier result
+     * and is not stored; W (wrong: posted to the wrong patient) retires it
+     * and is stored, never judged (pv_obs_judged); C retires the earlier
+     * live result whatever its status; F retires an earlier preliminary
+     * (P) of the same code and time, so that one live row remains. */
+    int rc = 0;
     if (!strcmp(o.status, "D"))
-        return supersede(c, o.code, o.at, "D", &n);
-    if (!strcmp(o.status, "C")) {
-        int rc = supersede(c, o.code, o.at, "W", &n);
-        if (rc)
-            return rc;
-    }
-    int rc = pv_ingest_lab(c->p, &o, NULL);
+        return supersede(c, o.code, o.at, "D", NULL, &n);
+    if (!strcmp(o.status, "C") || !strcmp(o.status, "W"))
+        rc = supersede(c, o.code, o.at, "W", NULL, &n);
+    else if (!strcmp(o.status, "F"))
+        rc = supersede(c, o.code, o.at, "W", "P", &n);
+    if (rc)
+        return rc;
+    rc = pv_ingest_lab(c->p, &o, NULL);
     if (!rc)
         c->res->facts++;
     return rc;
@@ -349,6 +476,7 @@ static int map_rx_message(struct ctx *c, int is_rxa)
 {
     size_t n = pv_hl7_segment_count(c->m);
     long tq1 = -1;
+    const char *control = NULL; /* ORC-1 of the current order */
     for (size_t i = 0; i < n; i++) {
         pv_span name = pv_hl7_segment_name(c->m, i);
         if (span_eq(name, "PID")) {
@@ -357,6 +485,7 @@ static int map_rx_message(struct ctx *c, int is_rxa)
                 return rc;
         } else if (span_eq(name, "ORC")) {
             tq1 = -1; /* a new order: its own timing */
+            control = val(c, (long)i, 1, 1, 1);
         } else if (span_eq(name, "TQ1")) {
             tq1 = (long)i;
         } else if (span_eq(name, is_rxa ? "RXA" : "RXE")) {
@@ -379,7 +508,16 @@ static int map_rx_message(struct ctx *c, int is_rxa)
             long tq1_after = pv_hl7_find_from(c->m, i + 1, "TQ1");
             if (tq1_after >= 0 && (next < 0 || tq1_after < next))
                 tq1 = tq1_after;
-            int rc = map_rx(c, (long)i, is_rxa, tq1, rxr);
+            /* ORC-1 (table 0119), issue 15 item 2: a cancelled, refused,
+             * discontinued or held order is no exposure. Ending or
+             * replacing the matching earlier exposure (DC/OD, XO/RO) needs
+             * the order numbers on the exposure row: not done yet. */
+            static const char *const no_exposure[] = {"CA", "DC", "OC",
+                                                      "CR", "OD", "HD"};
+            int skip = 0;
+            for (size_t k = 0; control && k < 6; k++)
+                skip |= !strcmp(control, no_exposure[k]);
+            int rc = skip ? 0 : map_rx(c, (long)i, is_rxa, tq1, rxr);
             tq1 = -1;
             if (rc)
                 return rc;
@@ -525,6 +663,11 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
         return store_unread(s, raw, len, msgtype, peer, res->text);
     }
     c.has_msh_time = ts(val(&c, 0, 7, 1, 1), &c.msh_time);
+    /* The later of the wall clock and the store's: a fixed test clock in
+     * the past must not make today's results "in the future". */
+    c.now = (pv_time_t)time(NULL);
+    if (pv_store_now(s) > c.now)
+        c.now = pv_store_now(s);
 
     rc = pv_store_savepoint(s);
     if (rc) {
@@ -560,6 +703,14 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
         /* Anything else well-formed: stored, no facts, AA. */
         if (mapped < 0)
             rc = mapped;
+        /* Segments were skipped and nothing usable remained: AE. */
+        if (!rc && !mapped && c.skipped && res->facts == 0) {
+            set_result(res, PV_HL7_AE, c.first_error,
+                       "nothing usable in the message: %ld segment%s "
+                       "skipped, the first: %s",
+                       c.skipped, c.skipped == 1 ? "" : "s", c.first_reason);
+            mapped = 1;
+        }
     }
     if (!rc && mapped > 0) {
         /* Understood but not storable (AE): keep the raw message as
@@ -587,9 +738,19 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
         strs_free(&c.strs);
         return rc;
     }
-    if (!rc)
+    if (!rc && c.skipped) {
+        /* Stored and judged without the skipped segments: AA with one ERR
+         * of severity W per segment (pv_hl7_ack reads text line by line),
+         * the reasons kept in messages. */
+        finish_warnings(&c, res->text, sizeof res->text);
+        res->skipped = c.skipped;
+        res->error = c.first_error;
+        rc = pv_store_message_finish(s, c.message_id, "partial", c.warn,
+                                     res->facts, c.skipped);
+    } else if (!rc) {
         rc = pv_store_message_finish(s, c.message_id, "accepted", NULL,
                                      res->facts, 0);
+    }
     if (rc) {
         pv_store_rollback_to(s);
         pv_alerts_rewind(pv_ingest_alerts(p), mark);

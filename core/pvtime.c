@@ -167,6 +167,15 @@ int pv_time_parse(const char *s, size_t len, pv_time_t *out)
     return 0;
 }
 
+const char *pv_time_implausible(pv_time_t t, pv_time_t now)
+{
+    if (t < PV_TIME_FACT_MIN)
+        return "before 1850";
+    if (now <= INT64_MAX - PV_TIME_FACT_AHEAD && t > now + PV_TIME_FACT_AHEAD)
+        return "more than a day in the future";
+    return NULL;
+}
+
 int64_t pv_time_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     /* The year is shifted to start in March so that the leap day falls at

@@ -30,4 +30,20 @@ char *pv_time_format(pv_time_t t, char *buf);
  * checked (pv_time_parse() does that). */
 int64_t pv_time_days_from_civil(int64_t y, unsigned m, unsigned d);
 
+/* The first time a clinical fact may carry: 1850-01-01T00:00:00Z. Older
+ * dates in feeds are typing or conversion errors (0000, 00000000, 1066). */
+#define PV_TIME_FACT_MIN INT64_C(-3786825600)
+/* How far past 'now' the time of a result or event may lie: a day, for
+ * clocks that differ and zones written wrong. */
+#define PV_TIME_FACT_AHEAD INT64_C(86400)
+
+/* Whether t is plausible as the time a result was observed or an event
+ * began: not before PV_TIME_FACT_MIN and not more than PV_TIME_FACT_AHEAD
+ * after now. A year-9999 result would otherwise be a patient's "latest"
+ * value for ever. The caller chooses 'now' (the ingest path passes the later
+ * of the wall clock and the store's clock, so fixed test clocks in the past
+ * do not reject data). Returns NULL when plausible, else a short reason
+ * ("before 1850", "more than a day in the future"). */
+const char *pv_time_implausible(pv_time_t t, pv_time_t now);
+
 #endif

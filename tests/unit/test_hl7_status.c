@@ -1,0 +1,249 @@
+/* test_hl7_status: what issue 22 item 15 and issue 15 items 1 and 5 pin in
+ * the HL7 mapping, on an in-memory database without rules: plausible fact
+ * times (pv_time_implausible), an OBX whose time or identifier is bad
+ * skipped alone (the rest stored, AA with an ERR of severity W per skipped
+ * segment, AE when nothing usable remained), and OBX-11 statuses (W
+ * retires the earlier result, F replaces a preliminary, which statuses are
+ * judged). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "error.h"
+#include "facts.h"
+#include "hl7.h"
+#include "ingest.h"
+#include "pvtime.h"
+#include "store.h"
+#include "test.h"
+
+static char base[] = "/tmp/pv_test_hl7_status.XXXXXX";
+static pv_config cfg;
+static pv_ingest *p;
+
+struct out {
+    int rc, ack, error;
+    long facts, skipped;
+    char text[512];
+    char *ackmsg; /* the ACK pv_hl7_ack builds from the result */
+};
+
+static struct out ingest_str(const char *msg)
+{
+    struct out o;
+    memset(&o, 0, sizeof o);
+    pv_hl7_result res;
+    CHECK_INT(pv_ingest_begin(p), 0);
+    o.rc = pv_ingest_hl7(p, msg, strlen(msg), "test", 1, &res);
+    CHECK_INT(pv_ingest_commit(p), 0);
+    o.ack = res.ack;
+    o.error = res.error;
+    o.facts = res.facts;
+    o.skipped = res.skipped;
+    snprintf(o.text, sizeof o.text, "%s", res.text);
+    pv_hl7_ack_info info = {res.ack, res.error, res.text[0] ? res.text : NULL,
+                            "ACK1", 1700000000};
+    size_t len;
+    if (res.msg)
+        CHECK_INT(pv_hl7_ack(res.msg, &info, &o.ackmsg, &len), 0);
+    pv_hl7_result_free(&res);
+    return o;
+}
+
+static const char *q(const char *sql)
+{
+    static char out[4096];
+    sqlite3 *db = pv_store_db(pv_ingest_store(p));
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        PV_FAIL_("%s: %s", sql, sqlite3_errmsg(db));
+        return "(error)";
+    }
+    size_t n = 0;
+    out[0] = '\0';
+    /* Every row, ';' between rows, '|' between columns. */
+    while (sqlite3_step(st) == SQLITE_ROW && n < sizeof out) {
+        if (n)
+            n += (size_t)snprintf(out + n, sizeof out - n, ";");
+        for (int i = 0; i < sqlite3_column_count(st) && n < sizeof out; i++) {
+            const unsigned char *t = sqlite3_column_text(st, i);
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "|" : "",
+                                  t ? (const char *)t : "");
+        }
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+#define MSH(ctl)                                                               \
+    "MSH|^~\\&|LAB|L|PV|PV|20261201080000||ORU^R01|" ctl "|P|2.5.1\r"
+
+static void issue22_item15_plausible_times(void)
+{
+    pv_time_t now = INT64_C(1764576000); /* 2025-12-01 */
+    CHECK(pv_time_implausible(PV_TIME_FACT_MIN, now) == NULL);
+    CHECK_STR(pv_time_implausible(PV_TIME_FACT_MIN - 1, now), "before 1850");
+    CHECK(pv_time_implausible(now + 86400, now) == NULL);
+    CHECK_STR(pv_time_implausible(now + 86401, now),
+              "more than a day in the future");
+    CHECK(pv_time_implausible(INT64_MAX, INT64_MAX) == NULL);
+    pv_time_t t;
+    CHECK_INT(pv_time_parse("18500101", 8, &t), 0);
+    CHECK_INT(t, PV_TIME_FACT_MIN);
+    CHECK_INT(pv_time_parse("99991231", 8, &t), 0);
+    CHECK_STR(pv_time_implausible(t, now), "more than a day in the future");
+    /* Not valid at all: the parser says so. */
+    CHECK_INT(pv_time_parse("00000000", 8, &t), PV_EINVAL);
+    CHECK_INT(pv_time_parse("20261231235960", 14, &t), PV_EINVAL);
+}
+
+static void issue22_item15_bad_obx14_not_replaced_by_msh7(void)
+{
+    struct out o = ingest_str(
+        MSH("S1") "PID|1||P-S1\r"
+                  "OBR|1|||57021-8^CBC^LN|||20261201070000\r"
+                  "OBX|1|NM|718-7^Hgb^LN||13.1|g/dL|||||F|||garbage\r"
+                  "OBX|2|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||20261201060000\r"
+                  "OBX|3|NM|777-3^Plt^LN||250|10*9/L|||||F|||99991231\r"
+                  "OBX|4|NM|^^^||9|10*9/L|||||F\r");
+    CHECK_INT(o.rc, 0);
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK_INT(o.facts, 1);
+    CHECK_INT(o.skipped, 3);
+    CHECK_STR(q("SELECT code, observed_at FROM observations WHERE "
+                "patient_id = 'P-S1'"),
+              "751-8|2026-12-01T06:00:00Z");
+    CHECK_STR(q("SELECT status, rows_stored, rows_rejected FROM messages "
+                "WHERE control_id = 'S1'"),
+              "partial|1|3");
+    CHECK(o.ackmsg && strstr(o.ackmsg, "MSA|AA|S1\r"));
+    CHECK(o.ackmsg &&
+          strstr(o.ackmsg, "ERR||OBX^1^14|102^Data type error^HL70357|W||||"
+                           "OBX-14 at line 4: observation time 'garbage' is "
+                           "not a valid time (HL7 TS); segment skipped\r"));
+    CHECK(o.ackmsg && strstr(o.ackmsg, "ERR||OBX^3^14|102^Data type "
+                                       "error^HL70357|W||||OBX-14 at line 6: "
+                                       "observation time '99991231' is an "
+                                       "impossible time (more than a day in "
+                                       "the future)"));
+    CHECK(o.ackmsg && strstr(o.ackmsg, "ERR||OBX^4^3|"));
+    free(o.ackmsg);
+
+    /* Nothing usable: AE, nothing of it stored. */
+    o = ingest_str(
+        MSH("S2") "PID|1||P-S2\r"
+                  "OBX|1|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||0000\r");
+    CHECK_INT(o.ack, PV_HL7_AE);
+    CHECK_INT(o.error, PV_HL7_ERR_DATA_TYPE);
+    CHECK(strstr(o.text, "nothing usable in the message: 1 segment skipped") !=
+          NULL);
+    CHECK_STR(q("SELECT count(*) FROM observations WHERE patient_id = 'P-S2'"),
+              "0");
+    CHECK(o.ackmsg && strstr(o.ackmsg, "MSA|AE|S2\r") &&
+          strstr(o.ackmsg, "|E||||nothing usable"));
+    free(o.ackmsg);
+}
+
+static void issue15_item05_many_skipped_segments_fit_the_ack(void)
+{
+    char msg[16384];
+    size_t n =
+        (size_t)snprintf(msg, sizeof msg,
+                         MSH("S3") "PID|1||P-S3\r"
+                                   "OBX|1|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||"
+                                   "20261201060000\r");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(msg + n, sizeof msg - n,
+                              "OBX|%d|NM|718-7^Hgb^LN||13|g/dL|||||F|||bad%d\r",
+                              i + 2, i);
+    struct out o = ingest_str(msg);
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK_INT(o.skipped, 40);
+    CHECK(strstr(o.text, "more segments skipped\n") != NULL);
+    CHECK_STR(q("SELECT rows_rejected FROM messages WHERE control_id = 'S3'"),
+              "40");
+    free(o.ackmsg);
+}
+
+static void issue15_item01_status_w_retires_and_f_replaces_p(void)
+{
+    struct out o = ingest_str(
+        MSH("W1") "PID|1||P-W\r"
+                  "OBX|1|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||20261201060000\r");
+    CHECK_INT(o.ack, PV_HL7_AA);
+    free(o.ackmsg);
+    o = ingest_str(
+        MSH("W2") "PID|1||P-W\r"
+                  "OBX|1|NM|751-8^ANC^LN||0.4|10*9/L|||||W|||20261201060000\r");
+    CHECK_INT(o.ack, PV_HL7_AA);
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT value_num, status FROM observations WHERE patient_id "
+                "= 'P-W' ORDER BY id"),
+              "2.0|W;0.4|W");
+
+    o = ingest_str(
+        MSH("P1") "PID|1||P-P\r"
+                  "OBX|1|NM|751-8^ANC^LN||1.1|10*9/L|||||P|||20261201060000\r"
+                  "OBX|2|NM|718-7^Hgb^LN||12|g/dL|||||P|||20261201060000\r");
+    free(o.ackmsg);
+    o = ingest_str(
+        MSH("P2") "PID|1||P-P\r"
+                  "OBX|1|NM|751-8^ANC^LN||1.2|10*9/L|||||F|||20261201060000\r");
+    free(o.ackmsg);
+    /* One live ANC, the final; the preliminary kept, retired; the Hgb
+     * preliminary, of another code, stays live. */
+    CHECK_STR(q("SELECT code, value_num, status FROM observations WHERE "
+                "patient_id = 'P-P' ORDER BY id"),
+              "751-8|1.1|W;718-7|12.0|P;751-8|1.2|F");
+    /* A second final does not retire the first. */
+    o = ingest_str(
+        MSH("P3") "PID|1||P-P\r"
+                  "OBX|1|NM|751-8^ANC^LN||1.3|10*9/L|||||F|||20261201060000\r");
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT count(*) FROM observations WHERE patient_id = 'P-P' "
+                "AND code = '751-8' AND status = 'F'"),
+              "2");
+}
+
+static void issue15_item01_which_statuses_are_judged(void)
+{
+    const char *judged[] = {"F", "C", "P", "A", "S", "U", NULL, ""};
+    const char *not_judged[] = {"W", "X", "I", "R", "N", "O", "D"};
+    for (size_t i = 0; i < sizeof judged / sizeof *judged; i++)
+        CHECK_INT(pv_obs_judged(judged[i]), 1);
+    for (size_t i = 0; i < sizeof not_judged / sizeof *not_judged; i++)
+        CHECK_INT(pv_obs_judged(not_judged[i]), 0);
+    CHECK_INT(pv_obs_judged("WX"), 1); /* not a table 0085 code: judged */
+}
+
+int main(void)
+{
+    char cwd0[PATH_MAX];
+    if (!getcwd(cwd0, sizeof cwd0) || !mkdtemp(base) || chdir(base) != 0)
+        return 2;
+    pv_buf errors = PV_BUF_INIT;
+    if (pv_config_load(NULL, &cfg, &errors) != 0 || chdir(cwd0) != 0)
+        return 2;
+    free(cfg.alert_log);
+    cfg.alert_log = NULL;
+    int rc = pv_ingest_open(&cfg, ":memory:", 1, &p, &errors);
+    if (rc || !p) {
+        fprintf(stderr, "pv_ingest_open: %d: %s\n", rc, pv_buf_cstr(&errors));
+        return 2;
+    }
+    pv_buf_free(&errors);
+
+    issue22_item15_plausible_times();
+    issue22_item15_bad_obx14_not_replaced_by_msh7();
+    issue15_item05_many_skipped_segments_fit_the_ack();
+    issue15_item01_status_w_retires_and_f_replaces_p();
+    issue15_item01_which_statuses_are_judged();
+
+    pv_ingest_close(p);
+    pv_config_free(&cfg);
+    rmdir(base);
+    return pv_test_report();
+}
