@@ -115,7 +115,9 @@ int pv_cli_replay(int argc, char **argv)
         fprintf(stderr, "pvwatch: %s", pv_buf_cstr(&errors));
         pv_buf_free(&errors);
         pv_config_free(&cfg);
-        return rc == PV_EINVAL ? 2 : 1;
+        /* Another pvwatch holds the lock (pv_ingest_open): replay runs in
+         * one long transaction that would hold up its commits. */
+        return rc == PV_EINVAL || rc == PV_ELOCKED ? 2 : 1;
     }
     pv_buf_free(&errors);
     pv_rules *rules = pv_ingest_rules(p);
@@ -196,7 +198,9 @@ int pv_cli_replay(int argc, char **argv)
                 o.status = txt(q, 10);
                 o.at = tm_of(q, 11);
                 o.comparator = txt(q, 12);
-                rc = pv_rules_on_lab(rules, &o, id, replay_sink, alerts);
+                /* As at ingest: W, X, I, R, N... are never judged. */
+                if (pv_obs_judged(o.status))
+                    rc = pv_rules_on_lab(rules, &o, id, replay_sink, alerts);
             } else if (kind == 2) {
                 pv_exposure e = {0};
                 e.patient_id = txt(q, 0);

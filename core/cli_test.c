@@ -137,7 +137,13 @@ static int opt_time(lua_State *L, int t, const char *k, pv_time_t *out)
     int has = !lua_isnil(L, -1);
     if (has) {
         if (lua_type(L, -1) == LUA_TNUMBER) {
-            *out = (pv_time_t)lua_tointeger(L, -1);
+            lua_Number v = lua_tonumber(L, -1);
+            if (!(v >= -62167219200.0 && v <= 253402300799.0))
+                luaL_error(L,
+                           "field '%s': not a time between the years 0000 "
+                           "and 9999",
+                           k);
+            *out = (pv_time_t)v;
         } else {
             size_t len;
             const char *s = lua_tolstring(L, -1, &len);
@@ -158,11 +164,49 @@ static const char *req_str(lua_State *L, int t, const char *k)
     return s;
 }
 
-/* Stores one fact in its own transaction, as a feed would. */
+/* A misspelt field ("vaule") must not vanish silently (issue 20). */
+static void check_keys(lua_State *L, int t, const char *what,
+                       const char *const *known)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        const char *k =
+            lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int ok = 0;
+        for (const char *const *n = known; k && *n && !ok; n++)
+            ok = strcmp(*n, k) == 0;
+        if (!ok)
+            luaL_error(L, "%s: unknown field '%s'", what,
+                       k ? k : luaL_typename(L, -1));
+    }
+}
+
+static const char *const LAB_KEYS[] = {
+    "patient_id", "code",       "code_system", "name",    "unit",
+    "flag",       "status",     "value",       "ref_low", "ref_high",
+    "at",         "comparator", NULL};
+static const char *const EXPOSURE_KEYS[] = {
+    "patient_id", "drug",  "drug_code", "code_system", "dose",
+    "dose_unit",  "route", "start",     "end",         NULL};
+static const char *const EVENT_KEYS[] = {"patient_id", "code",    "code_system",
+                                         "term",       "outcome", "serious",
+                                         "onset",      "at",      NULL};
+
+/* Stores one fact in its own transaction, as a feed would. Every field is
+ * read and checked first: a Lua error must not leave the transaction open
+ * (issue 20: t:lab{} raised while it was). */
 static int feed(lua_State *L, struct tcase *t, int kind)
 {
     luaL_checktype(L, 2, LUA_TTABLE);
-    int rc = pv_ingest_begin(t->p);
+    check_keys(L, 2,
+               kind == 'l'   ? "t:lab"
+               : kind == 'x' ? "t:exposure"
+                             : "t:event",
+               kind == 'l'   ? LAB_KEYS
+               : kind == 'x' ? EXPOSURE_KEYS
+                             : EVENT_KEYS);
+    int rc = 0;
     int64_t id = 0;
     if (kind == 'l') {
         pv_obs o = {0};
@@ -184,8 +228,10 @@ static int feed(lua_State *L, struct tcase *t, int kind)
         lua_pop(L, 1);
         o.has_low = opt_num(L, 2, "ref_low", &o.ref_low);
         o.has_high = opt_num(L, 2, "ref_high", &o.ref_high);
+        o.comparator = opt_str(L, 2, "comparator");
         if (!opt_time(L, 2, "at", &o.at))
             luaL_error(L, "field 'at' is required");
+        rc = pv_ingest_begin(t->p);
         if (!rc)
             rc = pv_ingest_lab(t->p, &o, &id);
     } else if (kind == 'x') {
@@ -202,6 +248,7 @@ static int feed(lua_State *L, struct tcase *t, int kind)
         if (!opt_time(L, 2, "start", &e.start))
             luaL_error(L, "field 'start' is required");
         e.has_end = opt_time(L, 2, "end", &e.end);
+        rc = pv_ingest_begin(t->p);
         if (!rc)
             rc = pv_ingest_exposure(t->p, &e, &id);
     } else {
@@ -219,6 +266,7 @@ static int feed(lua_State *L, struct tcase *t, int kind)
         if (!opt_time(L, 2, "onset", &e.onset) &&
             !opt_time(L, 2, "at", &e.onset))
             luaL_error(L, "field 'onset' is required");
+        rc = pv_ingest_begin(t->p);
         if (!rc)
             rc = pv_ingest_event(t->p, &e, &id);
     }

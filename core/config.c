@@ -6,9 +6,11 @@
 #include <lua.h>
 #include <lualib.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "error.h"
@@ -317,8 +319,54 @@ static void mllp_field(struct ctx *c, const char *top, const char *name,
     else if (!strcmp(name, "assigning_authority"))
         want_string(c, top, "mllp.assigning_authority",
                     &cfg->mllp.assigning_authority, 0);
+    else if (!strcmp(name, "max_pending_ack_bytes"))
+        want_long(c, top, "mllp.max_pending_ack_bytes", 4096, 1 << 30,
+                  &cfg->mllp.max_pending_ack_bytes);
+    else if (!strcmp(name, "max_pending_ack_bytes_hard"))
+        want_long(c, top, "mllp.max_pending_ack_bytes_hard", 4096, 1 << 30,
+                  &cfg->mllp.max_pending_ack_bytes_hard);
     else
         unknown(c, top, name);
+}
+
+/* inbox.owners = { "dropper", 1001 }: user names (resolved now, so that
+ * 'pvwatch check' names one that does not exist) or uids; pops it. */
+static void inbox_owners(struct ctx *c, const char *top, pv_config *cfg)
+{
+    lua_State *L = c->L;
+    free(cfg->inbox.owners);
+    cfg->inbox.owners = NULL;
+    cfg->inbox.nowners = 0;
+    if (!lua_istable(L, -1)) {
+        cfg_error(c, top, "inbox.owners must be a list of user names or uids");
+        lua_pop(L, 1);
+        return;
+    }
+    lua_Integer n = list_len(c, top, "inbox.owners");
+    if (n > 0)
+        cfg->inbox.owners = calloc((size_t)n, sizeof *cfg->inbox.owners);
+    for (lua_Integer i = 1; cfg->inbox.owners && i <= n; i++) {
+        lua_geti(L, -1, i);
+        long uid = -1;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            struct passwd *pw = getpwnam(lua_tostring(L, -1));
+            if (pw)
+                uid = (long)pw->pw_uid;
+            else
+                cfg_error(c, top, "inbox.owners[%lld]: no user named '%s'",
+                          (long long)i, lua_tostring(L, -1));
+        } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0 &&
+                   lua_tointeger(L, -1) <= 0x7fffffff) {
+            uid = (long)lua_tointeger(L, -1);
+        } else {
+            cfg_error(c, top, "inbox.owners[%lld] must be a user name or a uid",
+                      (long long)i);
+        }
+        if (uid >= 0)
+            cfg->inbox.owners[cfg->inbox.nowners++] = uid;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
 }
 
 static void inbox_field(struct ctx *c, const char *top, const char *name,
@@ -331,7 +379,15 @@ static void inbox_field(struct ctx *c, const char *top, const char *name,
                     &cfg->inbox.rescan_interval);
     else if (!strcmp(name, "settle"))
         want_number(c, top, "inbox.settle", 0, 3600, &cfg->inbox.settle);
-    else
+    else if (!strcmp(name, "owners"))
+        inbox_owners(c, top, cfg);
+    else if (!strcmp(name, "allow_any_owner")) {
+        if (lua_type(c->L, -1) != LUA_TBOOLEAN)
+            cfg_error(c, top, "inbox.allow_any_owner must be true or false");
+        else
+            cfg->inbox.allow_any_owner = lua_toboolean(c->L, -1);
+        lua_pop(c->L, 1);
+    } else
         unknown(c, top, name);
 }
 
@@ -378,6 +434,9 @@ static void limits_field(struct ctx *c, const char *top, const char *name,
     else if (!strcmp(name, "rule_memory"))
         want_long(c, top, "limits.rule_memory", 64 * 1024, 1e12,
                   &cfg->limits.rule_memory);
+    else if (!strcmp(name, "rule_time_ms"))
+        want_long(c, top, "limits.rule_time_ms", 10, 600000,
+                  &cfg->limits.rule_time_ms);
     else
         unknown(c, top, name);
 }
@@ -402,6 +461,18 @@ static void route_field(struct ctx *c, const char *top, const char *name,
                            r->min_severity);
     } else if (!strcmp(name, "signals")) {
         want_strlist(c, top, "email.routes[].signals", &r->signals, 0);
+    } else if (!strcmp(name, "exclusive")) {
+        if (lua_type(c->L, -1) != LUA_TBOOLEAN)
+            cfg_error(c, top, "email.routes[].exclusive must be true or false");
+        r->exclusive = lua_toboolean(c->L, -1);
+        lua_pop(c->L, 1);
+    } else if (!strcmp(name, "continue")) {
+        /* Alertmanager's word, with the opposite default: say it once. */
+        cfg_error(c, top,
+                  "unknown key 'email.routes[].continue': every route adds "
+                  "its recipients to email.to; to send matching alerts "
+                  "only to this route, write exclusive = true");
+        lua_pop(c->L, 1);
     } else {
         unknown(c, top, name);
     }
@@ -507,6 +578,64 @@ static void email_field(struct ctx *c, const char *top, const char *name,
     }
 }
 
+/* An address as pvwatch writes it into the envelope and the To: header:
+ * one local@domain, nothing that could end or extend the header line. */
+static void check_address(struct ctx *c, const char *label, const char *a)
+{
+    const char *at = strchr(a, '@');
+    int ok = at && at != a && at[1] && !strchr(at + 1, '@') && strlen(a) <= 254;
+    for (const unsigned char *p = (const unsigned char *)a; ok && *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || strchr("<>,;:\"()[]\\", *p))
+            ok = 0;
+    if (!ok) {
+        pv_buf shown = PV_BUF_INIT;
+        cfg_error(c, "email",
+                  "%s '%s' is not an address (local@domain, no spaces, "
+                  "quotes, brackets or commas)",
+                  label, pv_buf_escape(&shown, a));
+        pv_buf_free(&shown);
+    }
+}
+
+/* What can only be judged with the whole email table read: addresses,
+ * TLS against the URL, and a password that would go out in cleartext. */
+static void email_checks(struct ctx *c, pv_config *cfg)
+{
+    check_address(c, "email.from", cfg->email.from);
+    for (size_t i = 0; i < cfg->email.to.count; i++)
+        check_address(c, "email.to", cfg->email.to.items[i]);
+    for (size_t i = 0; i < cfg->email.nroutes; i++)
+        for (size_t j = 0; j < cfg->email.routes[i].to.count; j++)
+            check_address(c, "email.routes[].to",
+                          cfg->email.routes[i].to.items[j]);
+    const char *url = cfg->email.url;
+    int smtps = url && !strncasecmp(url, "smtps://", 8);
+    if (url && !smtps && strncasecmp(url, "smtp://", 7))
+        cfg_error(c, "email",
+                  "email.url '%s' must start with smtp:// or "
+                  "smtps://",
+                  url);
+    if (!cfg->email.tls) {
+        cfg->email.tls = strdup(smtps ? "implicit" : "none");
+    } else if (url && smtps && strcmp(cfg->email.tls, "implicit")) {
+        cfg_error(c, "email",
+                  "email.tls '%s' contradicts the smtps:// URL (TLS from the "
+                  "first byte): write tls = \"implicit\" or an smtp:// URL",
+                  cfg->email.tls);
+    } else if (url && !smtps && !strcmp(cfg->email.tls, "implicit")) {
+        cfg_error(c, "email",
+                  "email.tls 'implicit' needs an smtps:// URL; with smtp:// "
+                  "the connection (and the password) would be cleartext");
+    }
+    int secret = cfg->email.password_env || cfg->email.password_file;
+    if (url && secret && cfg->email.tls && !strcmp(cfg->email.tls, "none") &&
+        !cfg->email.insecure)
+        cfg_error(c, "email",
+                  "email has a password but no TLS: it would go out in "
+                  "cleartext; use tls = \"starttls\" or an smtps:// URL "
+                  "(or insecure = true, for a test server only)");
+}
+
 /* tail = { { path = "a.csv" }, "b.csv" } */
 static void tail_list(struct ctx *c, pv_config *cfg)
 {
@@ -590,12 +719,14 @@ static void set_defaults(pv_config *cfg)
     cfg->mllp.max_message = 1048576;
     cfg->mllp.idle_timeout = 60;
     cfg->mllp.max_connections = 256;
+    cfg->mllp.max_pending_ack_bytes = 1 << 20;
+    cfg->mllp.max_pending_ack_bytes_hard = 8 << 20;
     cfg->inbox.path = strdup("inbox");
     cfg->inbox.rescan_interval = 2.0;
     cfg->inbox.settle = 0.2;
     cfg->email.min_severity = strdup("medium");
     cfg->email.from = strdup("pvwatch@localhost");
-    cfg->email.tls = strdup("none");
+    cfg->email.tls = NULL; /* from the URL's scheme, after reading */
     cfg->email.timeout = 30;
     cfg->email.max_attempts = 8;
     cfg->email.retry_base = 5;
@@ -605,6 +736,7 @@ static void set_defaults(pv_config *cfg)
     cfg->label.region = strdup("us");
     cfg->limits.rule_instructions = 1000000;
     cfg->limits.rule_memory = 8 * 1024 * 1024;
+    cfg->limits.rule_time_ms = 2000;
 }
 
 /* Where the rule pack lives when the config does not say: ./NAME, else the
@@ -784,6 +916,14 @@ int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
     if (cfg->email.enabled && cfg->email.url && cfg->email.to.count == 0 &&
         cfg->email.nroutes == 0)
         cfg_error(&c, "email", "email needs recipients: 'to' or 'routes'");
+    if (cfg->email.enabled)
+        email_checks(&c, cfg);
+    if (cfg->mllp.max_pending_ack_bytes_hard < cfg->mllp.max_pending_ack_bytes)
+        cfg_error(&c, "mllp",
+                  "mllp.max_pending_ack_bytes_hard (%ld) is below "
+                  "mllp.max_pending_ack_bytes (%ld)",
+                  cfg->mllp.max_pending_ack_bytes_hard,
+                  cfg->mllp.max_pending_ack_bytes);
     if (c.nerr > CONFIG_MAX_ERRORS)
         pv_buf_printf(errors, "%s: %d more errors not shown\n", path,
                       c.nerr - CONFIG_MAX_ERRORS);
@@ -810,6 +950,18 @@ int pv_config_warnings(const pv_config *cfg, pv_buf *out)
                       cfg->path ? cfg->path : "(defaults)", l);
         n++;
     }
+    struct stat pst;
+    if (cfg->email.enabled && cfg->email.password_file &&
+        stat(cfg->email.password_file, &pst) == 0 &&
+        (pst.st_mode & (S_IWGRP | S_IRWXO))) {
+        pv_buf_printf(out,
+                      "%s: email.password_file %s is mode %04o: others can "
+                      "read or change it (chmod 600 or 640)\n",
+                      cfg->path ? cfg->path : "(defaults)",
+                      cfg->email.password_file,
+                      (unsigned)(pst.st_mode & 07777));
+        n++;
+    }
     if (cfg->plugins.count == 0) {
         pv_buf_printf(out, "%s: no plugin directory found; no rules will run\n",
                       cfg->path ? cfg->path : "(defaults)");
@@ -828,6 +980,7 @@ void pv_config_free(pv_config *cfg)
     free(cfg->mllp.listen);
     free(cfg->mllp.assigning_authority);
     free(cfg->inbox.path);
+    free(cfg->inbox.owners);
     pv_strlist_free(&cfg->tail);
     free(cfg->email.url);
     free(cfg->email.dir);

@@ -23,6 +23,7 @@ typedef struct pv_email_route {
     pv_strlist to;
     char *min_severity; /* NULL = any */
     pv_strlist signals; /* empty = any */
+    int exclusive;      /* matching alerts go to this route only */
 } pv_email_route;
 
 typedef struct pv_config {
@@ -37,11 +38,21 @@ typedef struct pv_config {
         double idle_timeout;
         long max_connections;
         char *assigning_authority; /* PID-3 authority to prefer, or NULL */
+        /* Bytes of ACKs a connection may have waiting for its peer to read
+         * them: at max_pending_ack_bytes pvwatch stops reading it (resumes
+         * at half); past max_pending_ack_bytes_hard it closes it. */
+        long max_pending_ack_bytes;
+        long max_pending_ack_bytes_hard;
     } mllp;
     struct {
         char *path;
         double rescan_interval; /* seconds */
         double settle;          /* a file unchanged this long is complete */
+        /* Whose files the inbox takes, besides pvwatch's own user and
+         * root: uids (inbox.owners, names resolved at load). */
+        long *owners;
+        size_t nowners;
+        int allow_any_owner; /* inbox.allow_any_owner: any owner at all */
     } inbox;
     pv_strlist tail;
     struct {
@@ -74,6 +85,7 @@ typedef struct pv_config {
     struct {
         long rule_instructions;
         long rule_memory;
+        long rule_time_ms; /* wall-clock limit of one rule call */
     } limits;
 } pv_config;
 

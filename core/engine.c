@@ -2,6 +2,7 @@
 #include "engine.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -24,14 +25,21 @@ struct engine {
     pv_mllp_server *mllp;
     uv_timer_t schedule; /* scheduled rules ('every') */
     uv_timer_t reload_debounce;
+    uv_timer_t watch;      /* the database's identity, others' log lines */
+    uv_prepare_t gone_chk; /* a commit found the database gone */
+    sqlite3_stmt *queue_max;
     uv_fs_event_t *plugin_watch;
     size_t nwatch;
     int stopping;
+    int gone; /* stopped because the database file was deleted/replaced */
     pv_mllp_stats mllp_stats; /* at the stop, for its summary */
 };
 
 /* How often the schedule timer looks for due rules. */
 #define SCHEDULE_CHECK_MS 60000
+/* How often an idle engine checks that its database file is still the one
+ * it opened, and writes the alert-log lines other commands queued. */
+#define WATCH_MS 1000
 
 static void stop(struct engine *e, const char *why)
 {
@@ -48,6 +56,8 @@ static void stop(struct engine *e, const char *why)
     pv_tail_stop(e->tail);
     uv_close((uv_handle_t *)&e->schedule, NULL);
     uv_close((uv_handle_t *)&e->reload_debounce, NULL);
+    uv_close((uv_handle_t *)&e->watch, NULL);
+    uv_close((uv_handle_t *)&e->gone_chk, NULL);
     for (size_t i = 0; i < e->nwatch; i++)
         uv_close((uv_handle_t *)&e->plugin_watch[i], NULL);
     uv_close((uv_handle_t *)&e->sigint, NULL);
@@ -82,6 +92,81 @@ static void on_schedule(uv_timer_t *t)
     int rc = pv_ingest_tick(e->p, now, 0);
     if (rc)
         pv_error("scheduled rules failed: %s", pv_strerror(rc));
+}
+
+/* After every loop turn: a commit that found the database file deleted or
+ * replaced (pv_store_check) answered AE; stop before anything else is
+ * taken in. What is left is done after the loop (pv_engine_run). */
+static void on_gone_check(uv_prepare_t *h)
+{
+    struct engine *e = h->data;
+    if (e->stopping || !pv_store_gone(pv_ingest_store(e->p)))
+        return;
+    e->gone = 1;
+    stop(e, "the database file is gone");
+}
+
+/* Lines that commands queued while this engine holds the lock ('pvwatch
+ * alerts ack' writes no log then: see pv_ingest_open_as) are written here,
+ * in seq order, once every commit before them is on disk. */
+static void write_others_lines(struct engine *e)
+{
+    pv_store *s = pv_ingest_store(e->p);
+    if (!e->queue_max || pv_store_in_tx(s) || !pv_store_all_durable(s))
+        return;
+    int64_t last = 0;
+    if (sqlite3_step(e->queue_max) == SQLITE_ROW)
+        last = sqlite3_column_int64(e->queue_max, 0);
+    sqlite3_reset(e->queue_max);
+    if (last > 0) {
+        pv_alerts_lines l = {0, last, 0};
+        pv_alerts_write(pv_ingest_alerts(e->p), l);
+    }
+}
+
+static void on_watch(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    /* Between commits too: an idle engine notices a deleted database
+     * before the next message is answered. */
+    if (pv_store_check(pv_ingest_store(e->p))) {
+        on_gone_check(&e->gone_chk);
+        return;
+    }
+    write_others_lines(e);
+}
+
+/* The loop has ended because the database file was deleted or replaced.
+ * Nothing more can be stored in the database at its path; what pvwatch
+ * has open still holds every acknowledged commit. It is copied beside the
+ * path, and the engine alert is recorded in the open file (it cannot be
+ * stored at the path) so that its alert-log line is written. */
+static void after_gone(struct engine *e)
+{
+    pv_store *s = pv_ingest_store(e->p);
+    char what[1024], copy[4200];
+    snprintf(what, sizeof what, "%s", pv_store_gone(s));
+    int rrc = pv_store_rescue(s, copy, sizeof copy);
+    if (rrc == 0)
+        pv_error("every commit up to the stop was copied to %s", copy);
+    char detail[6000];
+    snprintf(detail, sizeof detail,
+             "%s. Every message answered AE since must be sent again. %s%s",
+             what,
+             rrc == 0 ? "The database pvwatch had open was copied to "
+                      : "The database pvwatch had open could not be copied",
+             rrc == 0 ? copy : "");
+    pv_store_accept_gone(s);
+    int arc = pv_ingest_engine_alert(
+        e->p, "pvwatch.store", "database-gone",
+        "The database file was deleted or replaced; pvwatch stopped", detail,
+        "Put the copy named in the detail back in place of the database "
+        "(or restore a backup) before starting pvwatch again; find who "
+        "deleted or replaced the file.");
+    if (arc)
+        pv_error("the engine alert could not be recorded: %s",
+                 pv_strerror(arc));
+    pv_error("stopped with exit status %d: %s", PV_EXIT_DB_GONE, what);
 }
 
 static void on_reload_due(uv_timer_t *t)
@@ -176,6 +261,16 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
     uv_timer_init(&e.loop, &e.reload_debounce);
     e.schedule.data = e.reload_debounce.data = &e;
     uv_timer_start(&e.schedule, on_schedule, 1000, SCHEDULE_CHECK_MS);
+    uv_timer_init(&e.loop, &e.watch);
+    e.watch.data = &e;
+    uv_timer_start(&e.watch, on_watch, WATCH_MS, WATCH_MS);
+    uv_prepare_init(&e.loop, &e.gone_chk);
+    e.gone_chk.data = &e;
+    uv_prepare_start(&e.gone_chk, on_gone_check);
+    if (sqlite3_prepare_v2(pv_store_db(pv_ingest_store(p)),
+                           "SELECT max(id) FROM alert_log_queue", -1,
+                           &e.queue_max, NULL) != SQLITE_OK)
+        e.queue_max = NULL;
     watch_plugins(&e);
 
     char err[1024];
@@ -197,7 +292,16 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
                 cfg->tail.count == 1 ? "" : "s", cfg->mllp.listen);
     }
     uv_run(&e.loop, UV_RUN_DEFAULT);
+    sqlite3_finalize(e.queue_max);
     log_summary(&e);
+    /* Stopped by a signal before the watch timer looked: the last chance
+     * to say that what was acknowledged is not at the path. */
+    if (!e.gone && pv_store_check(pv_ingest_store(p)))
+        e.gone = 1;
+    if (e.gone) {
+        after_gone(&e);
+        status = PV_EXIT_DB_GONE;
+    }
     uv_loop_close(&e.loop);
     free(e.plugin_watch);
     return status;

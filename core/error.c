@@ -25,6 +25,10 @@ const char *pv_strerror(int err)
         return "database is busy";
     case PV_EAGAIN:
         return "incomplete input";
+    case PV_EGONE:
+        return "the database file was deleted or replaced";
+    case PV_ELOCKED:
+        return "another pvwatch is running on this database";
     }
     return "unknown error";
 }

@@ -21,6 +21,9 @@ enum {
     PV_ESTATE = -8,    /* not allowed in the current state */
     PV_EBUSY = -9,     /* the database is locked by another process */
     PV_EAGAIN = -10,   /* incomplete input: feed more and call again */
+    PV_EGONE = -11,    /* the database file was deleted or replaced while
+                          open: nothing more may be acknowledged */
+    PV_ELOCKED = -12,  /* another pvwatch holds the database's lock file */
 };
 
 /* Returns a static, human-readable description of an error code. */

@@ -33,6 +33,8 @@ struct pv_ingest {
     int db_failed; /* the sink hit a database error */
     void (*flush)(void *ud);
     void *flush_ud;
+    int lock_fd;      /* the single-instance lock (pv_store_lock), or -1 */
+    long lock_holder; /* CLIENT: the writer holding it, 0 none, -1 unknown */
 };
 
 void pv_ingest_set_flush(pv_ingest *p, void (*flush)(void *ud), void *ud)
@@ -92,16 +94,39 @@ void pv_ingest_set_rules(pv_ingest *p, pv_rules *r)
 int pv_ingest_open(const pv_config *cfg, const char *db_path, int no_rules,
                    pv_ingest **out, pv_buf *errors)
 {
+    return pv_ingest_open_as(cfg, db_path, no_rules, PV_INGEST_WRITER, out,
+                             errors);
+}
+
+long pv_ingest_lock_holder(const pv_ingest *p)
+{
+    return p->lock_holder;
+}
+
+int pv_ingest_open_as(const pv_config *cfg, const char *db_path, int no_rules,
+                      enum pv_ingest_role role, pv_ingest **out, pv_buf *errors)
+{
     *out = NULL;
     pv_ingest *p = calloc(1, sizeof *p);
     if (!p)
         return PV_ENOMEM;
     p->cfg = cfg;
+    const char *path = db_path ? db_path : cfg->database;
     char err[1024];
-    int rc = pv_store_open(db_path ? db_path : cfg->database, &p->store, err,
-                           sizeof err);
+    /* The lock before the database: a second engine must not even run
+     * the migrations or the alert log's recovery. */
+    int rc = pv_store_lock(path, role == PV_INGEST_WRITER, &p->lock_fd,
+                           &p->lock_holder, err, sizeof err);
     if (rc) {
         pv_buf_printf(errors, "%s\n", err);
+        free(p);
+        return rc;
+    }
+    rc = pv_store_open(path, &p->store, err, sizeof err);
+    if (rc) {
+        pv_buf_printf(errors, "%s\n", err);
+        if (p->lock_fd >= 0)
+            close(p->lock_fd);
         free(p);
         return rc;
     }
@@ -112,7 +137,9 @@ int pv_ingest_open(const pv_config *cfg, const char *db_path, int no_rules,
             return rc == PV_ENOMEM ? rc : PV_EINVAL;
         }
     }
-    rc = pv_alerts_open(p->store, cfg->alert_log, &p->alerts, err, sizeof err);
+    /* A client beside a running engine leaves the log to the engine. */
+    rc = pv_alerts_open(p->store, p->lock_holder ? NULL : cfg->alert_log,
+                        &p->alerts, err, sizeof err);
     if (!rc)
         rc = pv_notify_open(cfg, p->store, p->alerts, &p->notify, err,
                             sizeof err);
@@ -138,6 +165,9 @@ void pv_ingest_close(pv_ingest *p)
     pv_rules_free(p->rules);
     pv_store_close(p->store);
     pv_buf_free(&p->scratch);
+    /* Last: the database is closed (and its WAL checkpointed) first. */
+    if (p->lock_fd >= 0)
+        close(p->lock_fd);
     free(p);
 }
 
@@ -235,7 +265,9 @@ int pv_ingest_lab(pv_ingest *p, const pv_obs *o, int64_t *id)
         rc = pv_store_add_obs(p->store, o, &rid);
     if (!rc && id)
         *id = rid;
-    if (!rc && p->rules)
+    /* Results whose status says they are not a result (W, X, I, R, N,
+     * ...) are stored but never judged. */
+    if (!rc && p->rules && pv_obs_judged(o->status))
         rc = pv_rules_on_lab(p->rules, o, rid, sink, p);
     return rc;
 }
@@ -458,9 +490,23 @@ static int on_hl7_message(void *ud, pv_span msg, long line)
         h->db_rc = rc;
         return 1;
     }
-    if (res.ack == PV_HL7_AE || res.ack == PV_HL7_AR)
+    if (res.ack == PV_HL7_AE || res.ack == PV_HL7_AR) {
         report_error(h->rep, h->name, line, res.text);
-    else if (res.duplicate)
+    } else if (res.skipped) {
+        /* AA without some segments: each "ERL<TAB>reason" line of text
+         * (the last may count those that did not fit). */
+        long listed = 0;
+        for (char *l = res.text; *l; listed++) {
+            char *eol = strchr(l, '\n');
+            if (eol)
+                *eol = '\0';
+            char *tab = strchr(l, '\t');
+            report_error(h->rep, h->name, line, tab ? tab + 1 : l);
+            l = eol ? eol + 1 : l + strlen(l);
+        }
+        if (res.skipped > listed)
+            h->rep->rejected += res.skipped - listed;
+    } else if (res.duplicate)
         pv_info("%s:%ld: %s", h->name, line, res.text);
     h->rep->stored += res.facts;
     pv_hl7_result_free(&res);
@@ -512,11 +558,15 @@ static int ingest_hl7_file(pv_ingest *p, int fd, const char *name,
     return h.db_rc;
 }
 
-/* Whether a file starts like HL7 (after blank lines): MSH, FHS or BHS, or
- * an MLLP start byte. */
+/* Whether a file starts like HL7 (after a UTF-8 byte order mark and blank
+ * lines; issue 15 item 9): MSH, FHS or BHS, or an MLLP start byte. The
+ * splitter and parser skip the mark themselves. */
 static int looks_hl7(const char *b, size_t n)
 {
     size_t i = 0;
+    if (n >= 3 && (unsigned char)b[0] == 0xEF && (unsigned char)b[1] == 0xBB &&
+        (unsigned char)b[2] == 0xBF)
+        i = 3;
     while (i < n && (b[i] == '\r' || b[i] == '\n' || b[i] == ' '))
         i++;
     if (i < n && b[i] == 0x0b)
@@ -538,6 +588,12 @@ int pv_ingest_file(pv_ingest *p, const char *path, const char *name,
         rep->failed = 1;
         return 0;
     }
+    return pv_ingest_fd(p, fd, name, rep);
+}
+
+int pv_ingest_fd(pv_ingest *p, int fd, const char *name, pv_file_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
     /* Peek at the start to tell HL7 from CSV. */
     char head[512];
     size_t headlen = 0;

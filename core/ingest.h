@@ -30,6 +30,26 @@ typedef struct pv_ingest pv_ingest;
  * other codes for runtime failures. */
 int pv_ingest_open(const pv_config *cfg, const char *db_path, int no_rules,
                    pv_ingest **out, pv_buf *errors);
+/* pv_ingest_open is pv_ingest_open_as(..., PV_INGEST_WRITER, ...). The
+ * role says what to do with the database's single-instance lock
+ * (pv_store_lock):
+ * - WRITER (run, ingest, replay, and tests): takes it exclusively for the
+ *   pipeline's lifetime, or fails with PV_ELOCKED (the sentence, naming
+ *   the holder's pid, in errors) when another process holds it;
+ * - CLIENT (alerts, outbox): takes it shared when no writer holds it;
+ *   when one does, opens the alert log not at all, so that the engine's
+ *   recovery of the log is never run beside the engine (it would write
+ *   the engine's queued lines a second time). Workflow changes are still
+ *   made (SQLite transactions); their log lines wait in alert_log_queue
+ *   and the running engine writes them (pv_engine_run).
+ * ":memory:" takes no lock. */
+enum pv_ingest_role { PV_INGEST_WRITER, PV_INGEST_CLIENT };
+int pv_ingest_open_as(const pv_config *cfg, const char *db_path, int no_rules,
+                      enum pv_ingest_role role, pv_ingest **out,
+                      pv_buf *errors);
+/* The pid of the writer that held the lock when a CLIENT pipeline was
+ * opened (it then writes no alert log), 0 when none, -1 when unknown. */
+long pv_ingest_lock_holder(const pv_ingest *p);
 void pv_ingest_close(pv_ingest *p);
 
 pv_store *pv_ingest_store(pv_ingest *p);
@@ -85,6 +105,9 @@ typedef struct pv_hl7_result {
     char text[512];         /* why, for AE/AR (and logs) */
     int duplicate;          /* seen before from the same sender: not stored */
     long facts;             /* facts stored */
+    long skipped;           /* segments left out (AA with warnings: error
+                             * is set and text holds one "ERL<TAB>reason"
+                             * line per segment, see pv_hl7_ack_info) */
     struct pv_hl7_msg *msg; /* the parsed message (for the ACK), or NULL when
                              * it could not be parsed; free with
                              * pv_hl7_result_free */
@@ -122,6 +145,10 @@ void pv_file_report_free(pv_file_report *r);
  * in which case the savepoint was rolled back. */
 int pv_ingest_file(pv_ingest *p, const char *path, const char *name,
                    pv_file_report *rep);
+/* The same for a descriptor the caller opened (the inbox opens its files
+ * itself, without following links or blocking: inbox.c). Takes fd and
+ * closes it (except 0, stdin). */
+int pv_ingest_fd(pv_ingest *p, int fd, const char *name, pv_file_report *rep);
 
 /* Feeds CSV bytes of a followed file (see tail.c): the parser state lives
  * with the caller. Exposed for tail.c only. */

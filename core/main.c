@@ -2,13 +2,17 @@
  *
  * Parses arguments, loads the configuration and hands over to the module
  * that does the work. Exit status: 0 success; 1 runtime failure; 2 usage or
- * configuration error; 3 'ingest' finished but rejected some input. */
+ * configuration error, or the database's lock held by another pvwatch; 3
+ * 'ingest' finished but rejected some input; 4 (PV_EXIT_DB_GONE) 'run'
+ * stopped because its database file was deleted or replaced. */
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -53,8 +57,10 @@ static const char usage_main[] =
     "\n"
     "'pvwatch COMMAND --help' describes one command. Without -c, pvwatch\n"
     "reads ./pvwatch.lua when present, else runs on built-in defaults.\n"
-    "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error,\n"
-    "3 ingest rejected some input (the rest was stored).\n";
+    "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error\n"
+    "(or another pvwatch run/ingest/replay holds the database), 3 ingest\n"
+    "rejected some input (the rest was stored), 4 run stopped because its\n"
+    "database file was deleted or replaced.\n";
 
 static const char usage_run[] =
     "usage: pvwatch run [-c CONFIG]\n"
@@ -179,8 +185,12 @@ static void print_lines(const char *text)
 {
     for (const char *p = text; p && *p;) {
         const char *nl = strchr(p, '\n');
-        int len = nl ? (int)(nl - p) : (int)strlen(p);
-        fprintf(stderr, "pvwatch: %.*s\n", len, p);
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        /* Error lines quote the input (file names, values): escaped. */
+        pv_buf b = PV_BUF_INIT;
+        pv_buf_put_escaped(&b, p, len, 0);
+        fprintf(stderr, "pvwatch: %s\n", pv_buf_ok(&b) ? pv_buf_cstr(&b) : "");
+        pv_buf_free(&b);
         p = nl ? nl + 1 : p + len;
     }
 }
@@ -195,17 +205,31 @@ static int load_config(const char *path, pv_config *cfg)
     return rc;
 }
 
-/* Opens the pipeline; prints errors; returns an exit status or 0. */
+/* Opens the pipeline; prints errors; returns an exit status or 0. role:
+ * see pv_ingest_open_as (the single-instance lock); hint, when another
+ * pvwatch holds the lock, says what to do instead (NULL: stop it first).
+ * A held lock is exit status 2 (EXIT_USAGE), as is a configuration error:
+ * retrying will not help. */
+static int open_pipeline_as(const pv_config *cfg, const char *db, int no_rules,
+                            enum pv_ingest_role role, const char *hint,
+                            pv_ingest **p)
+{
+    pv_buf errors = PV_BUF_INIT;
+    int rc = pv_ingest_open_as(cfg, db, no_rules, role, p, &errors);
+    print_lines(pv_buf_cstr(&errors));
+    pv_buf_free(&errors);
+    if (rc == PV_ELOCKED)
+        fprintf(stderr, "pvwatch: %s\n",
+                hint ? hint : "stop it first (SIGTERM), then try again");
+    if (!rc)
+        return 0;
+    return rc == PV_EINVAL || rc == PV_ELOCKED ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
 static int open_pipeline(const pv_config *cfg, const char *db, int no_rules,
                          pv_ingest **p)
 {
-    pv_buf errors = PV_BUF_INIT;
-    int rc = pv_ingest_open(cfg, db, no_rules, p, &errors);
-    print_lines(pv_buf_cstr(&errors));
-    pv_buf_free(&errors);
-    if (!rc)
-        return 0;
-    return rc == PV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    return open_pipeline_as(cfg, db, no_rules, PV_INGEST_WRITER, NULL, p);
 }
 
 /* A missing SMTP password is a configuration error found at start, not
@@ -274,7 +298,12 @@ static int cmd_ingest(int argc, char **argv)
         return EXIT_USAGE;
     }
     pv_ingest *p;
-    int status = open_pipeline(&cfg, o.db, 0, &p);
+    char hint[4200];
+    snprintf(hint, sizeof hint,
+             "while it runs, drop the files into its inbox (%s) instead: it "
+             "ingests them itself",
+             cfg.inbox.path);
+    int status = open_pipeline_as(&cfg, o.db, 0, PV_INGEST_WRITER, hint, &p);
     if (!status)
         status = prepare_mail(p);
     if (status) {
@@ -284,9 +313,11 @@ static int cmd_ingest(int argc, char **argv)
     }
     long stored = 0, rejected = 0, dups = 0, failed = 0;
     pv_alerts_counts total = {0, 0, 0};
+    pv_buf ename = PV_BUF_INIT; /* the file name, escaped for the terminal */
     for (int i = 0; i < o.nargs && status != EXIT_RUNTIME; i++) {
         const char *path = o.args[i];
-        const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
+        const char *name =
+            strcmp(path, "-") == 0 ? "(stdin)" : pv_buf_escape(&ename, path);
         pv_file_report rep;
         int rc = pv_ingest_begin(p);
         if (!rc)
@@ -336,6 +367,18 @@ static int cmd_ingest(int argc, char **argv)
                "repeated\n",
                o.nargs, stored, rejected, dups, total.opened, total.escalated,
                total.repeated);
+    pv_buf_free(&ename);
+    /* What was committed above is stored, whatever the alert log did; its
+     * lines that the file did not take wait in the database. */
+    long owed = pv_alerts_flush(pv_ingest_alerts(p));
+    if (owed > 0) {
+        printf("alert log: %ld line%s of the stored alerts not written yet "
+               "(kept in the database; written by the next start or "
+               "ingest)\n",
+               owed, owed == 1 ? "" : "s");
+        if (!status)
+            status = EXIT_RUNTIME;
+    }
     pv_ingest_close(p);
     pv_config_free(&cfg);
     if (status)
@@ -404,7 +447,9 @@ static int cmd_alerts(int argc, char **argv)
         return EXIT_USAGE;
     }
     pv_ingest *p;
-    int status = open_pipeline(&cfg, NULL, 1, &p);
+    /* Beside a running engine: reads and workflow changes only, never the
+     * engine's recovery of the alert log. */
+    int status = open_pipeline_as(&cfg, NULL, 1, PV_INGEST_CLIENT, NULL, &p);
     if (status) {
         pv_config_free(&cfg);
         return status;
@@ -474,11 +519,24 @@ static int cmd_outbox(int argc, char **argv)
         return EXIT_USAGE;
     }
     pv_ingest *p;
-    int status = open_pipeline(&cfg, NULL, 1, &p);
+    int status = open_pipeline_as(&cfg, NULL, 1, PV_INGEST_CLIENT, NULL, &p);
     if (!status) {
         if (!strcmp(verb, "list")) {
-            if (pv_notify_print_outbox(pv_ingest_store(p), stdout, o.status))
+            /* Addresses and SMTP servers' error texts go to a terminal:
+             * the table is escaped, its line ends kept. */
+            char *text = NULL;
+            size_t len = 0;
+            FILE *mem = open_memstream(&text, &len);
+            if (!mem ||
+                pv_notify_print_outbox(pv_ingest_store(p), mem, o.status))
                 status = EXIT_RUNTIME;
+            if (mem && fclose(mem) == 0 && text) {
+                pv_buf b = PV_BUF_INIT;
+                pv_buf_put_escaped(&b, text, len, PV_ESC_KEEP_NL);
+                fputs(pv_buf_ok(&b) ? pv_buf_cstr(&b) : "", stdout);
+                pv_buf_free(&b);
+            }
+            free(text);
         } else {
             long n = pv_notify_retry(pv_ingest_store(p), id);
             if (n < 0) {
@@ -534,6 +592,13 @@ static int cmd_check(int argc, char **argv)
                            pv_rules_file(r, i));
                 printf("%zu rule%s loaded\n", pv_rules_count(r),
                        pv_rules_count(r) == 1 ? "" : "s");
+                if (cfg.email.enabled) {
+                    pv_buf rw = PV_BUF_INIT;
+                    pv_notify_print_routes(&cfg, stdout, &rw);
+                    fflush(stdout);
+                    print_lines(pv_buf_cstr(&rw));
+                    pv_buf_free(&rw);
+                }
             }
             pv_rules_free(r);
             pv_store_close(s);
@@ -546,6 +611,22 @@ static int cmd_check(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* No core dumps: a core holds the SMTP password and patient data
+     * (issue 22 item 13). Non-dumpable also keeps other users' tools
+     * (ptrace, /proc/PID/environ) out; sanitizer builds stay dumpable, as
+     * LeakSanitizer attaches to its own process with ptrace. */
+    {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PV_LSAN 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(PV_LSAN)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+    }
     if (argc < 2) {
         fputs(usage_main, stderr);
         return EXIT_USAGE;

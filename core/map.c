@@ -2,10 +2,12 @@
 #include "map.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Logical columns. */
 enum col {
@@ -154,17 +156,52 @@ static void trim(const char **s, size_t *len)
         (*len)--;
 }
 
-static int find_col(const pv_span *f, size_t n, const char *name)
+/* The header's column names, hashed (issue 22 item 11: comparing every
+ * column with every other made a 210,000-column header block the loop for
+ * 292 s). Open addressing over trimmed, ASCII-case-folded names; at most
+ * PV_MAP_MAX_HEADER_COLS names, so the table lives on the stack and every
+ * probe sequence ends (the table is never more than half full). */
+#define INDEX_SLOTS (2 * PV_MAP_MAX_HEADER_COLS)
+
+struct col_index {
+    const pv_span *f;
+    int slot[INDEX_SLOTS]; /* header index + 1; 0 = empty */
+};
+
+static unsigned fold(unsigned char ch)
 {
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < n; i++) {
-        const char *s = f[i].ptr;
-        size_t len = f[i].len;
-        trim(&s, &len);
-        if (len == nl && strncasecmp(s, name, nl) == 0)
-            return (int)i;
+    return ch >= 'A' && ch <= 'Z' ? ch + 32u : ch;
+}
+
+static size_t name_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ fold((unsigned char)s[i])) * 16777619u;
+    return h & (INDEX_SLOTS - 1);
+}
+
+/* Where name (len bytes, trimmed) is or would go. */
+static int *index_slot(struct col_index *x, const char *name, size_t len)
+{
+    size_t h = name_hash(name, len);
+    for (size_t probe = 0; probe < INDEX_SLOTS; probe++) {
+        int *sl = &x->slot[(h + probe) & (INDEX_SLOTS - 1)];
+        if (*sl == 0)
+            return sl;
+        const char *s = x->f[*sl - 1].ptr;
+        size_t sl_len = x->f[*sl - 1].len;
+        trim(&s, &sl_len);
+        if (sl_len == len && strncasecmp(s, name, len) == 0)
+            return sl;
     }
-    return -1;
+    return NULL; /* not reached: at most half the slots are used */
+}
+
+static int find_col(struct col_index *x, const char *name)
+{
+    int *sl = index_slot(x, name, strlen(name));
+    return sl && *sl ? *sl - 1 : -1;
 }
 
 /* Kinds whose columns alone do not tell them apart: Synthea's encounters,
@@ -207,31 +244,41 @@ int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m, char *err,
                       size_t errcap)
 {
     memset(m, 0, sizeof *m);
-    /* Names are compared as find_col() sees them: blanks trimmed. */
+    if (n > PV_MAP_MAX_HEADER_COLS) {
+        snprintf(err, errcap,
+                 "header has %zu columns, more than the limit of %d; the "
+                 "file is rejected",
+                 n, PV_MAP_MAX_HEADER_COLS);
+        return PV_EINVAL;
+    }
+    /* Names are compared as find_col() sees them: blanks trimmed, case
+     * folded. One pass: each name is looked up, then added. */
+    struct col_index x; /* 8 KiB */
+    x.f = fields;
+    memset(x.slot, 0, sizeof x.slot);
     for (size_t i = 0; i < n; i++) {
         const char *a = fields[i].ptr;
         size_t alen = fields[i].len;
         trim(&a, &alen);
-        for (size_t j = i + 1; alen && j < n; j++) {
-            const char *b = fields[j].ptr;
-            size_t blen = fields[j].len;
-            trim(&b, &blen);
-            if (alen == blen && strncasecmp(a, b, alen) == 0) {
-                snprintf(err, errcap, "column '%.*s' appears twice", (int)alen,
-                         a);
-                return PV_EINVAL;
-            }
+        if (!alen)
+            continue;
+        int *sl = index_slot(&x, a, alen);
+        if (sl && *sl) {
+            snprintf(err, errcap, "column '%.*s' appears twice", (int)alen, a);
+            return PV_EINVAL;
         }
+        if (sl)
+            *sl = (int)i + 1;
     }
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         const struct kind_def *d = &kinds[k];
-        if (d->must_have && find_col(fields, n, d->must_have) < 0)
+        if (d->must_have && find_col(&x, d->must_have) < 0)
             continue;
         int ok = 1;
         for (int c = 0; c < PV_MAP_MAXCOLS; c++)
             m->col[c] = -1;
         for (const struct colname *c = d->cols; c->name && ok; c++) {
-            int i = find_col(fields, n, c->name);
+            int i = find_col(&x, c->name);
             if (i < 0 && c->required)
                 ok = 0;
             m->col[c->col] = i;
@@ -341,6 +388,18 @@ static int want_time(const pv_csv_map *m, const char **v, enum col c,
         snprintf(err, errcap,
                  "%s '%.40s' is not a valid time (ISO 8601 or HL7 TS)", label,
                  s);
+        return PV_EINVAL;
+    }
+    /* Issue 22 item 15: no fact before 1850, and no result or event
+     * dated past tomorrow (it would be the "latest" for ever); an
+     * exposure's start or end may be planned ahead. The wall clock, not a
+     * test's fixed one, bounds the future (see pv_time_implausible). */
+    const char *bad = pv_time_implausible(
+        *t, c == C_TIME && strcmp(label, "start") ? (pv_time_t)time(NULL)
+                                                  : INT64_MAX);
+    if (bad) {
+        snprintf(err, errcap, "%s '%.40s' is an impossible time (%s)", label, s,
+                 bad);
         return PV_EINVAL;
     }
     if (has)
@@ -584,7 +643,8 @@ int pv_map_csv_row(const pv_csv_map *m, const pv_span *fields, size_t n,
             snprintf(err, errcap, "NUL byte in field %zu", i + 1);
             return PV_EINVAL;
         }
-    const char *v[256];
+    /* n == m->ncols, which the header check bounded. */
+    const char *v[PV_MAP_MAX_HEADER_COLS];
     if (n > sizeof v / sizeof v[0]) {
         snprintf(err, errcap, "more than %zu columns", sizeof v / sizeof *v);
         return PV_EINVAL;

@@ -24,6 +24,11 @@ enum pv_csv_kind {
 
 #define PV_MAP_MAXCOLS 24
 
+/* A header with more columns is rejected ("header has N columns, more than
+ * the limit of 1024"): no feed has that many, and it bounds the header's
+ * check. */
+#define PV_MAP_MAX_HEADER_COLS 1024
+
 typedef struct pv_csv_map {
     enum pv_csv_kind kind;
     const char *name;        /* "labs", "synthea observations", ... */
@@ -45,8 +50,9 @@ typedef struct pv_row {
     const char *sex;
 } pv_row;
 
-/* Recognises the header. On failure writes a reason naming what a header
- * of each kind needs and returns PV_EINVAL. */
+/* Recognises the header, in time linear in its size. On failure (more
+ * than PV_MAP_MAX_HEADER_COLS columns, a column twice, no kind fits) writes
+ * the reason and returns PV_EINVAL. */
 int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m, char *err,
                       size_t errcap);
 

@@ -13,6 +13,38 @@
 /* A batch commits at the latest after this many messages. */
 #define BATCH_CAP 1000
 
+/* Unsent ACKs (issue 22 item 6). An ACK libuv cannot hand to the kernel at
+ * once (the peer does not read, its receive window and our send buffer are
+ * full) waits in the connection's write queue, in pvwatch's memory. A peer
+ * that sends and never reads would grow that queue without end, so:
+ *
+ * - at mllp.max_pending_ack_bytes of queued ACKs the connection is no
+ *   longer read (soft limit); reading resumes when the queue has drained to
+ *   half of it. What the peer sends meanwhile stays in the kernel's buffers
+ *   and then in its own: TCP flow control stops it. Nothing of it was
+ *   acknowledged, so nothing acknowledged waits there.
+ * - reading stops only after the messages already read are stored, so the
+ *   queue can pass the soft limit by the ACKs of those (at most two 64 KiB
+ *   reads' worth, see on_read); an ACK that would take it past
+ *   mllp.max_pending_ack_bytes_hard closes the connection (hard limit).
+ *
+ * Why closing is safe: ACKs are written only after their batch is
+ * committed and its WAL synced (answer_batch), so every ACK dropped with
+ * the closed connection answers a message that is already on disk (or an
+ * AE/AR, which asks for a resend or a fix anyway). The peer never got it,
+ * so for the peer the message is unacknowledged: it resends it, and the
+ * resend is a duplicate that pvwatch answers AA without storing it twice.
+ * Messages of the connection not yet committed are committed with their
+ * batch as usual; their ACKs are dropped the same way. Bytes not yet read
+ * (in the framer's unfinished frame or in the kernel) were never
+ * acknowledged. So the close loses no acknowledged message and stores
+ * none twice; the memory of one connection stays under the hard limit plus
+ * one batch. A peer that reads nothing at all is also closed by
+ * mllp.idle_timeout: write progress counts as activity, so a slow reader
+ * is not. A well-behaved sender (stop-and-wait, or pipelining while it
+ * reads) never has more than a few ACKs queued and is never paused. */
+#define DEFAULT_PENDING_ACK_BYTES (1L << 20)
+
 struct conn;
 
 /* A message waiting for its batch to commit before its ACK is written. */
@@ -69,7 +101,9 @@ struct conn {
     int closed;      /* uv_close called */
     int handles;     /* open libuv handles (tcp, timer) */
     int close_after; /* close once the pending ACKs are written */
-    int paused;      /* reads stopped until the ACKs are out */
+    int paused;      /* reads stopped until the ACKs are out, or until the
+                        unsent ACKs fall below the soft limit */
+    int told;        /* the soft limit was logged for this connection */
 };
 
 struct write_req {
@@ -79,6 +113,39 @@ struct write_req {
 };
 
 static void conn_close(struct conn *c);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+/* Bytes of ACKs libuv holds for the connection: not yet taken by the
+ * kernel. */
+static size_t unsent(const struct conn *c)
+{
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+static size_t soft_limit(const pv_mllp_server *srv)
+{
+    long v = srv->cfg->mllp.max_pending_ack_bytes;
+    return (size_t)(v > 0 ? v : DEFAULT_PENDING_ACK_BYTES);
+}
+
+static size_t hard_limit(const pv_mllp_server *srv)
+{
+    long v = srv->cfg->mllp.max_pending_ack_bytes_hard;
+    size_t soft = soft_limit(srv);
+    return v > 0 && (size_t)v >= soft ? (size_t)v : 8 * soft;
+}
+
+/* Restarts reading a paused connection when nothing holds it: no message
+ * waits for its ACK and its unsent ACKs are at most 'limit' bytes. */
+static void conn_resume(struct conn *c, size_t limit)
+{
+    if (!c->paused || c->closed || c->close_after || c->pending ||
+        c->srv->stopping || unsent(c) > limit)
+        return;
+    c->paused = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
 
 static void conn_maybe_free(struct conn *c)
 {
@@ -112,8 +179,15 @@ static void on_written(uv_write_t *req, int status)
     struct conn *c = w->c;
     free(w->buf);
     free(w);
-    if (status < 0 && !c->closed)
+    if (c->closed)
+        return;
+    if (status < 0) {
         conn_close(c);
+        return;
+    }
+    /* The peer is reading: not idle. */
+    uv_timer_again(&c->idle);
+    conn_resume(c, soft_limit(c->srv) / 2);
 }
 
 /* Frames and writes one ACK; takes ownership of ack. */
@@ -126,6 +200,20 @@ static void write_ack(struct conn *c, char *ack, size_t len)
         return;
     }
     free(ack);
+    pv_mllp_server *srv = c->srv;
+    size_t queued = unsent(c);
+    if (queued && queued + flen > hard_limit(srv)) {
+        /* Safe to drop: this ACK, and every other one queued, answers a
+         * message already committed (see the comment at the top). */
+        pv_warn("%s: %zu bytes of ACKs not read by the peer, more than "
+                "mllp.max_pending_ack_bytes_hard (%zu); closing the "
+                "connection (its messages are stored; resent, they are "
+                "answered AA as duplicates)",
+                c->peer, queued + flen, hard_limit(srv));
+        free(framed);
+        conn_close(c);
+        return;
+    }
     struct write_req *w = malloc(sizeof *w);
     if (!w) {
         free(framed);
@@ -138,11 +226,23 @@ static void write_ack(struct conn *c, char *ack, size_t len)
         free(framed);
         free(w);
         conn_close(c);
+        return;
+    }
+    if (unsent(c) >= soft_limit(srv) && !c->closed) {
+        /* Soft limit: read no more from this peer until it reads. */
+        if (!c->told) {
+            c->told = 1;
+            pv_info("%s: %zu bytes of ACKs not read by the peer "
+                    "(mllp.max_pending_ack_bytes %zu); not reading from it "
+                    "until it does",
+                    c->peer, unsent(c), soft_limit(srv));
+        }
+        if (!c->paused) {
+            c->paused = 1;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+        }
     }
 }
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 
 /* Builds and writes the ACK of one pending message; frees the entry. */
 static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
@@ -185,10 +285,8 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
     } else if (c->pending == 0) {
         if (c->close_after)
             conn_close(c);
-        else if (c->paused && !srv->stopping) {
-            c->paused = 0;
-            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-        }
+        else
+            conn_resume(c, soft_limit(srv) - 1);
     }
 }
 
@@ -635,6 +733,22 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     conn_close(c);
 }
 
+/* At stop, a peer that does not read its last ACKs gets this long before
+ * its connection is closed anyway (uv_shutdown would wait for ever, and
+ * the loop with it). Those ACKs answer committed messages: see the comment
+ * at the top on why dropping them is safe. */
+#define STOP_DRAIN_MS 2000
+
+static void on_stop_drain(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (unsent(c))
+        pv_warn("%s: %zu bytes of ACKs still not read by the peer at stop; "
+                "closing (its messages are stored)",
+                c->peer, unsent(c));
+    conn_close(c);
+}
+
 /* At stop: the last ACKs are queued; shut the write side down once they
  * are out (uv_shutdown waits for pending writes), then close. */
 static void close_conn_walk(uv_handle_t *h, void *arg)
@@ -656,7 +770,9 @@ static void close_conn_walk(uv_handle_t *h, void *arg)
     if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         free(req);
         conn_close(c);
+        return;
     }
+    uv_timer_start(&c->idle, on_stop_drain, STOP_DRAIN_MS, 0);
 }
 
 void pv_mllp_server_stop(pv_mllp_server *s)

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "log.h"
@@ -30,8 +32,9 @@ struct plugin {
     char *file;
     char sha[65];
     size_t mem_used, mem_limit;
-    pv_pool *pool; /* the Lua state's small blocks (pool.h) */
-    int host_ref;  /* the table rules_api.lua returned */
+    size_t mem_base; /* after loading and a collection */
+    pv_pool *pool;   /* the Lua state's small blocks (pool.h) */
+    int host_ref;    /* the table rules_api.lua returned */
 };
 
 struct rule {
@@ -68,12 +71,16 @@ struct pv_rules {
     size_t nrules;
     struct code_slot *slots;
     size_t nslots; /* a power of two */
+    size_t nused;  /* slots with a code */
     struct prefix *prefixes;
     size_t nprefixes;
     char *only;
     long instr_limit;
     /* The call in progress, for the hook and the primitives. */
     long instr_left;
+    /* CLOCK_MONOTONIC nanoseconds after which the call in progress is
+     * stopped by the count hook (limits.rule_time_ms). */
+    long long deadline_ns;
     const struct rule *cur;
     pv_rules_stats stats;
 };
@@ -104,20 +111,35 @@ static struct plugin *plugin_of(lua_State *L)
     return *(struct plugin **)lua_getextraspace(L);
 }
 
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     pv_rules *r = plugin_of(L)->owner;
     r->instr_left -= HOOK_STEP;
-    if (r->instr_left <= 0) {
+    /* The wall clock catches what the count cannot see: work in C that
+     * each library wrapper bounds but a loop repeats (rules_api.lua). */
+    int late = mono_ns() > r->deadline_ns;
+    if (r->instr_left <= 0 || late) {
         /* From now on fire at every instruction, so a rule that catches
          * this error with pcall cannot run on. */
+        r->instr_left = 0;
         lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
         /* Level 0 is the function that was running (luaL_error would name
          * its caller), so the message points at the looping line. */
         luaL_where(L, 0);
-        lua_pushfstring(L, "instruction budget of %I exceeded",
-                        (lua_Integer)r->instr_limit);
+        if (late)
+            lua_pushfstring(L, "time limit of %I ms exceeded",
+                            (lua_Integer)r->cfg->limits.rule_time_ms);
+        else
+            lua_pushfstring(L, "instruction budget of %I exceeded",
+                            (lua_Integer)r->instr_limit);
         lua_concat(L, 2);
         lua_error(L);
     }
@@ -143,6 +165,9 @@ static int protected_call(struct plugin *pl, int nargs, int nres, long budget,
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
     pl->owner->instr_left = budget;
+    pl->owner->deadline_ns =
+        mono_ns() + pl->owner->cfg->limits.rule_time_ms * 1000000LL *
+                        (budget > pl->owner->instr_limit ? 10 : 1);
     lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_STEP);
     int rc = lua_pcall(L, nargs, nres, base);
     lua_sethook(L, NULL, 0, 0);
@@ -199,16 +224,47 @@ static void set_col_num(lua_State *L, sqlite3_stmt *st, int col,
     }
 }
 
+/* A history query of a primitive. Everything the C side holds while the
+ * store steps (the codes buffer, the statement) is here or in the store,
+ * and the query runs inside a protected call (run_query): a Lua error in a
+ * row builder (the memory cap, the budget) ends that call, then the
+ * statement is reset and the buffer freed, and only then is the error
+ * raised again. Issue 20: the error had unwound past sqlite3_reset, and
+ * the next patient's query ran on the old cursor with the old patient's
+ * bindings. */
+enum query_kind { Q_LABS, Q_EVENTS, Q_EXPOSURES, Q_PATIENT };
+
 struct rows {
     lua_State *L;
     lua_Integer n;
     const char *patient;
+    enum query_kind kind;
+    int codes_idx; /* stack index of the codes list, 0 for none */
+    const char *since, *until;
+    long limit;
+    pv_buf codes;
+    int rc;      /* the store's result */
+    int foreign; /* a row of another patient came back: refused */
 };
+
+/* Every row is checked against the patient asked for (the queries return
+ * patient_id as their last column): cheap, and a wrong cursor can never
+ * again hand a rule someone else's results unnoticed. */
+static int foreign_row(struct rows *rw, sqlite3_stmt *st, int col)
+{
+    const char *pid = (const char *)sqlite3_column_text(st, col);
+    if (pid && strcmp(pid, rw->patient) == 0)
+        return 0;
+    rw->foreign = 1;
+    return 1;
+}
 
 static int lab_row(void *ud, sqlite3_stmt *st)
 {
     struct rows *rw = ud;
     lua_State *L = rw->L;
+    if (foreign_row(rw, st, 13))
+        return 1;
     lua_createtable(L, 0, 14);
     lua_pushinteger(L, sqlite3_column_int64(st, 0));
     lua_setfield(L, -2, "id");
@@ -239,6 +295,8 @@ static int event_row(void *ud, sqlite3_stmt *st)
 {
     struct rows *rw = ud;
     lua_State *L = rw->L;
+    if (foreign_row(rw, st, 7))
+        return 1;
     lua_createtable(L, 0, 10);
     lua_pushinteger(L, sqlite3_column_int64(st, 0));
     lua_setfield(L, -2, "id");
@@ -268,6 +326,8 @@ static int exposure_row(void *ud, sqlite3_stmt *st)
 {
     struct rows *rw = ud;
     lua_State *L = rw->L;
+    if (foreign_row(rw, st, 9))
+        return 1;
     lua_createtable(L, 0, 12);
     lua_pushinteger(L, sqlite3_column_int64(st, 0));
     lua_setfield(L, -2, "id");
@@ -293,26 +353,47 @@ static int exposure_row(void *ud, sqlite3_stmt *st)
     return 0;
 }
 
+/* A rule's number as a time: the float-to-integer cast of a NaN, an
+ * infinity or 1e300 is undefined behaviour (issue 22 item 17), so numbers
+ * outside the years 0000-9999 are refused. */
+static int num_to_time(lua_Number v, pv_time_t *out)
+{
+    if (!(v >= -62167219200.0 && v <= 253402300799.0))
+        return -1;
+    *out = (pv_time_t)v;
+    return 0;
+}
+
+static pv_time_t check_time(lua_State *L, int idx)
+{
+    pv_time_t t = 0;
+    if (num_to_time(luaL_checknumber(L, idx), &t))
+        luaL_argerror(L, idx, "not a time between the years 0000 and 9999");
+    return t;
+}
+
 /* Optional time argument (seconds) as ISO text into buf; NULL when nil. */
 static const char *opt_iso(lua_State *L, int idx, char *buf)
 {
     if (lua_isnoneornil(L, idx))
         return NULL;
-    return pv_time_format((pv_time_t)luaL_checknumber(L, idx), buf);
+    return pv_time_format(check_time(L, idx), buf);
 }
 
-/* A list of codes as a JSON array into b; NULL when the argument is nil. */
+/* The list of codes at idx (a plain list rules_api.lua made) as a JSON
+ * array into b; NULL when there is none. Runs inside the protected
+ * query. */
 static const char *codes_json(lua_State *L, int idx, pv_buf *b)
 {
-    if (lua_isnoneornil(L, idx))
+    if (!idx)
         return NULL;
-    luaL_checktype(L, idx, LUA_TTABLE);
     pv_buf_puts(b, "[");
     lua_Integer n = luaL_len(L, idx);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
         size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
+        const char *s =
+            lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
         if (s) {
             if (b->len > 1)
                 pv_buf_puts(b, ",");
@@ -330,58 +411,111 @@ static int history_fail(lua_State *L, pv_rules *r, int rc)
                       pv_store_errmsg(r->store));
 }
 
-static int prim_labs(lua_State *L)
+static int patient_row(void *ud, sqlite3_stmt *st);
+
+/* The protected half of a history primitive: builds the result table. */
+static int query_body(lua_State *L)
+{
+    struct rows *rw = lua_touserdata(L, 1);
+    pv_rules *r = rules_of(L);
+    rw->L = L;
+    const char *cj = codes_json(L, rw->codes_idx, &rw->codes);
+    if (rw->codes_idx && !cj) {
+        rw->rc = PV_ENOMEM;
+        return 0;
+    }
+    if (rw->kind != Q_PATIENT)
+        lua_newtable(L);
+    switch (rw->kind) {
+    case Q_LABS:
+        rw->rc = pv_store_labs(r->store, rw->patient, cj, rw->since, rw->until,
+                               rw->limit, lab_row, rw);
+        break;
+    case Q_EVENTS:
+        rw->rc = pv_store_events(r->store, rw->patient, cj, rw->since,
+                                 rw->until, rw->limit, event_row, rw);
+        break;
+    case Q_EXPOSURES:
+        rw->rc = pv_store_exposures(r->store, rw->patient, exposure_row, rw);
+        break;
+    case Q_PATIENT:
+        rw->rc = pv_store_patient_get(r->store, rw->patient, patient_row, rw);
+        if (!rw->n)
+            lua_pushnil(L);
+        break;
+    }
+    return 1;
+}
+
+/* Runs rw's query in a protected call; the store's statement is reset and
+ * the buffer freed before any error goes on (issue 20). */
+static int run_query(lua_State *L, struct rows *rw)
 {
     pv_rules *r = rules_of(L);
-    const char *pid = luaL_checkstring(L, 1);
-    char since[PV_TIME_BUFSZ], till[PV_TIME_BUFSZ];
-    pv_buf codes = PV_BUF_INIT;
-    const char *cj = codes_json(L, 2, &codes);
-    const char *s = opt_iso(L, 3, since), *u = opt_iso(L, 4, till);
-    long limit = (long)luaL_optinteger(L, 5, 0);
-    lua_newtable(L);
-    struct rows rw = {L, 0, pid};
-    int rc = pv_store_labs(r->store, pid, cj, s, u, limit, lab_row, &rw);
-    pv_buf_free(&codes);
-    if (rc)
-        return history_fail(L, r, rc);
+    lua_pushcfunction(L, query_body);
+    lua_pushlightuserdata(L, rw);
+    /* The codes list goes along: in query_body it is argument 2. */
+    if (rw->codes_idx)
+        lua_pushvalue(L, rw->codes_idx);
+    else
+        lua_pushnil(L);
+    rw->codes_idx = rw->codes_idx ? 2 : 0;
+    int st = lua_pcall(L, 2, 1, 0);
+    pv_store_cursor_reset(r->store);
+    pv_buf_free(&rw->codes);
+    if (st != LUA_OK)
+        return lua_error(L);
+    if (rw->foreign) {
+        pv_error("history query for patient %s returned a row of another "
+                 "patient: refused",
+                 rw->patient);
+        return luaL_error(L, "history query returned a row of another "
+                             "patient: refused");
+    }
+    if (rw->rc)
+        return history_fail(L, r, rw->rc);
     return 1;
+}
+
+/* prim.labs / prim.events (patient, codes, since, until, limit). */
+static int history_prim(lua_State *L, enum query_kind kind)
+{
+    char since[PV_TIME_BUFSZ], till[PV_TIME_BUFSZ];
+    struct rows rw = {.kind = kind, .codes = PV_BUF_INIT};
+    rw.patient = luaL_checkstring(L, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        rw.codes_idx = 2;
+    }
+    rw.since = opt_iso(L, 3, since);
+    rw.until = opt_iso(L, 4, till);
+    rw.limit = (long)luaL_optinteger(L, 5, 0);
+    return run_query(L, &rw);
+}
+
+static int prim_labs(lua_State *L)
+{
+    return history_prim(L, Q_LABS);
 }
 
 static int prim_events(lua_State *L)
 {
-    pv_rules *r = rules_of(L);
-    const char *pid = luaL_checkstring(L, 1);
-    char since[PV_TIME_BUFSZ], till[PV_TIME_BUFSZ];
-    pv_buf codes = PV_BUF_INIT;
-    const char *cj = codes_json(L, 2, &codes);
-    const char *s = opt_iso(L, 3, since), *u = opt_iso(L, 4, till);
-    long limit = (long)luaL_optinteger(L, 5, 0);
-    lua_newtable(L);
-    struct rows rw = {L, 0, pid};
-    int rc = pv_store_events(r->store, pid, cj, s, u, limit, event_row, &rw);
-    pv_buf_free(&codes);
-    if (rc)
-        return history_fail(L, r, rc);
-    return 1;
+    return history_prim(L, Q_EVENTS);
 }
 
 static int prim_exposures(lua_State *L)
 {
-    pv_rules *r = rules_of(L);
-    const char *pid = luaL_checkstring(L, 1);
-    lua_newtable(L);
-    struct rows rw = {L, 0, pid};
-    int rc = pv_store_exposures(r->store, pid, exposure_row, &rw);
-    if (rc)
-        return history_fail(L, r, rc);
-    return 1;
+    struct rows rw = {.kind = Q_EXPOSURES, .codes = PV_BUF_INIT};
+    rw.patient = luaL_checkstring(L, 1);
+    return run_query(L, &rw);
 }
 
 static int patient_row(void *ud, sqlite3_stmt *st)
 {
     struct rows *rw = ud;
     lua_State *L = rw->L;
+    if (foreign_row(rw, st, 0))
+        return 1;
     lua_newtable(L);
     push_time_or_nil(L, st, 1);
     lua_setfield(L, -2, "birth_date");
@@ -392,14 +526,14 @@ static int patient_row(void *ud, sqlite3_stmt *st)
 
 static int prim_patient(lua_State *L)
 {
-    pv_rules *r = rules_of(L);
-    const char *pid = luaL_checkstring(L, 1);
-    struct rows rw = {L, 0, pid};
-    int rc = pv_store_patient_get(r->store, pid, patient_row, &rw);
-    if (rc)
-        return history_fail(L, r, rc);
-    if (!rw.n)
-        lua_pushnil(L);
+    struct rows rw = {.kind = Q_PATIENT, .codes = PV_BUF_INIT};
+    rw.patient = luaL_checkstring(L, 1);
+    return run_query(L, &rw);
+}
+
+static int push_string_body(lua_State *L)
+{
+    lua_pushstring(L, lua_touserdata(L, 1));
     return 1;
 }
 
@@ -417,9 +551,12 @@ static int prim_state_get(lua_State *L)
     }
     if (rc)
         return history_fail(L, r, rc);
-    lua_pushstring(L, v);
+    /* lua_pushstring can raise (the memory cap): not while v is held. */
+    lua_pushcfunction(L, push_string_body);
+    lua_pushlightuserdata(L, v);
+    int st = lua_pcall(L, 1, 1, 0);
     free(v);
-    return 1;
+    return st == LUA_OK ? 1 : lua_error(L);
 }
 
 static int prim_state_set(lua_State *L)
@@ -470,22 +607,62 @@ static int prim_time_parse(lua_State *L)
 static int prim_time_format(lua_State *L)
 {
     char buf[PV_TIME_BUFSZ];
-    lua_pushstring(L, pv_time_format((pv_time_t)luaL_checknumber(L, 1), buf));
+    lua_pushstring(L, pv_time_format(check_time(L, 1), buf));
     return 1;
 }
 
-/* Charges one hook step of the budget (coroutine resumes, see
- * rules_api.lua) and raises when it is spent. */
+/* prim.charge([n [, fname]]): charges n instructions of the budget (one
+ * hook step if n is absent: coroutine resumes) for work a library function
+ * does in C (rules_api.lua), and raises when the budget is spent, the call
+ * is past its time limit, or n alone is over the ceiling of one call. The
+ * error names fname and the first line of the rule (not of rules_api.lua)
+ * that asked for the work. */
 static int prim_charge(lua_State *L)
 {
+    /* About a second of C work at most in any one library call. */
+    const lua_Number ceiling = 1e8;
     pv_rules *r = rules_of(L);
-    r->instr_left -= HOOK_STEP;
-    if (r->instr_left <= 0) {
-        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-        return luaL_error(L, "instruction budget of %d exceeded",
-                          (int)r->instr_limit);
+    lua_Number n = luaL_optnumber(L, 1, HOOK_STEP);
+    const char *fname = luaL_optstring(L, 2, NULL);
+    int late = mono_ns() > r->deadline_ns;
+    int huge = !(n <= ceiling); /* NaN too */
+    if (!huge && !late && n < (lua_Number)r->instr_left) {
+        r->instr_left -= (long)(n > 0 ? n : 0);
+        return 0;
     }
-    return 0;
+    r->instr_left = 0;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+    lua_Debug ar;
+    int where = 0;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0 &&
+            strcmp(ar.source, "=rules_api.lua") != 0) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            where = 1;
+            break;
+        }
+    }
+    if (!where)
+        lua_pushliteral(L, "");
+    if (late)
+        lua_pushfstring(L, "%s%stime limit of %I ms exceeded",
+                        fname ? fname : "", fname ? ": " : "",
+                        (lua_Integer)r->cfg->limits.rule_time_ms);
+    else if (!fname)
+        lua_pushfstring(L, "instruction budget of %I exceeded",
+                        (lua_Integer)r->instr_limit);
+    else if (huge)
+        lua_pushfstring(L,
+                        "%s: refused, about %f instructions of work in one "
+                        "call is over the ceiling of %f",
+                        fname, n, ceiling);
+    else
+        lua_pushfstring(L,
+                        "%s: refused, about %f instructions of work is over "
+                        "what is left of the instruction budget of %I",
+                        fname, n, (lua_Integer)r->instr_limit);
+    lua_concat(L, 2);
+    return lua_error(L);
 }
 
 static int prim_exposure_gen(lua_State *L)
@@ -511,6 +688,9 @@ static int valid_module_name(const char *s)
     return 1;
 }
 
+static int read_source(const char *path, char **out, size_t *len, char *why,
+                       size_t whycap);
+
 /* require(name) inside the sandbox: only text files from the scripts
  * directories, loaded into the sandbox environment, each once. */
 static int prim_require(lua_State *L)
@@ -532,12 +712,21 @@ static int prim_require(lua_State *L)
             *p = '/';
     const pv_strlist *dirs = &r->cfg->scripts;
     for (size_t i = 0; i < dirs->count; i++) {
-        char path[4096];
+        char path[4096], why[256];
         snprintf(path, sizeof path, "%s/%s.lua", dirs->items[i], rel);
         struct stat st;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        if (stat(path, &st) != 0)
             continue;
-        if (luaL_loadfilex(L, path, "t") != LUA_OK)
+        char *src = NULL;
+        size_t len = 0;
+        if (read_source(path, &src, &len, why, sizeof why))
+            return luaL_error(L, "module '%s': %s: %s", name, path, why);
+        /* lua_load is protected: it returns, so src is freed. */
+        lua_pushfstring(L, "@%s", path);
+        int lrc = luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t");
+        free(src);
+        lua_remove(L, -2);
+        if (lrc != LUA_OK)
             return lua_error(L);
         lua_pushvalue(L, 2);
         lua_setupvalue(L, -2, 1);
@@ -566,26 +755,56 @@ static size_t hash_str(const char *s)
     return h;
 }
 
+/* Open addressing kept under half full: the table doubles when it would
+ * pass that, so a probe always ends at an empty slot (a fixed 256 slots
+ * made a pack with more than 256 lab codes loop for ever, issue 22 item
+ * 3). The probe is bounded by the table's size all the same. */
 static struct code_slot *slot_find(pv_rules *r, const char *code, int add)
 {
     if (!r->nslots)
         return NULL;
-    size_t mask = r->nslots - 1;
-    for (size_t i = hash_str(code) & mask;; i = (i + 1) & mask) {
+    size_t mask = r->nslots - 1, i = hash_str(code) & mask;
+    for (size_t probes = 0; probes < r->nslots; probes++, i = (i + 1) & mask) {
         struct code_slot *s = &r->slots[i];
         if (!s->code) {
             if (!add)
                 return NULL;
             s->code = strdup(code);
+            if (s->code)
+                r->nused++;
             return s->code ? s : NULL;
         }
         if (strcmp(s->code, code) == 0)
             return s;
     }
+    return NULL;
+}
+
+static int slots_grow(pv_rules *r)
+{
+    size_t n = r->nslots * 2;
+    struct code_slot *old = r->slots, *t = calloc(n, sizeof *t);
+    if (!t)
+        return PV_ENOMEM;
+    size_t oldn = r->nslots;
+    r->slots = t;
+    r->nslots = n;
+    for (size_t i = 0; i < oldn; i++) {
+        if (!old[i].code)
+            continue;
+        size_t j = hash_str(old[i].code) & (n - 1);
+        while (t[j].code)
+            j = (j + 1) & (n - 1);
+        t[j] = old[i];
+    }
+    free(old);
+    return 0;
 }
 
 static int slot_add(pv_rules *r, const char *code, size_t rule)
 {
+    if ((r->nused + 1) * 2 > r->nslots && slots_grow(r))
+        return PV_ENOMEM;
     struct code_slot *s = slot_find(r, code, 1);
     if (!s)
         return PV_ENOMEM;
@@ -609,22 +828,6 @@ static int has_suffix(const char *s, const char *suf)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int file_sha(const char *path, char out[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return PV_EIO;
-    pv_sha256 c;
-    pv_sha256_init(&c);
-    char buf[8192];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        pv_sha256_update(&c, buf, n);
-    fclose(f);
-    pv_sha256_hex(&c, out);
-    return 0;
 }
 
 static void plugin_free(struct plugin *pl)
@@ -697,6 +900,120 @@ static void plugin_error(pv_buf *errors, const char *path, const char *msg)
         pv_buf_printf(errors, "%s: %.*s\n", path, (int)len, msg);
 }
 
+/* Reads a plugin or script file whole. Opened without blocking and taken
+ * only if the descriptor is a regular file of at most MAX_PLUGIN_BYTES: a
+ * plugin that is a FIFO or a link to /dev/zero hung load and SIGHUP
+ * (issue 22 items 7 and 18). Links are followed: the operator owns the
+ * plugin directories. On success *out is malloc'd (NUL-terminated). */
+static int read_source(const char *path, char **out, size_t *len, char *why,
+                       size_t whycap)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whycap, "cannot read: %s", strerror(errno));
+        return PV_EIO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, whycap, "not a regular file");
+        close(fd);
+        return PV_EIO;
+    }
+    if (st.st_size > MAX_PLUGIN_BYTES) {
+        snprintf(why, whycap, "larger than %d bytes", MAX_PLUGIN_BYTES);
+        close(fd);
+        return PV_EIO;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        snprintf(why, whycap, "cannot read: %s",
+                 buf ? "short read" : strerror(ENOMEM));
+        free(buf);
+        return PV_EIO;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+/* What setup_body needs; the source is owned by the caller. */
+struct setup {
+    pv_rules *r;
+    struct plugin *pl;
+    const char *path, *src;
+    size_t len;
+    int api_started; /* rules_api.lua ran: errors are the plugin's */
+};
+
+/* The protected half of plugin_open: builds the sandbox, runs the plugin
+ * and host.register, and leaves the list of rules on the stack. Every Lua
+ * call that can allocate or raise is in here (issue 22 item 1: with a
+ * small memory cap, opening the libraries raised outside any protected
+ * call, and Lua aborted). */
+static int setup_body(lua_State *L)
+{
+    struct setup *su = lua_touserdata(L, 1);
+    pv_rules *r = su->r;
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "pv.loaded");
+    open_libs(L);
+    if (luaL_loadbufferx(L, pv_rules_api_lua, strlen(pv_rules_api_lua),
+                         "=rules_api.lua", "t") != LUA_OK)
+        return lua_error(L);
+    luaL_newlib(L, prims);
+    lua_createtable(L, 0, 3);
+    lua_pushnumber(L, r->cfg->exposure.washout_days);
+    lua_setfield(L, -2, "washout_days");
+    lua_pushstring(L, r->cfg->label.indication);
+    lua_setfield(L, -2, "indication");
+    lua_pushstring(L, r->cfg->label.region);
+    lua_setfield(L, -2, "region");
+    lua_call(L, 2, 1);
+    su->pl->host_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    su->api_started = 1;
+
+    lua_pushfstring(L, "@%s", su->path);
+    if (luaL_loadbufferx(L, su->src, su->len, lua_tostring(L, -1), "t") !=
+        LUA_OK)
+        return lua_error(L);
+    lua_remove(L, -2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, su->pl->host_ref);
+    lua_getfield(L, -1, "env");
+    lua_setupvalue(L, -3, 1);
+    lua_pop(L, 1);
+    lua_call(L, 0, 1);
+    /* host.register(result, file) -> list of plain rule records */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, su->pl->host_ref);
+    lua_getfield(L, -1, "register");
+    lua_remove(L, -2);
+    lua_insert(L, -2);
+    lua_pushstring(L, su->path);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* A last resort: every call into Lua is protected, so this should never
+ * run. If it does, say what happened before Lua aborts. */
+static int on_panic(lua_State *L)
+{
+    const char *m = lua_tostring(L, -1);
+    pv_error("Lua panic in plugin %s: %s", plugin_of(L)->file,
+             m ? m : "(no message)");
+    return 0;
+}
+
 /* Creates a plugin's state, runs rules_api.lua in it and then the plugin
  * file in the sandbox. Leaves the list of rules on the stack. */
 static int plugin_open(pv_rules *r, const char *path, struct plugin **out,
@@ -710,76 +1027,42 @@ static int plugin_open(pv_rules *r, const char *path, struct plugin **out,
     pl->file = strdup(path);
     pl->pool = pv_pool_new();
     char err[4096];
-    if (!pl->pool) {
+    if (!pl->pool || !pl->file) {
         plugin_free(pl);
         return PV_ENOMEM;
     }
-    if (!pl->file || file_sha(path, pl->sha)) {
-        pv_buf_printf(errors, "%s: cannot read: %s\n", path, strerror(errno));
+    char *src = NULL;
+    size_t len = 0;
+    if (read_source(path, &src, &len, err, sizeof err)) {
+        pv_buf_printf(errors, "%s: %s\n", path, err);
         plugin_free(pl);
         return PV_ELUA;
     }
+    pv_sha256 c;
+    pv_sha256_init(&c);
+    pv_sha256_update(&c, src, len);
+    pv_sha256_hex(&c, pl->sha);
     lua_State *L = pl->L = lua_newstate(capped_alloc, pl);
     if (!L) {
+        free(src);
         plugin_free(pl);
         return PV_ENOMEM;
     }
+    lua_atpanic(L, on_panic);
     *(struct plugin **)lua_getextraspace(L) = pl;
-    lua_newtable(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, "pv.loaded");
-    open_libs(L);
-
-    if (luaL_loadbufferx(L, pv_rules_api_lua, strlen(pv_rules_api_lua),
-                         "=rules_api.lua", "t") != LUA_OK) {
-        pv_buf_printf(errors, "internal: %s\n", lua_tostring(L, -1));
-        plugin_free(pl);
-        return PV_ELUA;
-    }
-    luaL_newlib(L, prims);
-    lua_createtable(L, 0, 3);
-    lua_pushnumber(L, r->cfg->exposure.washout_days);
-    lua_setfield(L, -2, "washout_days");
-    lua_pushstring(L, r->cfg->label.indication);
-    lua_setfield(L, -2, "indication");
-    lua_pushstring(L, r->cfg->label.region);
-    lua_setfield(L, -2, "region");
-    long budget = r->instr_limit * 10;
-    if (protected_call(pl, 2, 1, budget, err, sizeof err)) {
-        pv_buf_printf(errors, "%s: rule API failed to start: %s\n", path, err);
-        plugin_free(pl);
-        return PV_ELUA;
-    }
-    pl->host_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    struct stat st;
-    if (stat(path, &st) != 0 || st.st_size > MAX_PLUGIN_BYTES) {
-        pv_buf_printf(errors, "%s: missing or larger than %d bytes\n", path,
-                      MAX_PLUGIN_BYTES);
-        plugin_free(pl);
-        return PV_ELUA;
-    }
-    if (luaL_loadfilex(L, path, "t") != LUA_OK) {
-        plugin_error(errors, path, lua_tostring(L, -1));
-        plugin_free(pl);
-        return PV_ELUA;
-    }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, pl->host_ref);
-    lua_getfield(L, -1, "env");
-    lua_setupvalue(L, -3, 1);
-    lua_pop(L, 1);
-    if (protected_call(pl, 0, 1, budget, err, sizeof err)) {
-        plugin_error(errors, path, err);
-        plugin_free(pl);
-        return PV_ELUA;
-    }
-    /* host.register(result, file) -> list of rules */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, pl->host_ref);
-    lua_getfield(L, -1, "register");
-    lua_remove(L, -2);
-    lua_insert(L, -2);
-    lua_pushstring(L, path);
-    if (protected_call(pl, 2, 1, budget, err, sizeof err)) {
-        plugin_error(errors, path, err);
+    struct setup su = {r, pl, path, src, len, 0};
+    lua_pushcfunction(L, setup_body);
+    lua_pushlightuserdata(L, &su);
+    int rc = protected_call(pl, 1, 1, r->instr_limit * 30, err, sizeof err);
+    free(src);
+    lua_gc(L, LUA_GCCOLLECT);
+    pl->mem_base = pl->mem_used;
+    if (rc) {
+        if (su.api_started)
+            plugin_error(errors, path, err);
+        else
+            pv_buf_printf(errors, "%s: rule API failed to start: %s\n", path,
+                          err);
         plugin_free(pl);
         return PV_ELUA;
     }
@@ -787,93 +1070,135 @@ static int plugin_open(pv_rules *r, const char *path, struct plugin **out,
     return 0;
 }
 
+/* A string field of a plain table host code made (no metamethods); a copy
+ * the caller frees, or NULL. */
 static char *field_str(lua_State *L, int idx, const char *k)
 {
     lua_getfield(L, idx, k);
-    const char *s = lua_tostring(L, -1);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     char *r = s ? strdup(s) : NULL;
     lua_pop(L, 1);
     return r;
 }
 
-/* Registers the rules of the list on top of the stack (pops it). */
-static int add_rules(pv_rules *r, struct plugin *pl, pv_buf *errors)
+static int add_prefix(pv_rules *r, const char *code, size_t rule)
 {
-    lua_State *L = pl->L;
-    lua_Integer n = luaL_len(L, -1);
-    int rc = 0;
-    for (lua_Integer i = 1; i <= n && !rc; i++) {
-        lua_geti(L, -1, i);
+    struct prefix *np = realloc(r->prefixes, (r->nprefixes + 1) * sizeof *np);
+    if (!np)
+        return PV_ENOMEM;
+    r->prefixes = np;
+    char *p = strdup(code), *w = p;
+    if (!p)
+        return PV_ENOMEM;
+    for (const char *c = code; *c; c++)
+        if (*c != '.')
+            *w++ = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    *w = '\0';
+    np[r->nprefixes].prefix = p;
+    np[r->nprefixes++].rule = rule;
+    return 0;
+}
+
+struct adding {
+    pv_rules *r;
+    struct plugin *pl;
+    pv_buf *errors;
+    int rc;
+};
+
+/* The protected half of add_rules: reads the list of plain rule records
+ * host.register made (the rule objects a plugin holds are never read from
+ * C: their metatable and fields are the plugin's to play with, issue 22
+ * item 2). Everything allocated is attached to r at once, so an error
+ * here leaks nothing. */
+static int add_rules_body(lua_State *L)
+{
+    struct adding *ad = lua_touserdata(L, 1);
+    pv_rules *r = ad->r;
+    struct plugin *pl = ad->pl;
+    lua_Integer n = luaL_len(L, 2);
+    for (lua_Integer i = 1; i <= n && !ad->rc; i++) {
+        lua_geti(L, 2, i);
         int t = lua_gettop(L);
         struct rule *nr = realloc(r->rules, (r->nrules + 1) * sizeof *nr);
         if (!nr) {
-            rc = PV_ENOMEM;
-            lua_pop(L, 1);
+            ad->rc = PV_ENOMEM;
             break;
         }
         r->rules = nr;
         struct rule *ru = &r->rules[r->nrules];
         memset(ru, 0, sizeof *ru);
         ru->pl = pl;
+        ru->ref = LUA_NOREF;
+        size_t idx = r->nrules++;
         ru->name = field_str(L, t, "name");
         ru->signal = field_str(L, t, "signal");
-        for (size_t j = 0; j < r->nrules; j++)
-            if (strcmp(r->rules[j].name, ru->name) == 0) {
-                pv_buf_printf(errors,
+        if (!ru->name || !ru->signal) {
+            ad->rc = PV_ENOMEM;
+            break;
+        }
+        for (size_t j = 0; j < idx; j++)
+            if (r->rules[j].name && strcmp(r->rules[j].name, ru->name) == 0) {
+                pv_buf_printf(ad->errors,
                               "%s: rule name '%s' is used twice "
                               "(also in %s)\n",
                               pl->file, ru->name, r->rules[j].pl->file);
-                rc = PV_ELUA;
+                ad->rc = PV_ELUA;
             }
         lua_getfield(L, t, "every_seconds");
-        ru->every = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
+        ru->every = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
         lua_pop(L, 1);
+        if (!(ru->every >= 0 && ru->every <= 366.0 * 86400)) {
+            pv_buf_printf(ad->errors,
+                          "%s: rule %s: 'every' must be at most 366 days\n",
+                          pl->file, ru->name);
+            ad->rc = PV_ELUA;
+        }
         lua_getfield(L, t, "exposures");
         ru->on_exposure = !lua_isnil(L, -1);
         lua_pop(L, 1);
-        size_t idx = r->nrules++;
         lua_getfield(L, t, "labs");
-        if (lua_istable(L, -1)) {
-            lua_Integer m = luaL_len(L, -1);
-            for (lua_Integer j = 1; j <= m && !rc; j++) {
-                lua_geti(L, -1, j);
-                const char *code = lua_tostring(L, -1);
-                if (code)
-                    rc = slot_add(r, code, idx);
-                lua_pop(L, 1);
-            }
+        lua_Integer m = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+        for (lua_Integer j = 1; j <= m && !ad->rc; j++) {
+            lua_geti(L, -1, j);
+            if (lua_type(L, -1) == LUA_TSTRING)
+                ad->rc = slot_add(r, lua_tostring(L, -1), idx);
+            lua_pop(L, 1);
         }
         lua_pop(L, 1);
         lua_getfield(L, t, "events");
         if (lua_istable(L, -1)) {
             ru->on_all_events = 1;
-            lua_Integer m = luaL_len(L, -1);
-            for (lua_Integer j = 1; j <= m && !rc; j++) {
+            m = luaL_len(L, -1);
+            for (lua_Integer j = 1; j <= m && !ad->rc; j++) {
                 lua_geti(L, -1, j);
-                const char *code = lua_tostring(L, -1);
-                struct prefix *np =
-                    code ? realloc(r->prefixes, (r->nprefixes + 1) * sizeof *np)
-                         : NULL;
-                if (np) {
-                    r->prefixes = np;
-                    char *p = strdup(code), *w = p;
-                    for (const char *c = code; p && *c; c++)
-                        if (*c != '.')
-                            *w++ =
-                                (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
-                    if (p)
-                        *w = '\0';
-                    np[r->nprefixes].prefix = p;
-                    np[r->nprefixes++].rule = idx;
-                }
+                if (lua_type(L, -1) == LUA_TSTRING)
+                    ad->rc = add_prefix(r, lua_tostring(L, -1), idx);
                 lua_pop(L, 1);
             }
         }
         lua_pop(L, 1);
+        lua_settop(L, t);
         ru->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
-    lua_pop(L, 1);
-    return rc;
+    return 0;
+}
+
+/* Registers the rules of the list on top of the stack (pops it). */
+static int add_rules(pv_rules *r, struct plugin *pl, pv_buf *errors)
+{
+    lua_State *L = pl->L;
+    struct adding ad = {r, pl, errors, 0};
+    char err[1024];
+    lua_pushcfunction(L, add_rules_body);
+    lua_insert(L, -2);
+    lua_pushlightuserdata(L, &ad);
+    lua_insert(L, -2);
+    if (protected_call(pl, 2, 0, r->instr_limit, err, sizeof err)) {
+        plugin_error(errors, pl->file, err);
+        return PV_ELUA;
+    }
+    return ad.rc;
 }
 
 int pv_rules_load(const pv_config *cfg, pv_store *store, pv_rules **out,
@@ -1145,138 +1470,379 @@ static int engine_alert(pv_rules *r, const struct rule *ru,
     return rc;
 }
 
-/* Reads the alerts host.call returned (a list on top of the stack; popped)
- * and hands each to the sink. */
-static int deliver(pv_rules *r, const struct rule *ru, const char *patient,
-                   pv_alert_sink sink, void *ud)
-{
-    lua_State *L = ru->pl->L;
-    lua_Integer n = luaL_len(L, -1);
-    int rc = 0;
-    for (lua_Integer i = 1; i <= n && !rc; i++) {
-        lua_geti(L, -1, i);
-        int t = lua_gettop(L);
-        pv_buf ev = PV_BUF_INIT;
-        pv_buf_puts(&ev, "[");
-        lua_getfield(L, t, "evidence");
-        lua_Integer m = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
-        for (lua_Integer j = 1; j <= m; j++) {
-            lua_geti(L, -1, j);
-            if (j > 1)
-                pv_buf_puts(&ev, ",");
-            pv_buf_puts(&ev, "{\"kind\":");
-            lua_getfield(L, -1, "kind");
-            pv_buf_json_str(&ev, lua_tostring(L, -1), (size_t)-1);
-            lua_pop(L, 1);
-            lua_getfield(L, -1, "id");
-            pv_buf_puts(&ev, ",\"id\":");
-            if (lua_isinteger(L, -1))
-                pv_buf_printf(&ev, "%lld", (long long)lua_tointeger(L, -1));
-            else
-                pv_buf_puts(&ev, "null");
-            lua_pop(L, 1);
-            lua_getfield(L, -1, "code");
-            pv_buf_puts(&ev, ",\"code\":");
-            pv_buf_json_str(&ev, lua_tostring(L, -1), (size_t)-1);
-            lua_pop(L, 1);
-            lua_getfield(L, -1, "value");
-            pv_buf_puts(&ev, ",\"value\":");
-            if (lua_type(L, -1) == LUA_TNUMBER)
-                pv_buf_json_num(&ev, lua_tonumber(L, -1));
-            else
-                pv_buf_json_str(&ev, lua_tostring(L, -1), (size_t)-1);
-            lua_pop(L, 1);
-            lua_getfield(L, -1, "unit");
-            pv_buf_puts(&ev, ",\"unit\":");
-            pv_buf_json_str(&ev, lua_tostring(L, -1), (size_t)-1);
-            lua_pop(L, 1);
-            lua_getfield(L, -1, "at");
-            pv_buf_puts(&ev, ",\"at\":");
-            if (lua_type(L, -1) == LUA_TNUMBER) {
-                char at[PV_TIME_BUFSZ];
-                pv_buf_json_str(
-                    &ev, pv_time_format((pv_time_t)lua_tonumber(L, -1), at),
-                    (size_t)-1);
-            } else {
-                pv_buf_puts(&ev, "null");
-            }
-            lua_pop(L, 1);
-            pv_buf_puts(&ev, "}");
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        pv_buf_puts(&ev, "]");
+/* One alert as C read it from what host.call returned. */
+struct alert_out {
+    char *patient_id, *severity, *title, *detail, *action, *key;
+    int has_grade, grade;
+    pv_buf ev;
+    char *invalid; /* why it was refused: an engine alert instead */
+};
 
-        lua_getfield(L, t, "grade");
-        int has_grade = lua_isinteger(L, -1);
-        int grade = has_grade ? (int)lua_tointeger(L, -1) : 0;
-        lua_pop(L, 1);
-        char *pid = field_str(L, t, "patient_id");
-        char *sev = field_str(L, t, "severity");
-        char *title = field_str(L, t, "title");
-        char *detail = field_str(L, t, "detail");
-        char *action = field_str(L, t, "action");
-        char *key = field_str(L, t, "key");
-        pv_alert_in a = {
-            .patient_id = pid ? pid : patient,
-            .rule = ru->name,
-            .signal = ru->signal,
-            .severity = sev,
-            .has_grade = has_grade,
-            .grade = grade,
-            .title = title,
-            .detail = detail,
-            .action = action,
-            .key = key ? key : "default",
-            .evidence_json = pv_buf_cstr(&ev),
-            .rule_sha256 = ru->pl->sha,
-        };
-        if (a.patient_id && a.severity && a.title) {
-            r->stats.alerts++;
-            rc = sink(ud, &a);
-        }
-        free(pid);
-        free(sev);
-        free(title);
-        free(detail);
-        free(action);
-        free(key);
-        pv_buf_free(&ev);
-        lua_pop(L, 1);
+/* One call of a rule: what to push, and what came back. Owned by the
+ * caller of call_body, which frees the alerts after the protected call,
+ * whether it ended in an error or not. */
+struct call {
+    const struct rule *ru;
+    const char *kind; /* "lab", "exposure", "event"; NULL: a tick */
+    const void *fact;
+    int64_t id;
+    const char *patient; /* a tick's */
+    pv_time_t now;
+    struct alert_out *alerts;
+    size_t nalerts;
+};
+
+static void call_free(struct call *c)
+{
+    for (size_t i = 0; i < c->nalerts; i++) {
+        struct alert_out *a = &c->alerts[i];
+        free(a->patient_id);
+        free(a->severity);
+        free(a->title);
+        free(a->detail);
+        free(a->action);
+        free(a->key);
+        free(a->invalid);
+        pv_buf_free(&a->ev);
     }
-    lua_pop(L, 1);
-    return rc;
+    free(c->alerts);
+    c->alerts = NULL;
+    c->nalerts = 0;
 }
 
-/* Calls host.call(rule, kind, fact) with the fact already pushed. */
-static int run_rule(pv_rules *r, const struct rule *ru, const char *kind,
-                    const struct fact_ref *f, pv_alert_sink sink, void *ud)
+/* Evidence item at the top of the stack as JSON. Values of the wrong type
+ * become null: the alert stays. */
+static void evidence_item(lua_State *L, pv_buf *ev)
 {
-    lua_State *L = ru->pl->L;
-    /* Stack on entry: fact. */
+    pv_buf_puts(ev, "{\"kind\":");
+    lua_getfield(L, -1, "kind");
+    pv_buf_json_str(ev,
+                    lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL,
+                    (size_t)-1);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "id");
+    pv_buf_puts(ev, ",\"id\":");
+    if (lua_isinteger(L, -1))
+        pv_buf_printf(ev, "%lld", (long long)lua_tointeger(L, -1));
+    else
+        pv_buf_puts(ev, "null");
+    lua_pop(L, 1);
+    static const char *const texts[] = {"code", "value", "unit"};
+    for (int k = 0; k < 3; k++) {
+        lua_getfield(L, -1, texts[k]);
+        pv_buf_printf(ev, ",\"%s\":", texts[k]);
+        if (lua_type(L, -1) == LUA_TNUMBER)
+            pv_buf_json_num(ev, lua_tonumber(L, -1));
+        else
+            pv_buf_json_str(
+                ev, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL,
+                (size_t)-1);
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, -1, "at");
+    pv_buf_puts(ev, ",\"at\":");
+    pv_time_t at;
+    if (lua_type(L, -1) == LUA_TNUMBER &&
+        num_to_time(lua_tonumber(L, -1), &at) == 0) {
+        char buf[PV_TIME_BUFSZ];
+        pv_buf_json_str(ev, pv_time_format(at, buf), (size_t)-1);
+    } else {
+        pv_buf_puts(ev, "null");
+    }
+    lua_pop(L, 1);
+    pv_buf_puts(ev, "}");
+}
+
+static const char *const SEVERITIES[] = {"low", "medium", "high", "critical",
+                                         NULL};
+
+/* Checks one alert in C, whatever the Lua side let through (issue 22 item
+ * 5: an alert forged with pv.alert's metatable skipped its checks, failed
+ * the alerts table's CHECK, and the fact was never stored). NULL when it
+ * is valid, else why not. */
+static const char *alert_invalid(const struct alert_out *a)
+{
+    if (!a->severity)
+        return "it has no severity";
+    int ok = 0;
+    for (const char *const *s = SEVERITIES; *s; s++)
+        ok |= strcmp(*s, a->severity) == 0;
+    if (!ok)
+        return "its severity is not low, medium, high or critical";
+    if (!a->title || !*a->title)
+        return "it has no title";
+    if (a->has_grade < 0)
+        return "its grade is not a whole number from 1 to 5";
+    if (!a->key)
+        return "its key is not a string";
+    return NULL;
+}
+
+/* Reads the list of alerts host.call returned (top of the stack) into c;
+ * runs inside call_body. The list and its items are plain tables that
+ * rules_api.lua made (host code; no metamethods). */
+static void read_alerts(lua_State *L, struct call *c)
+{
+    if (!lua_istable(L, -1))
+        return;
+    lua_Integer n = luaL_len(L, -1);
+    if (n <= 0)
+        return;
+    if (n > 10000)
+        n = 10000;
+    c->alerts = calloc((size_t)n, sizeof *c->alerts);
+    if (!c->alerts)
+        luaL_error(L, "out of memory reading the alerts");
+    for (lua_Integer i = 1; i <= n; i++) {
+        struct alert_out *a = &c->alerts[c->nalerts++];
+        a->ev = (pv_buf)PV_BUF_INIT;
+        if (lua_geti(L, -1, i) != LUA_TTABLE) {
+            a->invalid = strdup("it is not a table");
+            lua_pop(L, 1);
+            continue;
+        }
+        int t = lua_gettop(L);
+        a->patient_id = field_str(L, t, "patient_id");
+        a->severity = field_str(L, t, "severity");
+        a->title = field_str(L, t, "title");
+        a->detail = field_str(L, t, "detail");
+        a->action = field_str(L, t, "action");
+        a->key = field_str(L, t, "key");
+        lua_getfield(L, t, "grade");
+        if (!lua_isnil(L, -1)) {
+            lua_Integer g = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+            a->has_grade = g >= 1 && g <= 5 ? 1 : -1;
+            a->grade = a->has_grade > 0 ? (int)g : 0;
+        }
+        lua_pop(L, 1);
+        pv_buf_puts(&a->ev, "[");
+        if (lua_getfield(L, t, "evidence") == LUA_TTABLE) {
+            lua_Integer m = luaL_len(L, -1);
+            for (lua_Integer j = 1; j <= m && j <= 1000; j++) {
+                if (lua_geti(L, -1, j) == LUA_TTABLE) {
+                    if (a->ev.len > 1)
+                        pv_buf_puts(&a->ev, ",");
+                    evidence_item(L, &a->ev);
+                }
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+        pv_buf_puts(&a->ev, "]");
+        const char *why = alert_invalid(a);
+        if (why)
+            a->invalid = strdup(why);
+        lua_settop(L, t - 1);
+    }
+}
+
+static void push_fact(lua_State *L, const struct call *c)
+{
+    switch (c->kind[0]) {
+    case 'l':
+        push_obs(L, c->fact, c->id);
+        break;
+    case 'e':
+        if (c->kind[1] == 'x')
+            push_exposure(L, c->fact, c->id);
+        else
+            push_event(L, c->fact, c->id);
+        break;
+    }
+}
+
+/* The protected half of a rule call (issue 22 item 1: the fact was pushed
+ * outside any protected call, and a state left at its memory cap aborted
+ * the process there): pushes host.call (or host.tick) with its arguments,
+ * runs it, and reads the alerts into c. */
+static int call_body(lua_State *L)
+{
+    struct call *c = lua_touserdata(L, 1);
+    const struct rule *ru = c->ru;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ru->pl->host_ref);
-    lua_getfield(L, -1, "call");
+    lua_getfield(L, -1, c->kind ? "call" : "tick");
     lua_remove(L, -2);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ru->ref);
-    lua_pushstring(L, kind);
-    lua_rotate(L, -4, -1); /* call, rule, kind, fact */
+    if (c->kind) {
+        lua_pushstring(L, c->kind);
+        push_fact(L, c);
+    } else {
+        lua_pushstring(L, c->patient);
+        lua_pushinteger(L, c->now);
+    }
+    lua_call(L, 3, 1);
+    read_alerts(L, c);
+    return 0;
+}
+
+struct rebind {
+    pv_rules *r;
+    struct plugin *pl; /* the plugin whose rules get the new records */
+    int *refs;         /* out: one per rule of pl, in order */
+    size_t n;
+};
+
+/* The protected half of plugin_rebuild: the records of the new state (the
+ * list at argument 2) must be the rules of pl, by name and in order. */
+static int rebind_body(lua_State *L)
+{
+    struct rebind *rb = lua_touserdata(L, 1);
+    lua_Integer k = 0;
+    for (size_t i = 0; i < rb->r->nrules; i++) {
+        const struct rule *ru = &rb->r->rules[i];
+        if (ru->pl != rb->pl)
+            continue;
+        lua_geti(L, 2, ++k);
+        char *name = lua_istable(L, -1) ? field_str(L, -1, "name") : NULL;
+        int same = name && strcmp(name, ru->name) == 0;
+        free(name);
+        if (!same)
+            return luaL_error(L, "rule %s is no longer where it was", ru->name);
+        rb->refs[rb->n++] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    return 0;
+}
+
+/* Gives pl a new state made from its file, when the old one is nearly full
+ * of what the rules keep (issue 22 item 1): the next fact would not fit.
+ * The rules keep their places; what they kept in Lua is gone (pv.state is
+ * in the database). Nothing changes when the file changed since it was
+ * loaded (a reload is the way for that) or the new state fails. */
+static void plugin_rebuild(pv_rules *r, struct plugin *pl)
+{
+    pv_buf errors = PV_BUF_INIT;
+    struct plugin *fresh = NULL;
+    size_t nrules = 0;
+    for (size_t i = 0; i < r->nrules; i++)
+        nrules += r->rules[i].pl == pl;
+    int *refs = calloc(nrules + 1, sizeof *refs);
+    char err[1024] = "out of memory";
+    int ok = refs && plugin_open(r, pl->file, &fresh, &errors) == 0;
+    if (!ok)
+        snprintf(err, sizeof err, "%s",
+                 pv_buf_cstr(&errors) ? pv_buf_cstr(&errors) : "");
+    if (ok && strcmp(fresh->sha, pl->sha) != 0) {
+        snprintf(err, sizeof err, "the file changed since it was loaded");
+        ok = 0;
+    }
+    if (ok) {
+        struct rebind rb = {r, pl, refs, 0};
+        lua_State *L = fresh->L;
+        lua_pushcfunction(L, rebind_body);
+        lua_insert(L, -2);
+        lua_pushlightuserdata(L, &rb);
+        lua_insert(L, -2);
+        ok = protected_call(fresh, 2, 0, r->instr_limit, err, sizeof err) == 0;
+    }
+    if (!ok) {
+        pv_warn("plugin %s holds %zu of its %zu bytes and could not be "
+                "started again: %s",
+                pl->file, pl->mem_used, pl->mem_limit, err);
+        plugin_free(fresh);
+        free(refs);
+        pv_buf_free(&errors);
+        return;
+    }
+    pv_warn("plugin %s held %zu of its %zu bytes after a collection: "
+            "started again from its file",
+            pl->file, pl->mem_used, pl->mem_limit);
+    lua_close(pl->L);
+    pv_pool_free(pl->pool);
+    pl->L = fresh->L;
+    pl->pool = fresh->pool;
+    pl->mem_used = fresh->mem_used;
+    pl->mem_base = fresh->mem_base;
+    pl->host_ref = fresh->host_ref;
+    lua_setallocf(pl->L, capped_alloc, pl);
+    *(struct plugin **)lua_getextraspace(pl->L) = pl;
+    size_t k = 0;
+    for (size_t i = 0; i < r->nrules; i++)
+        if (r->rules[i].pl == pl)
+            r->rules[i].ref = refs[k++];
+    fresh->L = NULL;
+    fresh->pool = NULL;
+    plugin_free(fresh);
+    free(refs);
+    pv_buf_free(&errors);
+}
+
+/* After a call: a state still near its cap once its garbage is collected
+ * would fail the next rule at its first allocation: it is rebuilt. */
+static void check_memory(pv_rules *r, struct plugin *pl)
+{
+    if (pl->mem_used <= pl->mem_limit / 10 * 9)
+        return;
+    lua_gc(pl->L, LUA_GCCOLLECT);
+    /* Only for what the rules kept: a cap that a fresh state nearly fills
+     * already would be rebuilt after every call, for nothing. */
+    if (pl->mem_used > pl->mem_limit / 10 * 9 &&
+        pl->mem_used - pl->mem_base > (pl->mem_limit - pl->mem_base) / 2)
+        plugin_rebuild(r, pl);
+}
+
+/* Runs one rule call and hands its alerts, or its failure, to the sink. */
+static int run_call(pv_rules *r, struct call *c, const struct fact_ref *f,
+                    pv_alert_sink sink, void *ud)
+{
+    const struct rule *ru = c->ru;
+    lua_State *L = ru->pl->L;
     char err[4096];
     r->stats.calls++;
     r->cur = ru;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = protected_call(ru->pl, 3, 1, r->instr_limit, err, sizeof err);
+    lua_pushcfunction(L, call_body);
+    lua_pushlightuserdata(L, c);
+    int rc = protected_call(ru->pl, 1, 0, r->instr_limit, err, sizeof err);
     r->cur = NULL;
-    if (rc)
+    if (rc) {
         rc = engine_alert(r, ru, f, err, sink, ud);
-    else
-        rc = deliver(r, ru, f->patient_id, sink, ud);
+    } else {
+        for (size_t i = 0; i < c->nalerts && !rc; i++) {
+            struct alert_out *a = &c->alerts[i];
+            if (a->invalid) {
+                snprintf(err, sizeof err, "rule returned an invalid alert: %s",
+                         a->invalid);
+                rc = engine_alert(r, ru, f, err, sink, ud);
+                continue;
+            }
+            pv_alert_in in = {
+                .patient_id = a->patient_id ? a->patient_id : f->patient_id,
+                .rule = ru->name,
+                .signal = ru->signal,
+                .severity = a->severity,
+                .has_grade = a->has_grade > 0,
+                .grade = a->grade,
+                .title = a->title,
+                .detail = a->detail,
+                .action = a->action,
+                .key = a->key,
+                .evidence_json =
+                    pv_buf_cstr(&a->ev) ? pv_buf_cstr(&a->ev) : "[]",
+                .rule_sha256 = ru->pl->sha,
+            };
+            if (!in.patient_id)
+                continue;
+            r->stats.alerts++;
+            rc = sink(ud, &in);
+        }
+    }
+    call_free(c);
+    check_memory(r, ru->pl);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     struct rule *mru = (struct rule *)ru;
     mru->calls++;
     mru->nanos += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
                              (t1.tv_nsec - t0.tv_nsec));
     return rc;
+}
+
+static int run_rule(pv_rules *r, const struct rule *ru, const char *kind,
+                    const void *fact, const struct fact_ref *f,
+                    pv_alert_sink sink, void *ud)
+{
+    struct call c = {.ru = ru, .kind = kind, .fact = fact, .id = f->id};
+    return run_call(r, &c, f, sink, ud);
 }
 
 static int skip(const pv_rules *r, const struct rule *ru)
@@ -1296,8 +1862,7 @@ int pv_rules_on_lab(pv_rules *r, const pv_obs *o, int64_t id,
         const struct rule *ru = &r->rules[s->rules[i]];
         if (skip(r, ru))
             continue;
-        push_obs(ru->pl->L, o, id);
-        int rc = run_rule(r, ru, "lab", &f, sink, ud);
+        int rc = run_rule(r, ru, "lab", o, &f, sink, ud);
         if (rc)
             return rc;
     }
@@ -1313,8 +1878,7 @@ int pv_rules_on_exposure(pv_rules *r, const pv_exposure *e, int64_t id,
         const struct rule *ru = &r->rules[i];
         if (!ru->on_exposure || skip(r, ru))
             continue;
-        push_exposure(ru->pl->L, e, id);
-        int rc = run_rule(r, ru, "exposure", &f, sink, ud);
+        int rc = run_rule(r, ru, "exposure", e, &f, sink, ud);
         if (rc)
             return rc;
     }
@@ -1343,8 +1907,7 @@ int pv_rules_on_event(pv_rules *r, const pv_event *e, int64_t id,
         last = p->rule;
         if (skip(r, ru))
             continue;
-        push_event(ru->pl->L, e, id);
-        int rc = run_rule(r, ru, "event", &f, sink, ud);
+        int rc = run_rule(r, ru, "event", e, &f, sink, ud);
         if (rc)
             return rc;
     }
@@ -1367,23 +1930,10 @@ int pv_rules_tick(pv_rules *r, pv_time_t now, const char *const *patients,
         if (ru->every <= 0 || skip(r, ru) || (!force && now < ru->next_due))
             continue;
         ru->next_due = now + (pv_time_t)ru->every;
-        lua_State *L = ru->pl->L;
         for (const char *const *p = patients; p && *p; p++) {
             struct fact_ref f = {"schedule", *p, 0, NULL, NULL, NULL, now};
-            lua_rawgeti(L, LUA_REGISTRYINDEX, ru->pl->host_ref);
-            lua_getfield(L, -1, "tick");
-            lua_remove(L, -2);
-            lua_rawgeti(L, LUA_REGISTRYINDEX, ru->ref);
-            lua_pushstring(L, *p);
-            lua_pushinteger(L, now);
-            char err[4096];
-            r->stats.calls++;
-            r->cur = ru;
-            int rc =
-                protected_call(ru->pl, 3, 1, r->instr_limit, err, sizeof err);
-            r->cur = NULL;
-            rc = rc ? engine_alert(r, ru, &f, err, sink, ud)
-                    : deliver(r, ru, *p, sink, ud);
+            struct call c = {.ru = ru, .patient = *p, .now = now};
+            int rc = run_call(r, &c, &f, sink, ud);
             if (rc)
                 return rc;
         }

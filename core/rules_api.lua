@@ -43,13 +43,34 @@ getmetatable("").__metatable = false
 local PATTERN_STEPS = 1e8
 local str_byte, str_find, str_match, str_gmatch, str_gsub =
     string.byte, string.find, string.match, string.gmatch, string.gsub
+local str_format, str_sub = string.format, string.sub
+
+-- The rest of the string, table and utf8 libraries also work in C, out of
+-- the hook's sight, for as long as their arguments say: string.rep('',
+-- math.maxinteger), table.move({}, 1, math.maxinteger - 1, 2), a
+-- table.insert on a table whose __len is huge. So each function that does
+-- work in proportion to its arguments or its result is wrapped, and
+-- charges the instruction budget by the size of that work (prim.charge):
+-- about one instruction per element moved or compared, per 32 bytes
+-- copied, per 16 repetitions of string.rep, per 64 byte comparisons a
+-- find may make (subject length times pattern length). Work known before the call is
+-- charged before it, so work over the budget, or over the hard ceiling
+-- of one call (prim.charge: 1e8), is refused with an error naming the
+-- function; work known only from the result (its length) was bounded by
+-- the memory cap and is charged after it. Work below CHEAP instructions
+-- (BYTES_FREE bytes) is not charged: the wrapper's own instructions pay.
+-- What no wrapper can see (a loop of '..' on long strings, varargs copied
+-- by the VM) is stopped by the deadline of each call (limits.rule_time_ms),
+-- which the count hook checks.
+local charge = prim.charge
+local CHEAP, BYTES_FREE = 32, 256
 
 -- The exponent of a pattern's worst case (0: linear), memoised: the rule
 -- pack calls the same few patterns millions of times.
-local pattern_exp, pattern_exp_count = {}, 0
+local pattern_exp, pattern_opt, pattern_exp_count = {}, {}, 0
 
 local function exponent(p)
-    local k, i, len = 0, 1, #p
+    local k, q, i, len = 0, 0, 1, #p
     while i <= len do
         local c = str_byte(p, i)
         if c == 37 then -- %x: an escape; %b is a repetition
@@ -64,38 +85,55 @@ local function exponent(p)
             end
             i = i + 1
         else
-            if c == 42 or c == 43 or c == 45 then k = k + 1 end
+            if c == 42 or c == 43 or c == 45 then
+                k = k + 1
+            elseif c == 63 then -- '?': two ways to go on at each
+                q = q + 1
+            end
             i = i + 1
         end
     end
-    if k == 0 then return 0, 0 end
-    return str_byte(p, 1) == 94 and k or k + 1, k
+    if k == 0 and q == 0 then return 0, 0, 0 end
+    return str_byte(p, 1) == 94 and k or k + 1, k, q
 end
 
 local function pattern_cost_ok(fname, s, p)
     if type(p) ~= "string" or (type(s) ~= "string" and type(s) ~= "number") then
         return -- the real function reports the bad argument
     end
-    local e = pattern_exp[p]
+    local e, q = pattern_exp[p], pattern_opt[p]
     local k
     if e == nil then
-        e, k = exponent(p)
-        if pattern_exp_count > 1000 then pattern_exp, pattern_exp_count = {}, 0 end
-        pattern_exp[p] = e
+        e, k, q = exponent(p)
+        if pattern_exp_count > 1000 then
+            pattern_exp, pattern_opt, pattern_exp_count = {}, {}, 0
+        end
+        pattern_exp[p], pattern_opt[p] = e, q
         pattern_exp_count = pattern_exp_count + 1
     end
-    if e == 0 then return end
-    local n = #tostring(s) + 1
-    if n ^ e > PATTERN_STEPS then
+    local len = #tostring(s)
+    -- The linear part, which the budget pays for: every start position
+    -- may compare up to the pattern's length (a plain find too).
+    local lin = len * (#p < len and #p or len) // 64
+    if lin > CHEAP then charge(lin, fname) end
+    if e == 0 and q == 0 then return end
+    local n = len + 1
+    if n ^ e * 2 ^ q > PATTERN_STEPS then
         if not k then k = select(2, exponent(p)) end
-        error(string.format("%s: pattern '%s' with %d repetitions on %d bytes "
-            .. "could run too long for a rule; use a shorter text or a "
-            .. "simpler pattern", fname, p:sub(1, 40), k, n - 1), 3)
+        error(str_format("%s: pattern '%s' with %d repetitions and %d optional "
+            .. "items on %d bytes could run too long for a rule; use a shorter "
+            .. "text or a simpler pattern", fname, str_sub(p, 1, 40), k, q,
+            n - 1), 3)
     end
 end
 
 string.find = function(s, p, init, plain)
-    if not plain then pattern_cost_ok("string.find", s, p) end
+    if not plain then
+        pattern_cost_ok("string.find", s, p)
+    elseif type(s) == "string" and type(p) == "string" then
+        local lin = #s * (#p < #s and #p or #s) // 64
+        if lin > CHEAP then charge(lin, "string.find") end
+    end
     return str_find(s, p, init, plain)
 end
 string.match = function(s, p, init)
@@ -108,7 +146,76 @@ string.gmatch = function(s, p, init)
 end
 string.gsub = function(s, p, repl, n)
     pattern_cost_ok("string.gsub", s, p)
-    return str_gsub(s, p, repl, n)
+    local r, count = str_gsub(s, p, repl, n)
+    if #r > BYTES_FREE then charge(#r // 32, "string.gsub") end
+    return r, count
+end
+
+-- The other string functions (see "The rest of the string ..." above);
+-- string.len is O(1), string.dump is gone.
+do
+    local str_rep, str_lower, str_upper, str_reverse, str_char =
+        string.rep, string.lower, string.upper, string.reverse, string.char
+    local str_pack, str_unpack, str_packsize =
+        string.pack, string.unpack, string.packsize
+    local tointeger = math.tointeger
+
+    -- Charges for a result string of n bytes.
+    local function bytes(fname, r)
+        if #r > BYTES_FREE then charge(#r // 32, fname) end
+        return r
+    end
+    -- Charges one instruction per value returned.
+    local function values(fname, ...)
+        local n = select("#", ...)
+        if n > CHEAP then charge(n, fname) end
+        return ...
+    end
+
+    string.rep = function(s, n, sep)
+        -- The count, not the result, is what costs with an empty string:
+        -- charge the repetitions before; a non-empty result either fails
+        -- to allocate before any copy or is bounded by the memory cap.
+        local cn = tointeger(n)
+        if cn and cn > CHEAP * 16 and (type(s) == "string" or type(s) == "number") then
+            local l = #tostring(s) + (sep ~= nil and #tostring(sep) or 0)
+            if l == 0 then
+                charge(cn / 16, "string.rep")
+                return str_rep(s, n, sep)
+            end
+            local r = str_rep(s, n, sep)
+            charge(cn / 16 + #r / 32, "string.rep")
+            return r
+        end
+        return bytes("string.rep", str_rep(s, n, sep))
+    end
+    string.lower = function(s) return bytes("string.lower", str_lower(s)) end
+    string.upper = function(s) return bytes("string.upper", str_upper(s)) end
+    string.reverse = function(s) return bytes("string.reverse", str_reverse(s)) end
+    string.sub = function(s, i, j) return bytes("string.sub", str_sub(s, i, j)) end
+    string.format = function(fmt, ...)
+        return bytes("string.format", str_format(fmt, ...))
+    end
+    string.char = function(...) return bytes("string.char", str_char(...)) end
+    string.byte = function(s, i, j) return values("string.byte", str_byte(s, i, j)) end
+    string.pack = function(fmt, ...)
+        if type(fmt) == "string" and #fmt > BYTES_FREE then
+            charge(#fmt // 32, "string.pack")
+        end
+        return bytes("string.pack", str_pack(fmt, ...))
+    end
+    string.packsize = function(fmt)
+        if type(fmt) == "string" and #fmt > BYTES_FREE then
+            charge(#fmt // 32, "string.packsize")
+        end
+        return str_packsize(fmt)
+    end
+    string.unpack = function(fmt, ...)
+        if type(fmt) == "string" and #fmt > BYTES_FREE then
+            charge(#fmt // 32, "string.unpack")
+        end
+        return values("string.unpack", str_unpack(fmt, ...))
+    end
 end
 
 local env = {}
@@ -175,7 +282,182 @@ do
         end
     end
 end
-env.os = { time = os.time, date = os.date, clock = os.clock }
+
+-- The table functions (see "The rest of the string ..." above). A table
+-- with a metatable may answer #t with anything, and differently each time
+-- the C function asks: table.insert, table.remove and table.sort on such a
+-- table run here in Lua, under the hook; concat and unpack ask for #t here,
+-- once, and pass it on.
+do
+    local tbl_insert, tbl_remove, tbl_sort, tbl_move, tbl_concat =
+        table.insert, table.remove, table.sort, table.move, table.concat
+    local tointeger, ult, log = math.tointeger, math.ult, math.log
+    local getmetatable, rawlen = getmetatable, rawlen
+
+    local function len_of(t, fname)
+        local n = tointeger(#t)
+        if not n then error("object length is not an integer", 3) end
+        return n
+    end
+    local function int_arg(v, i, fname)
+        local n = tointeger(v)
+        if not n then
+            error(str_format("bad argument #%d to '%s' (number has no integer "
+                .. "representation)", i, fname), 3)
+        end
+        return n
+    end
+    -- Charges for the elements first..last (any numbers; the C function
+    -- checks their types after).
+    local function span(first, last, fname)
+        if type(first) == "number" and type(last) == "number" then
+            local n = (last + 0.0) - first + 1
+            if n > CHEAP then charge(n, fname) end
+        end
+    end
+
+    env.table.insert = function(t, ...)
+        if type(t) ~= "table" then return tbl_insert(t, ...) end
+        if getmetatable(t) == nil then
+            local n = rawlen(t)
+            if n > CHEAP then charge(n, "table.insert") end
+            return tbl_insert(t, ...)
+        end
+        local nargs = select("#", ...)
+        local e = len_of(t, "insert") + 1
+        if nargs == 1 then
+            t[e] = ...
+            return
+        elseif nargs ~= 2 then
+            error("wrong number of arguments to 'insert'", 2)
+        end
+        local pos, v = ...
+        pos = int_arg(pos, 2, "insert")
+        if not ult(pos - 1, e) then
+            error("bad argument #2 to 'insert' (position out of bounds)", 2)
+        end
+        for i = e, pos + 1, -1 do t[i] = t[i - 1] end
+        t[pos] = v
+    end
+
+    env.table.remove = function(t, pos)
+        if type(t) ~= "table" then return tbl_remove(t, pos) end
+        if getmetatable(t) == nil then
+            local n = rawlen(t)
+            if n > CHEAP then charge(n, "table.remove") end
+            return tbl_remove(t, pos)
+        end
+        local size = len_of(t, "remove")
+        if pos == nil then
+            pos = size
+        else
+            pos = int_arg(pos, 2, "remove")
+            if pos ~= size and ult(size, pos - 1) then
+                error("bad argument #2 to 'remove' (position out of bounds)", 2)
+            end
+        end
+        local v = t[pos]
+        while pos < size do
+            t[pos] = t[pos + 1]
+            pos = pos + 1
+        end
+        t[pos] = nil
+        return v
+    end
+
+    local function sort_cost(n)
+        if n > 8 then charge(n * log(n, 2), "table.sort") end
+    end
+    env.table.sort = function(t, comp)
+        if type(t) ~= "table" then return tbl_sort(t, comp) end
+        if getmetatable(t) == nil then
+            sort_cost(rawlen(t))
+            return tbl_sort(t, comp)
+        end
+        -- Sort a plain copy, whose length cannot change, and write back.
+        local n = len_of(t, "sort")
+        if n < 2 then return end
+        sort_cost(n)
+        local c = {}
+        for i = 1, n do c[i] = t[i] end
+        tbl_sort(setmetatable_unguarded(c, { __len = function() return n end }), comp)
+        for i = 1, n do t[i] = c[i] end
+    end
+
+    env.table.move = function(a1, f, e, t, a2)
+        span(f, e, "table.move")
+        return tbl_move(a1, f, e, t, a2)
+    end
+
+    env.table.concat = function(t, sep, i, j)
+        if type(t) == "table" then
+            if i == nil then i = 1 end
+            if j == nil then j = getmetatable(t) == nil and rawlen(t) or len_of(t, "concat") end
+            span(i, j, "table.concat")
+        end
+        local r = tbl_concat(t, sep, i, j)
+        if #r > BYTES_FREE then charge(#r // 32, "table.concat") end
+        return r
+    end
+
+    env.table.unpack = function(t, i, j)
+        if type(t) == "table" then
+            if i == nil then i = 1 end
+            if j == nil then j = getmetatable(t) == nil and rawlen(t) or len_of(t, "unpack") end
+            span(i, j, "table.unpack")
+        end
+        return table_unpack(t, i, j)
+    end
+
+    env.table.pack = function(...)
+        local n = select("#", ...)
+        if n > CHEAP then charge(n, "table.pack") end
+        return table_pack(...)
+    end
+end
+
+-- utf8: char and codepoint make or return one value per code point; len
+-- and offset scan the string.
+do
+    local u_char, u_codepoint, u_len, u_offset =
+        utf8.char, utf8.codepoint, utf8.len, utf8.offset
+    local function scan(s, fname)
+        if type(s) == "string" and #s > BYTES_FREE then charge(#s // 32, fname) end
+    end
+    local function values(...)
+        local n = select("#", ...)
+        if n > CHEAP then charge(n, "utf8.codepoint") end
+        return ...
+    end
+    env.utf8.char = function(...)
+        local n = select("#", ...)
+        if n > CHEAP then charge(n, "utf8.char") end
+        return u_char(...)
+    end
+    env.utf8.codepoint = function(s, ...) return values(u_codepoint(s, ...)) end
+    env.utf8.len = function(s, ...)
+        scan(s, "utf8.len")
+        return u_len(s, ...)
+    end
+    env.utf8.offset = function(s, ...)
+        scan(s, "utf8.offset")
+        return u_offset(s, ...)
+    end
+end
+
+do
+    local os_date = os.date
+    env.os = {
+        time = os.time,
+        clock = os.clock,
+        date = function(fmt, ...)
+            if type(fmt) == "string" and #fmt > CHEAP then
+                charge(#fmt, "os.date")
+            end
+            return os_date(fmt, ...)
+        end,
+    }
+end
 env._G = env
 
 -- load() only for text chunks, and only into the sandbox (or an env the
@@ -488,8 +770,17 @@ end
 local pv = {}
 env.pv = pv
 
-local RuleMT = { __name = "pv.rule" }
-local AlertMT = { __name = "pv.alert" }
+-- Rules and alerts are known by a private key, not by their metatable: a
+-- rule could read a metatable that getmetatable returned, and forge an
+-- alert with it that pv.alert never checked (issue 22 items 2 and 5).
+-- Their metatables are closed (__metatable), and what C reads are plain
+-- copies that host code makes.
+local made_rules = setmetatable({}, { __mode = "k" })
+local made_alerts = setmetatable({}, { __mode = "k" })
+local RuleMT = { __name = "pv.rule", __metatable = false }
+local AlertMT = { __name = "pv.alert", __metatable = false }
+local RULE_FIELDS = { name = true, signal = true, description = true, on = true,
+    every = true, when = true }
 local SEVERITY = { low = 1, medium = 2, high = 3, critical = 4 }
 local ALERT_FIELDS = { severity = true, title = true, grade = true, detail = true,
     action = true, key = true, evidence = true }
@@ -510,6 +801,14 @@ function pv.rule(spec)
     if type(spec) ~= "table" then error("pv.rule takes a table", 2) end
     check_field(spec, "name", "string", true, "pv.rule")
     local what = "rule " .. spec.name
+    -- A misspelt field ("descripton") must not vanish silently.
+    for k in pairs(spec) do
+        if not RULE_FIELDS[k] then
+            error(string_format("%s: unknown field '%s' (name, signal, description, "
+                .. "on, every, when)", what, tostring(k)), 2)
+        end
+    end
+    check_field(spec, "description", "string", false, what)
     check_field(spec, "signal", "string", true, what)
     check_field(spec, "when", "function", true, what)
     if spec.on == nil and spec.every == nil then
@@ -537,7 +836,11 @@ function pv.rule(spec)
         local n, u = tostring(spec.every):match("^(%d+)([smhd])$")
         if not n then error(what .. ": 'every' must look like \"1d\", \"6h\", \"30m\"", 2) end
         r.every_seconds = tonumber(n) * ({ s = 1, m = 60, h = 3600, d = DAY })[u]
+        if not (r.every_seconds >= 1 and r.every_seconds <= 366 * DAY) then
+            error(what .. ": 'every' must be from 1s to 366d", 2)
+        end
     end
+    made_rules[r] = true
     return r
 end
 
@@ -565,7 +868,9 @@ function pv.alert(a)
                 .. "detail, action, key, evidence)"):format(tostring(k)), 2)
         end
     end
-    return setmetatable(copy(a), AlertMT)
+    local made = setmetatable_unguarded(copy(a), AlertMT)
+    made_alerts[made] = true
+    return made
 end
 
 pv.log = {
@@ -614,27 +919,64 @@ pv.codes = setmetatable({}, {
 
 local host = {}
 
+-- The plain record of a rule that C reads and host.call runs: copied once,
+-- at registration, so that what the plugin does to its rule objects later
+-- changes nothing.
+local function record(r, file)
+    if type(rawget(r, "name")) ~= "string" or type(rawget(r, "signal")) ~= "string"
+        or type(rawget(r, "when")) ~= "function" then
+        error(string_format("%s: a rule lost its name, signal or when after pv.rule", file), 0)
+    end
+    local function strings(list)
+        if list == nil then return nil end
+        local out = {}
+        for i = 1, #list do out[i] = list[i] end
+        return out
+    end
+    return { name = rawget(r, "name"), signal = rawget(r, "signal"),
+        when = rawget(r, "when"), labs = strings(rawget(r, "labs")),
+        events = strings(rawget(r, "events")),
+        exposures = strings(rawget(r, "exposures")),
+        every_seconds = rawget(r, "every_seconds") }
+end
+
 -- Checks what a plugin file returned: one rule or a list of rules.
 function host.register(result, file)
-    if getmetatable(result) == RuleMT then return { result } end
+    if made_rules[result] then return { record(result, file) } end
     if type(result) ~= "table" then
         error(string_format("%s must return pv.rule{...} or a list of them, not %s", file, type(result)), 0)
     end
     local list = {}
-    for i, r in ipairs(result) do
-        if getmetatable(r) ~= RuleMT then
+    for i = 1, rawlen(result) do
+        local r = rawget(result, i)
+        if not made_rules[r] then
             error(string_format("%s: item %d of the returned list is not a pv.rule", file, i), 0)
         end
-        list[#list + 1] = r
+        list[#list + 1] = record(r, file)
     end
     if #list == 0 then error(file .. " returned no rules", 0) end
     return list
 end
 
 local function normalise(rule, a, fact)
-    if getmetatable(a) ~= AlertMT then
+    if not made_alerts[a] then
         error(string_format("rule %s returned a %s; return pv.alert{...}, a list of them, or nil",
             rule.name, type(a)), 0)
+    end
+    -- pv.alert checked the fields, but the rule holds the table and may
+    -- have changed them since; C checks again what it stores.
+    local sev, title = rawget(a, "severity"), rawget(a, "title")
+    if not SEVERITY[sev] then
+        error(string_format("rule %s: alert severity must be low, medium, high or critical, not '%s'",
+            rule.name, tostring(sev)), 0)
+    end
+    if type(title) ~= "string" then
+        error(string_format("rule %s: alert title must be a string", rule.name), 0)
+    end
+    local grade = rawget(a, "grade")
+    if grade ~= nil and (type(grade) ~= "number" or grade ~= grade or grade < 1 or grade >= 6) then
+        error(string_format("rule %s: alert grade must be from 1 to 5, not %s", rule.name,
+            tostring(grade)), 0)
     end
     local ev = {}
     local list = a.evidence or (fact and { fact } or {})
@@ -646,7 +988,7 @@ local function normalise(rule, a, fact)
         }
     end
     return {
-        severity = a.severity, title = a.title, grade = a.grade and math_floor(a.grade) or nil,
+        severity = sev, title = title, grade = grade and math_floor(grade) or nil,
         detail = a.detail, action = a.action,
         key = a.key ~= nil and tostring(a.key) or "default",
         evidence = ev,
@@ -678,7 +1020,7 @@ function host.call(rule, kind, fact)
     local res = rule.when(fact, patient)
     if res == nil or res == false then return NONE end
     local out = {}
-    if getmetatable(res) == AlertMT then
+    if made_alerts[res] then
         out[1] = normalise(rule, res, fact)
     elseif type(res) == "table" then
         for _, a in ipairs(res) do out[#out + 1] = normalise(rule, a, fact) end
@@ -694,7 +1036,7 @@ function host.tick(rule, patient_id, now)
     local patient = setmetatable_unguarded({ id = patient_id, _at = now }, PatientMT)
     local res = rule.when(patient, now)
     if res == nil or res == false then return NONE end
-    if getmetatable(res) == AlertMT then return { normalise(rule, res, nil) } end
+    if made_alerts[res] then return { normalise(rule, res, nil) } end
     local out = {}
     for _, a in ipairs(res) do out[#out + 1] = normalise(rule, a, nil) end
     return out

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ enum stmt {
 /* The columns of a lab row, in the order lab_row() in rules.c reads them. */
 #define LABS_COLUMNS                                                           \
     "id, code, code_system, name, value_num, value_text, unit, ref_low, "      \
-    "ref_high, flag, status, observed_at, comparator"
+    "ref_high, flag, status, observed_at, comparator, patient_id"
 
 static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -86,13 +87,14 @@ static const char *const stmt_sql[S__COUNT] = {
                "AND status NOT IN ('D', 'W') "
                "ORDER BY observed_at DESC, id DESC LIMIT ?5",
     [S_EVENTS] = "SELECT id, code, code_system, term, onset_at, serious, "
-                 "outcome FROM events WHERE patient_id = ?1 AND "
+                 "outcome, patient_id FROM events WHERE patient_id = ?1 AND "
                  "(?2 IS NULL OR code IN (SELECT value FROM json_each(?2))) "
                  "AND (?3 IS NULL OR onset_at >= ?3) "
                  "AND (?4 IS NULL OR onset_at <= ?4) "
                  "ORDER BY onset_at DESC, id DESC LIMIT ?5",
     [S_EXPOSURES] = "SELECT id, drug, drug_code, code_system, dose, "
-                    "dose_unit, route, start_at, end_at FROM exposures "
+                    "dose_unit, route, start_at, end_at, patient_id "
+                    "FROM exposures "
                     "WHERE patient_id = ? ORDER BY start_at, id",
     [S_PATIENT_GET] = "SELECT id, birth_date, sex FROM patients WHERE id = ?",
     [S_STATE_GET] = "SELECT value FROM rule_state WHERE rule = ? AND key = ?",
@@ -149,6 +151,7 @@ struct pv_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S__COUNT];
     sqlite3_stmt *labs_by_code[LABS_MAX_CODES + 1]; /* see pv_store_labs */
+    sqlite3_stmt *cursor; /* the history query stepping (each_row) */
     int in_tx;
     pv_time_t fixed_clock;
     uint64_t exposure_gen;
@@ -165,6 +168,14 @@ struct pv_store {
      * pv_store_sync_wal covers (it runs on another thread). */
     atomic_uint_fast64_t relaxed_commits, synced_commits;
     char *wal_path;
+    /* The identity of the files as opened (pv_store_check). */
+    char *path;
+    dev_t db_dev, wal_dev, shm_dev;
+    ino_t db_ino, wal_ino, shm_ino;
+    int wal_known, shm_known; /* their dev/ino are set */
+    int gone;        /* the identity changed (1 database, 2 WAL): no commits */
+    int accept_gone; /* ... unless the engine says so (its last alert) */
+    char gone_msg[1024];
 };
 
 uint64_t pv_store_exposure_gen(const pv_store *s)
@@ -179,6 +190,8 @@ sqlite3 *pv_store_db(pv_store *s)
 
 const char *pv_store_errmsg(pv_store *s)
 {
+    if (s->gone && !s->accept_gone)
+        return s->gone_msg; /* SQLite itself saw nothing wrong */
     return sqlite3_errmsg(s->db);
 }
 
@@ -448,6 +461,259 @@ void pv_store_ckpt_get(pv_store *s, pv_store_ckpt_stats *out)
     out->writer_us = s->writer_us;
 }
 
+/* ---- The files' identity (pv_store_check) ---------------------------- */
+
+/* At open, after the migrations: the WAL exists by then (WAL mode). */
+static int record_identity(pv_store *s, const char *path, char *err,
+                           size_t errcap)
+{
+    struct stat st;
+    if (!(s->path = strdup(path))) {
+        snprintf(err, errcap, "out of memory");
+        return PV_ENOMEM;
+    }
+    if (stat(path, &st) != 0) {
+        snprintf(err, errcap, "%s: %s", path, strerror(errno));
+        return PV_EIO;
+    }
+    s->db_dev = st.st_dev;
+    s->db_ino = st.st_ino;
+    if (stat(s->wal_path, &st) == 0) {
+        s->wal_dev = st.st_dev;
+        s->wal_ino = st.st_ino;
+        s->wal_known = 1;
+    }
+    char shm[4200];
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    if (stat(shm, &st) == 0) {
+        s->shm_dev = st.st_dev;
+        s->shm_ino = st.st_ino;
+        s->shm_known = 1;
+    }
+    return 0;
+}
+
+/* Removes path if it is still the file recorded. */
+static void unlink_if_same(const char *path, dev_t dev, ino_t ino)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino &&
+        unlink(path) == 0)
+        pv_warn("removed %s: it belongs to the database that was deleted "
+                "or replaced, and would be applied to the file now there",
+                path);
+}
+
+/* At close, after the database file was deleted or replaced: SQLite
+ * leaves the -wal and -shm of the open database at the path (it cannot
+ * tell the file went), and the next open of whatever file is there would
+ * replay that WAL into it: pages of another database, a corrupt file.
+ * They go, if they are still the ones this store opened. */
+static void forget_gone_files(pv_store *s)
+{
+    if (s->gone != 1)
+        return;
+    if (s->wal_known)
+        unlink_if_same(s->wal_path, s->wal_dev, s->wal_ino);
+    if (s->shm_known) {
+        char shm[4200];
+        snprintf(shm, sizeof shm, "%s-shm", s->path);
+        unlink_if_same(shm, s->shm_dev, s->shm_ino);
+    }
+}
+
+/* One file against its recorded identity: 0 the same, else a sentence. */
+static int changed(pv_store *s, const char *what, const char *path, dev_t dev,
+                   ino_t ino)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            return 0; /* cannot tell (EACCES, EIO): SQLite will say */
+        snprintf(s->gone_msg, sizeof s->gone_msg,
+                 "%s %s was deleted while pvwatch had it open (inode %llu); "
+                 "nothing more is stored or acknowledged",
+                 what, path, (unsigned long long)ino);
+        return 1;
+    }
+    if (st.st_dev == dev && st.st_ino == ino)
+        return 0;
+    snprintf(s->gone_msg, sizeof s->gone_msg,
+             "%s %s was replaced while pvwatch had it open (device %llu "
+             "inode %llu, now device %llu inode %llu); nothing more is "
+             "stored or acknowledged",
+             what, path, (unsigned long long)dev, (unsigned long long)ino,
+             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    return 1;
+}
+
+int pv_store_check(pv_store *s)
+{
+    if (s->gone)
+        return PV_EGONE;
+    if (!s->path)
+        return 0; /* in memory */
+    if (changed(s, "the database", s->path, s->db_dev, s->db_ino)) {
+        s->gone = 1;
+    } else if (s->wal_known) {
+        s->gone = changed(s, "the database's WAL", s->wal_path, s->wal_dev,
+                          s->wal_ino)
+                      ? 2
+                      : 0;
+    } else {
+        struct stat st;
+        if (stat(s->wal_path, &st) == 0) {
+            s->wal_dev = st.st_dev;
+            s->wal_ino = st.st_ino;
+            s->wal_known = 1;
+        }
+    }
+    if (s->gone)
+        pv_error("%s", s->gone_msg);
+    return s->gone ? PV_EGONE : 0;
+}
+
+const char *pv_store_gone(const pv_store *s)
+{
+    return s->gone ? s->gone_msg : NULL;
+}
+
+void pv_store_accept_gone(pv_store *s)
+{
+    s->accept_gone = 1;
+}
+
+int pv_store_rescue(pv_store *s, char *out, size_t outcap)
+{
+    if (!s->path)
+        return PV_ESTATE;
+    /* O_EXCL: a name that exists is never overwritten. */
+    int fd = -1;
+    for (int i = 0; fd < 0 && i < 100; i++) {
+        if (i == 0)
+            snprintf(out, outcap, "%s.rescued-%lld", s->path,
+                     (long long)time(NULL));
+        else
+            snprintf(out, outcap, "%s.rescued-%lld-%d", s->path,
+                     (long long)time(NULL), i);
+        fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            return PV_EIO;
+    }
+    if (fd < 0)
+        return PV_EIO;
+    close(fd);
+    sqlite3 *dst = NULL;
+    int rc = sqlite3_open_v2(out, &dst, SQLITE_OPEN_READWRITE, NULL);
+    sqlite3_backup *b = rc == SQLITE_OK
+                            ? sqlite3_backup_init(dst, "main", s->db, "main")
+                            : NULL;
+    if (b) {
+        rc = sqlite3_backup_step(b, -1);
+        sqlite3_backup_finish(b);
+    }
+    int ok = b && rc == SQLITE_DONE;
+    if (!ok)
+        pv_error("cannot copy the open database to %s: %s", out,
+                 dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+    sqlite3_close(dst);
+    return ok ? 0 : PV_EDB;
+}
+
+/* ---- The single-instance lock (pv_store_lock) ------------------------- */
+
+/* The pid the exclusive holder wrote into the lock file, 0 if none. */
+static long lock_holder(int fd)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *end;
+    long pid = strtol(buf, &end, 10);
+    return pid > 0 && (*end == '\n' || *end == '\0') ? pid : 0;
+}
+
+int pv_store_lock(const char *path, int exclusive, int *fd_out, long *holder,
+                  char *err, size_t errcap)
+{
+    *fd_out = -1;
+    *holder = 0;
+    if (strcmp(path, ":memory:") == 0)
+        return 0;
+    char lpath[4096];
+    if ((size_t)snprintf(lpath, sizeof lpath, "%s.lock", path) >=
+        sizeof lpath) {
+        snprintf(err, errcap, "%s: path too long", path);
+        return PV_EINVAL;
+    }
+    /* 0600 like the database: a command run by another user who may
+     * read it still takes it shared (read-only is enough for flock); one
+     * who may not is treated as beside a running engine. */
+    int fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && !exclusive)
+        fd = open(lpath, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (!exclusive) {
+            *holder = -1; /* cannot tell: leave recovery alone */
+            return 0;
+        }
+        snprintf(err, errcap, "%s: cannot open the lock file: %s", lpath,
+                 strerror(errno));
+        return PV_EIO;
+    }
+    if (!exclusive) {
+        if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+            *fd_out = fd;
+            return 0;
+        }
+        *holder = errno == EWOULDBLOCK ? lock_holder(fd) : -1;
+        if (*holder == 0)
+            *holder = -1;
+        close(fd);
+        return 0;
+    }
+    /* Commands holding it shared (alerts, outbox) end within seconds:
+     * wait for them; an exclusive holder (another engine) is refused at
+     * once. */
+    for (int tries = 0;; tries++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            break;
+        if (errno != EWOULDBLOCK) {
+            snprintf(err, errcap, "%s: cannot lock: %s", lpath,
+                     strerror(errno));
+            close(fd);
+            return PV_EIO;
+        }
+        int shared_only = flock(fd, LOCK_SH | LOCK_NB) == 0;
+        if (shared_only)
+            flock(fd, LOCK_UN);
+        if (!shared_only || tries >= 200) {
+            *holder = shared_only ? 0 : lock_holder(fd);
+            if (*holder > 0)
+                snprintf(err, errcap,
+                         "another pvwatch (pid %ld) is running on %s (lock "
+                         "file %s)",
+                         *holder, path, lpath);
+            else
+                snprintf(err, errcap,
+                         "another pvwatch is running on %s (lock file %s)",
+                         path, lpath);
+            close(fd);
+            return PV_ELOCKED;
+        }
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        pv_warn("%s: cannot write the process id: %s", lpath, strerror(errno));
+    *fd_out = fd;
+    return 0;
+}
+
 int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
 {
     *out = NULL;
@@ -500,6 +766,8 @@ int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
         rc = migrate(s, err, errcap);
     if (!rc && !memory)
         rc = checkpointer_start(s, path, err, errcap);
+    if (!rc && !memory)
+        rc = record_identity(s, path, err, errcap);
     for (int i = 0; !rc && i < S__COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
                                SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
@@ -524,12 +792,14 @@ void pv_store_close(pv_store *s)
     checkpointer_stop(s);
     if (s->wal_fd >= 0)
         close(s->wal_fd);
-    free(s->wal_path);
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     for (int i = 0; i <= LABS_MAX_CODES; i++)
         sqlite3_finalize(s->labs_by_code[i]);
     sqlite3_close(s->db);
+    forget_gone_files(s);
+    free(s->wal_path);
+    free(s->path);
     free(s);
 }
 
@@ -626,6 +896,10 @@ int pv_store_commit(pv_store *s)
 {
     if (!s->in_tx)
         return PV_ESTATE;
+    /* Before every commit, ordinary or relaxed: once the file is gone,
+     * nothing more may be committed into it and acknowledged. */
+    if (pv_store_check(s) && !s->accept_gone)
+        return PV_EGONE;
     int rc = step_done(s, s->stmt[S_COMMIT]);
     if (!rc)
         s->in_tx = 0;
@@ -680,35 +954,53 @@ int pv_store_in_tx(const pv_store *s)
  * steps and then resets and clears the bindings before it returns, so the
  * caller's strings outlive every use (and no statement keeps a pointer to
  * them afterwards). Copying every text of every row cost more than the
- * observation insert's B-tree work. */
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+ * observation insert's B-tree work.
+ *
+ * Each bind returns SQLite's code, and the callers check it: a bind that
+ * fails (a statement still stepping refuses new values with SQLITE_MISUSE)
+ * leaves the old value in place, and a history query then ran with the
+ * previous patient's id (issue 20). */
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC)
+             : sqlite3_bind_null(st, i);
 }
 
-static void bind_time(sqlite3_stmt *st, int i, pv_time_t t)
+static int bind_time(sqlite3_stmt *st, int i, pv_time_t t)
 {
     char buf[PV_TIME_BUFSZ];
-    sqlite3_bind_text(st, i, pv_time_format(t, buf), -1, SQLITE_TRANSIENT);
+    return sqlite3_bind_text(st, i, pv_time_format(t, buf), -1,
+                             SQLITE_TRANSIENT);
 }
 
-static void bind_id(sqlite3_stmt *st, int i, int64_t id)
+static int bind_id(sqlite3_stmt *st, int i, int64_t id)
 {
-    if (id > 0)
-        sqlite3_bind_int64(st, i, id);
-    else
-        sqlite3_bind_null(st, i);
+    return id > 0 ? sqlite3_bind_int64(st, i, id) : sqlite3_bind_null(st, i);
 }
 
-static void bind_line(sqlite3_stmt *st, int i, long line)
+static int bind_line(sqlite3_stmt *st, int i, long line)
 {
-    if (line > 0)
-        sqlite3_bind_int64(st, i, line);
-    else
-        sqlite3_bind_null(st, i);
+    return line > 0 ? sqlite3_bind_int64(st, i, line)
+                    : sqlite3_bind_null(st, i);
+}
+
+/* A statement made ready for new bindings: reset first, so that one a
+ * failed call left stepping (or holding its old values) starts clean. */
+static sqlite3_stmt *fresh(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* After binds that returned b (their codes or'ed: SQLITE_OK is 0): on a
+ * failure the statement is reset and the error returned, never stepped. */
+static int bind_failed(pv_store *s, sqlite3_stmt *st, int b)
+{
+    if (b == SQLITE_OK)
+        return 0;
+    fresh(st);
+    return db_err(s, b);
 }
 
 /* After a constraint failure on messages: PV_ESTATE with *dup_id set when
@@ -877,30 +1169,43 @@ int pv_store_add_event(pv_store *s, const pv_event *e, int64_t *id)
     return finish_insert(s, st, id);
 }
 
-/* Steps a query statement, handing each row to fn, then resets it. */
+/* Steps a query statement, handing each row to fn, then resets it. The
+ * statement is s->cursor while it steps: fn may be cut short by a Lua
+ * error (rules.c runs it inside a protected call), and then the caller
+ * resets it with pv_store_cursor_reset() before it raises the error. */
 static int each_row(pv_store *s, sqlite3_stmt *st, pv_store_row_fn fn, void *ud)
 {
     int rc;
+    s->cursor = st;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (fn(ud, st)) {
             rc = SQLITE_DONE;
             break;
         }
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    s->cursor = NULL;
+    fresh(st);
     return rc == SQLITE_DONE ? 0 : db_err(s, rc);
+}
+
+void pv_store_cursor_reset(pv_store *s)
+{
+    if (s->cursor)
+        fresh(s->cursor);
+    s->cursor = NULL;
 }
 
 static int history(pv_store *s, sqlite3_stmt *st, const char *patient,
                    const char *codes_json, const char *since, const char *until,
                    long limit, pv_store_row_fn fn, void *ud)
 {
-    bind_text(st, 1, patient);
-    bind_text(st, 2, codes_json);
-    bind_text(st, 3, since);
-    bind_text(st, 4, until);
-    sqlite3_bind_int64(st, 5, limit > 0 ? limit : -1);
+    fresh(st);
+    int b = bind_text(st, 1, patient) | bind_text(st, 2, codes_json) |
+            bind_text(st, 3, since) | bind_text(st, 4, until) |
+            sqlite3_bind_int64(st, 5, limit > 0 ? limit : -1);
+    int e = bind_failed(s, st, b);
+    if (e)
+        return e;
     return each_row(s, st, fn, ud);
 }
 
@@ -995,28 +1300,33 @@ int pv_store_events(pv_store *s, const char *patient, const char *codes_json,
 int pv_store_exposures(pv_store *s, const char *patient, pv_store_row_fn fn,
                        void *ud)
 {
-    sqlite3_stmt *st = s->stmt[S_EXPOSURES];
-    bind_text(st, 1, patient);
+    sqlite3_stmt *st = fresh(s->stmt[S_EXPOSURES]);
+    int e = bind_failed(s, st, bind_text(st, 1, patient));
+    if (e)
+        return e;
     return each_row(s, st, fn, ud);
 }
 
 int pv_store_patient_get(pv_store *s, const char *patient, pv_store_row_fn fn,
                          void *ud)
 {
-    sqlite3_stmt *st = s->stmt[S_PATIENT_GET];
-    bind_text(st, 1, patient);
+    sqlite3_stmt *st = fresh(s->stmt[S_PATIENT_GET]);
+    int e = bind_failed(s, st, bind_text(st, 1, patient));
+    if (e)
+        return e;
     return each_row(s, st, fn, ud);
 }
 
 int pv_store_state_get(pv_store *s, const char *rule, const char *key,
                        char **value)
 {
-    sqlite3_stmt *st = s->stmt[S_STATE_GET];
-    bind_text(st, 1, rule);
-    bind_text(st, 2, key);
+    sqlite3_stmt *st = fresh(s->stmt[S_STATE_GET]);
+    *value = NULL;
+    int e = bind_failed(s, st, bind_text(st, 1, rule) | bind_text(st, 2, key));
+    if (e)
+        return e;
     int rc = sqlite3_step(st);
     int ret = PV_ENOTFOUND;
-    *value = NULL;
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         const char *v = (const char *)sqlite3_column_text(st, 0);
         *value = strdup(v ? v : "");
@@ -1032,12 +1342,12 @@ int pv_store_state_get(pv_store *s, const char *rule, const char *key,
 int pv_store_state_set(pv_store *s, const char *rule, const char *key,
                        const char *value)
 {
-    sqlite3_stmt *st = s->stmt[value ? S_STATE_SET : S_STATE_DEL];
-    bind_text(st, 1, rule);
-    bind_text(st, 2, key);
-    if (value) {
-        bind_text(st, 3, value);
-        bind_time(st, 4, pv_store_now(s));
-    }
+    sqlite3_stmt *st = fresh(s->stmt[value ? S_STATE_SET : S_STATE_DEL]);
+    int b = bind_text(st, 1, rule) | bind_text(st, 2, key);
+    if (value)
+        b |= bind_text(st, 3, value) | bind_time(st, 4, pv_store_now(s));
+    int e = bind_failed(s, st, b);
+    if (e)
+        return e;
     return step_done(s, st);
 }

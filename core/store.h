@@ -46,9 +46,47 @@ sqlite3 *pv_store_db(pv_store *s);
 /* The last SQLite error message of the connection. */
 const char *pv_store_errmsg(pv_store *s);
 
-/* Transactions. begin is a no-op returning PV_ESTATE when one is open. */
+/* Transactions. begin is a no-op returning PV_ESTATE when one is open.
+ * commit first checks the database file's identity (pv_store_check) and
+ * returns PV_EGONE, committing nothing, once it has changed; like any
+ * failed commit, the caller then rolls back. */
 int pv_store_begin(pv_store *s);
 int pv_store_commit(pv_store *s);
+
+/* The database file and its WAL, as opened (device and inode), against
+ * what their paths name now: a file deleted, or replaced (mv over it), or
+ * a WAL deleted while pvwatch runs would take every later commit with it
+ * (SQLite goes on writing into the unlinked file; the next start finds an
+ * empty or other database). Returns 0, or PV_EGONE once the identity has
+ * changed; from then on it stays PV_EGONE and pv_store_gone() says what
+ * happened. Two stat() calls; in memory always 0. */
+int pv_store_check(pv_store *s);
+/* NULL, or a sentence naming the path and what changed. */
+const char *pv_store_gone(const pv_store *s);
+/* After PV_EGONE: lets later commits go into the file the store still has
+ * open (deleted or replaced: nothing committed is in the database at the
+ * path), so that the engine's last alert is recorded and its alert-log
+ * line written. Call it only once nothing more can be acknowledged. */
+void pv_store_accept_gone(pv_store *s);
+/* Copies the database the store has open (the deleted or replaced one,
+ * with every commit) with SQLite's backup API into a new file
+ * "<path>.rescued-<unix time>" (its name is written into out). 0 or a
+ * negative code; never overwrites a file. */
+int pv_store_rescue(pv_store *s, char *out, size_t outcap);
+
+/* The single-instance lock: an flock(2) on "<path>.lock" beside the
+ * database, held until *fd is closed (by the process's exit at the
+ * latest). exclusive = 1 (pvwatch run, ingest, replay: anything that runs
+ * the pipeline and its recovery): takes it and writes the process id
+ * into the file, or returns PV_ELOCKED with *holder = the holder's pid (0
+ * when not known) and a sentence in err; commands that hold it shared are
+ * waited for up to 10 s. exclusive = 0 (alerts, outbox): takes it shared
+ * and returns 0 with *holder = 0, or, when an exclusive holder has it,
+ * returns 0 with *fd = -1 and *holder = its pid (-1: the lock file cannot
+ * be opened, so unknown): the caller must then leave the engine's
+ * recovery (the alert log) alone. ":memory:" never locks (0, *fd = -1). */
+int pv_store_lock(const char *path, int exclusive, int *fd, long *holder,
+                  char *err, size_t errcap);
 void pv_store_rollback(pv_store *s);
 int pv_store_in_tx(const pv_store *s);
 
@@ -104,18 +142,25 @@ int pv_store_add_event(pv_store *s, const pv_event *e, int64_t *id);
  * since/until are ISO times or NULL; limit <= 0 means no limit. Rows come
  * newest first. */
 typedef int (*pv_store_row_fn)(void *ud, sqlite3_stmt *row);
+/* fn may not return normally: rules.c builds Lua tables in it inside a
+ * protected call, and a Lua error (memory, budget) leaves the query
+ * stepping. The caller then calls pv_store_cursor_reset() before anything
+ * else uses the store; every query also resets its statement before it
+ * binds. A no-op when no query was cut short. */
+void pv_store_cursor_reset(pv_store *s);
 
 /* Columns: id, code, code_system, name, value_num, value_text, unit,
- * ref_low, ref_high, flag, status, observed_at, comparator. */
+ * ref_low, ref_high, flag, status, observed_at, comparator, patient_id. */
 int pv_store_labs(pv_store *s, const char *patient, const char *codes_json,
                   const char *since, const char *until, long limit,
                   pv_store_row_fn fn, void *ud);
-/* Columns: id, code, code_system, term, onset_at, serious, outcome. */
+/* Columns: id, code, code_system, term, onset_at, serious, outcome,
+ * patient_id. */
 int pv_store_events(pv_store *s, const char *patient, const char *codes_json,
                     const char *since, const char *until, long limit,
                     pv_store_row_fn fn, void *ud);
 /* Columns: id, drug, drug_code, code_system, dose, dose_unit, route,
- * start_at, end_at; oldest first. */
+ * start_at, end_at, patient_id; oldest first. */
 int pv_store_exposures(pv_store *s, const char *patient, pv_store_row_fn fn,
                        void *ud);
 /* Columns: id, birth_date, sex. */

@@ -126,9 +126,14 @@ check_wait "[ \"\$(count E21)\" = 1 ]" 10 "appends to the new file are ingested"
 # ---------------------------------------------------------------------------
 section "alerts from a tailed feed"
 printf 'patient_id,drug,start,dose,dose_unit\nF1,baricitinib,2026-01-01,2,mg\n' >stage-meds.csv
+# 'ingest' is refused beside a running engine (its lock, issue 22 item
+# 9): the file goes through the engine's inbox instead.
 pv ingest --db pv.db -c pv.lua stage-meds.csv
-# 'ingest' beside a running engine shares the database (WAL).
-assert_eq 0 "$RC" "medications ingested beside the running engine"
+assert_eq 2 "$RC" "'ingest' beside the running engine is refused"
+mkdir -p inbox
+mv stage-meds.csv inbox/stage-meds.csv
+check_wait "[ -e inbox/processed/stage-meds.csv ]" 15 \
+    "medications ingested by the running engine from its inbox"
 row F1 700 >>feed.csv
 check_wait "grep -q '\"patient_id\":\"F1\"' alerts.jsonl" 10 "an alert from a tailed line reaches alerts.jsonl"
 assert_eq "1|3" "$(q "SELECT count(*), grade FROM alerts WHERE patient_id='F1' AND rule='baricitinib.neutropenia'")" \
