@@ -255,10 +255,13 @@ static int round_trip(int fd, const char *frame, size_t len)
  * pool, distinct observation times. */
 static size_t oru(char *out, size_t cap, int t, long n, int patient)
 {
-    /* Minutes after 2026-01-02 00:00, so each message has its own time. */
-    long minutes = (long)t * 1000000L + n;
-    struct tm tm = {.tm_year = 126, .tm_mon = 0, .tm_mday = 2};
-    time_t base = timegm(&tm) + minutes * 60;
+    /* Seconds after 2020-01-01 00:00, so each message has its own time,
+     * and every time is in the past: pvwatch rejects a result time more
+     * than a day ahead (the threads were a million minutes apart, so most
+     * of K=16's messages were decades in the future, and AE'd). */
+    long seconds = (long)t * 10000000L + n;
+    struct tm tm = {.tm_year = 120, .tm_mon = 0, .tm_mday = 1};
+    time_t base = timegm(&tm) + seconds;
     struct tm at;
     gmtime_r(&base, &at);
     char ts[16];
