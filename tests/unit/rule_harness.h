@@ -9,9 +9,11 @@
 #define PV_RULE_HARNESS_H
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ingest.h"
@@ -52,6 +54,44 @@ PV_HARNESS_FN void write_plugin(const char *file, const char *src)
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", plugdir, file);
     write_bytes(path, src, strlen(src));
+}
+
+/* The set-up every sandbox test starts with: a temporary base directory,
+ * the built-in configuration (loaded from an empty directory, so that no
+ * pvwatch.lua around is read) without an alert log, and scripts/ of the
+ * source tree. harness_done() frees it and removes the directory. */
+PV_HARNESS_FN void harness_init(void)
+{
+    if (!getcwd(cwd0, sizeof cwd0))
+        die("getcwd");
+    if (!mkdtemp(base))
+        die("mkdtemp");
+    char empty[PATH_MAX];
+    snprintf(empty, sizeof empty, "%s/empty", base);
+    if (mkdir(empty, 0700) != 0 || chdir(empty) != 0)
+        die(empty);
+    pv_buf errors = PV_BUF_INIT;
+    if (pv_config_load(NULL, &cfg, &errors) != 0)
+        die(pv_buf_cstr(&errors));
+    pv_buf_free(&errors);
+    if (chdir(cwd0) != 0)
+        die(cwd0);
+    free(cfg.alert_log);
+    cfg.alert_log = NULL;
+    pv_strlist_free(&cfg.scripts);
+    char scripts[PATH_MAX];
+    snprintf(scripts, sizeof scripts, "%s/scripts",
+             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR") : PV_SOURCE_DIR);
+    pv_strlist_add(&cfg.scripts, scripts);
+}
+
+PV_HARNESS_FN void harness_done(void)
+{
+    pv_config_free(&cfg);
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", base);
 }
 
 /* Under valgrind every rule call runs tens of times slower: the default

@@ -24,14 +24,6 @@
 static char base[] = "/tmp/pv_test_rule_isolation.XXXXXX";
 #include "rule_harness.h"
 
-static void rm_tree(const char *dir)
-{
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        perror(cmd);
-}
-
 /* n Hb results of a patient stored without running the rules (the
  * history a rule then reads in one query). */
 static void store_history(pv_ingest *p, const char *pid, int n, double value)
@@ -330,27 +322,7 @@ static void issue22_item18_plugin_not_regular(void)
 
 int main(void)
 {
-    if (!getcwd(cwd0, sizeof cwd0))
-        die("getcwd");
-    if (!mkdtemp(base))
-        die("mkdtemp");
-    char empty[PATH_MAX];
-    snprintf(empty, sizeof empty, "%s/empty", base);
-    if (mkdir(empty, 0700) != 0 || chdir(empty) != 0)
-        die(empty);
-    pv_buf errors = PV_BUF_INIT;
-    if (pv_config_load(NULL, &cfg, &errors) != 0)
-        die(pv_buf_cstr(&errors));
-    pv_buf_free(&errors);
-    if (chdir(cwd0) != 0)
-        die(cwd0);
-    free(cfg.alert_log);
-    cfg.alert_log = NULL;
-    pv_strlist_free(&cfg.scripts);
-    char scripts[PATH_MAX];
-    snprintf(scripts, sizeof scripts, "%s/scripts",
-             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR") : PV_SOURCE_DIR);
-    pv_strlist_add(&cfg.scripts, scripts);
+    harness_init();
 
     const char *only = getenv("PV_TEST_ONLY");
 #define RUN(fn)                                                                \
@@ -365,7 +337,6 @@ int main(void)
     RUN(issue22_item17_float_casts);
     RUN(issue22_item18_plugin_not_regular);
 
-    pv_config_free(&cfg);
-    rm_tree(base);
+    harness_done();
     return pv_test_report();
 }

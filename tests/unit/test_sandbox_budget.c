@@ -309,43 +309,14 @@ static void issue22_item04_normal_use_not_refused(void)
     }
 }
 
-static void rm_tree(const char *dir)
-{
-    char cmd[PATH_MAX + 32];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
 int main(void)
 {
-    if (!getcwd(cwd0, sizeof cwd0))
-        die("getcwd");
-    if (!mkdtemp(base))
-        die("mkdtemp");
-    char empty[PATH_MAX];
-    snprintf(empty, sizeof empty, "%s/empty", base);
-    if (mkdir(empty, 0700) != 0 || chdir(empty) != 0)
-        die(empty);
-    pv_buf errors = PV_BUF_INIT;
-    if (pv_config_load(NULL, &cfg, &errors) != 0)
-        die(pv_buf_cstr(&errors));
-    pv_buf_free(&errors);
-    if (chdir(cwd0) != 0)
-        die(cwd0);
-    free(cfg.alert_log);
-    cfg.alert_log = NULL;
-    pv_strlist_free(&cfg.scripts);
-    char scripts[PATH_MAX];
-    snprintf(scripts, sizeof scripts, "%s/scripts",
-             getenv("PV_SOURCE_DIR") ? getenv("PV_SOURCE_DIR") : PV_SOURCE_DIR);
-    pv_strlist_add(&cfg.scripts, scripts);
+    harness_init();
 
     CHECK_INT(cfg.limits.rule_time_ms, 2000);
     issue22_item04_normal_use_not_refused();
     issue22_item04_library_work_is_bounded();
 
-    pv_config_free(&cfg);
-    rm_tree(base);
+    harness_done();
     return pv_test_report();
 }
