@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# NOT REGISTERED (named wip_, not test_): on a loaded machine the bad peer
+# sends too little for its ACKs to overflow the loopback socket buffers, so
+# the soft limit it expects in the log is never reached. See the session 7
+# note on issue 22 item 6; rename to test_ once the premise is made robust.
 # End to end: an MLLP peer that sends and never reads its ACKs (issue 22
 # item 6). Before the fix pvwatch queued every unsent ACK in memory
 # (12 -> 545 MB in 25 s from one loopback client). Now a connection is not
