@@ -186,4 +186,36 @@ PV_HARNESS_FN long long alerts_of(pv_ingest *p, const char *rule,
     return q_int(p, sql);
 }
 
+/* One engine alert for the rule, of the patient, whose title and detail
+ * name the rule and one of the phrases ('|'-separated alternatives). */
+PV_HARNESS_FN void expect_engine_alert_of(pv_ingest *p, const char *rule,
+                                          const char *patient,
+                                          const char *phrases)
+{
+    char sql[512], buf[2048];
+    CHECK_INT(alerts_of(p, rule, "engine"), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT patient_id || '|' || dedup_key || '|' || severity FROM "
+             "alerts WHERE rule = '%s' AND signal = 'engine'",
+             rule);
+    char want[256];
+    snprintf(want, sizeof want, "%s|rule-error|high", patient);
+    CHECK_STR(q_text(p, sql, buf, sizeof buf), want);
+    snprintf(sql, sizeof sql,
+             "SELECT title || ' / ' || detail FROM alerts WHERE rule = '%s' "
+             "AND signal = 'engine'",
+             rule);
+    q_text(p, sql, buf, sizeof buf);
+    int found = 0;
+    char alt[512];
+    snprintf(alt, sizeof alt, "%s", phrases);
+    for (char *save = NULL, *tok = strtok_r(alt, "|", &save); tok;
+         tok = strtok_r(NULL, "|", &save))
+        found |= strstr(buf, tok) != NULL;
+    if (found && strstr(buf, rule))
+        pv_test_passed++;
+    else
+        PV_FAIL_("engine alert of %s lacks \"%s\": \"%s\"", rule, phrases, buf);
+}
+
 #endif

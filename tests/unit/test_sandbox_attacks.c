@@ -39,37 +39,6 @@
 static char base[] = "/tmp/pv_test_sandbox_attacks.XXXXXX";
 #include "rule_harness.h"
 
-/* One engine alert for the rule, of the patient, whose title and detail
- * name the rule and one of the phrases ('|'-separated alternatives). */
-static void expect_engine_alert(pv_ingest *p, const char *rule,
-                                const char *patient, const char *phrases)
-{
-    char sql[512], buf[2048];
-    CHECK_INT(alerts_of(p, rule, "engine"), 1);
-    snprintf(sql, sizeof sql,
-             "SELECT patient_id || '|' || dedup_key || '|' || severity FROM "
-             "alerts WHERE rule = '%s' AND signal = 'engine'",
-             rule);
-    char want[256];
-    snprintf(want, sizeof want, "%s|rule-error|high", patient);
-    CHECK_STR(q_text(p, sql, buf, sizeof buf), want);
-    snprintf(sql, sizeof sql,
-             "SELECT title || ' / ' || detail FROM alerts WHERE rule = '%s' "
-             "AND signal = 'engine'",
-             rule);
-    q_text(p, sql, buf, sizeof buf);
-    int found = 0;
-    char alt[512];
-    snprintf(alt, sizeof alt, "%s", phrases);
-    for (char *save = NULL, *tok = strtok_r(alt, "|", &save); tok;
-         tok = strtok_r(NULL, "|", &save))
-        found |= strstr(buf, tok) != NULL;
-    if (found && strstr(buf, rule))
-        pv_test_passed++;
-    else
-        PV_FAIL_("engine alert of %s lacks \"%s\": \"%s\"", rule, phrases, buf);
-}
-
 /* One rule on one lab code, as an item of a list. */
 #define RULE(name, code, body)                                                 \
     "pv.rule { name = '" name "', signal = 'test', on = { lab = { '" code      \
@@ -94,7 +63,7 @@ static void run_attacks(pv_ingest *p, const struct attack *a, size_t n,
         lab(p, patient, a[i].code, 1);
         CHECK_INT(q_int(p, "SELECT count(*) FROM observations"), obs + 1);
         CHECK_INT(alerts_of(p, a[i].rule, "test"), 0);
-        expect_engine_alert(p, a[i].rule, patient, a[i].phrases);
+        expect_engine_alert_of(p, a[i].rule, patient, a[i].phrases);
         /* The neighbours in the same plugin and in another one still ran. */
         CHECK_INT(alerts_of(p, "x.ok", "test"), before_ok + 1);
         CHECK_INT(alerts_of(p, "y.other", "test"), before_other + 1);
