@@ -137,13 +137,11 @@ static int opt_time(lua_State *L, int t, const char *k, pv_time_t *out)
     int has = !lua_isnil(L, -1);
     if (has) {
         if (lua_type(L, -1) == LUA_TNUMBER) {
-            lua_Number v = lua_tonumber(L, -1);
-            if (!(v >= -62167219200.0 && v <= 253402300799.0))
+            if (pv_time_from_number(lua_tonumber(L, -1), out))
                 luaL_error(L,
                            "field '%s': not a time between the years 0000 "
                            "and 9999",
                            k);
-            *out = (pv_time_t)v;
         } else {
             size_t len;
             const char *s = lua_tolstring(L, -1, &len);

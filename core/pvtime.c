@@ -255,3 +255,12 @@ char *pv_time_format(pv_time_t t, char *buf)
     *p = '\0';
     return buf;
 }
+
+int pv_time_from_number(double v, pv_time_t *out)
+{
+    /* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z. */
+    if (!(v >= -62167219200.0 && v <= 253402300799.0))
+        return -1;
+    *out = (pv_time_t)v;
+    return 0;
+}

@@ -46,4 +46,9 @@ int64_t pv_time_days_from_civil(int64_t y, unsigned m, unsigned d);
  * ("before 1850", "more than a day in the future"). */
 const char *pv_time_implausible(pv_time_t t, pv_time_t now);
 
+/* A number of seconds (from Lua, a spec, a config) as a time: 0, or -1
+ * for a NaN, an infinity or a value outside the years 0000-9999, whose
+ * cast to an integer would be undefined behaviour. */
+int pv_time_from_number(double v, pv_time_t *out);
+
 #endif

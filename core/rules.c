@@ -353,21 +353,10 @@ static int exposure_row(void *ud, sqlite3_stmt *st)
     return 0;
 }
 
-/* A rule's number as a time: the float-to-integer cast of a NaN, an
- * infinity or 1e300 is undefined behaviour (issue 22 item 17), so numbers
- * outside the years 0000-9999 are refused. */
-static int num_to_time(lua_Number v, pv_time_t *out)
-{
-    if (!(v >= -62167219200.0 && v <= 253402300799.0))
-        return -1;
-    *out = (pv_time_t)v;
-    return 0;
-}
-
 static pv_time_t check_time(lua_State *L, int idx)
 {
     pv_time_t t = 0;
-    if (num_to_time(luaL_checknumber(L, idx), &t))
+    if (pv_time_from_number(luaL_checknumber(L, idx), &t))
         luaL_argerror(L, idx, "not a time between the years 0000 and 9999");
     return t;
 }
@@ -1543,7 +1532,7 @@ static void evidence_item(lua_State *L, pv_buf *ev)
     pv_buf_puts(ev, ",\"at\":");
     pv_time_t at;
     if (lua_type(L, -1) == LUA_TNUMBER &&
-        num_to_time(lua_tonumber(L, -1), &at) == 0) {
+        pv_time_from_number(lua_tonumber(L, -1), &at) == 0) {
         char buf[PV_TIME_BUFSZ];
         pv_buf_json_str(ev, pv_time_format(at, buf), (size_t)-1);
     } else {
