@@ -5,13 +5,17 @@
  *
  * It starts the pvwatch binary it is given (fork + exec) on a fresh
  * database in a temporary directory, with the repository's rule pack and
- * the default synchronous=FULL, listening on a port the system picks. Every
- * patient is first given a baricitinib exposure (RDE^O11), so that the
- * rules really run on each lab. Then K connections (plain blocking sockets,
- * one thread each) send ORU^R01 messages of 10 OBX stop-and-wait, each with
- * its own MSH-10, for a fixed time or count, at K = 1 and K = 16 by
- * default. It reports messages/s and observations/s, p50/p99/max ACK
- * latency, the RSS of the pvwatch process (VmRSS) at start, after warm-up,
+ * the default synchronous=FULL, listening on a port the system picks.
+ * Realistic data (issue 17): --exposed-pct of the patients (default 10 %)
+ * are first given a baricitinib exposure (RDE^O11), the others have no
+ * medication, as most patients of a hospital feed; each result has its
+ * analyte's proper unit and a normal value, except --abnormal-pct of them
+ * (default 2 %), which are at CTCAE grade >= 2 so that alerts fire;
+ * --awkward sends the ALC in a unit no rule can grade. Then K connections
+ * (plain blocking sockets, one thread each) send ORU^R01 messages of 10 OBX
+ * stop-and-wait, each with its own MSH-10, for a fixed time or count, at K = 1
+ * and K = 16 by default. It reports messages/s and observations/s, p50/p99/max
+ * ACK latency, the RSS of the pvwatch process (VmRSS) at start, after warm-up,
  * after each phase and at the end, and the ratio of observations/s to the
  * raw insert: the same number of observation rows of the same shape, one
  * prepared statement, 1000-row transactions, synchronous=NORMAL, SQLite's
@@ -55,19 +59,36 @@
  * values inside their normal ranges (the rules run; few alerts fire). */
 static const struct {
     const char *code, *name, *unit, *range;
-    double value;
+    double value;    /* normal */
+    double abnormal; /* CTCAE grade >= 2 (or the label's threshold) */
 } LABS[OBX_PER_MESSAGE] = {
-    {"751-8", "Neutrophils", "10*9/L", "1.5-7.0", 3.2},
-    {"731-0", "Lymphocytes", "10*9/L", "1.0-4.8", 1.8},
-    {"6690-2", "Leukocytes", "10*9/L", "4.0-11.0", 6.5},
-    {"718-7", "Hemoglobin", "g/dL", "12-16", 13.5},
-    {"777-3", "Platelets", "10*9/L", "150-400", 250},
-    {"1742-6", "ALT", "U/L", "7-56", 22},
-    {"1920-8", "AST", "U/L", "10-40", 25},
-    {"1975-2", "Bilirubin", "mg/dL", "0.1-1.2", 0.6},
-    {"2093-3", "Cholesterol", "mg/dL", "<200", 180},
-    {"33914-3", "eGFR", "mL/min/{1.73_m2}", ">60", 90},
+    {"751-8", "Neutrophils", "10*9/L", "1.5-7.0", 3.2, 0.8},
+    {"731-0", "Lymphocytes", "10*9/L", "1.0-4.8", 1.8, 0.4},
+    {"6690-2", "Leukocytes", "10*9/L", "4.0-11.0", 6.5, 1.5},
+    {"718-7", "Hemoglobin", "g/dL", "12-16", 13.5, 7.5},
+    {"777-3", "Platelets", "10*9/L", "150-400", 250, 40},
+    {"1742-6", "ALT", "U/L", "7-56", 22, 200},
+    {"1920-8", "AST", "U/L", "10-40", 25, 200},
+    {"1975-2", "Bilirubin", "mg/dL", "0.1-1.2", 0.6, 3.0},
+    {"2093-3", "Cholesterol", "mg/dL", "<200", 180, 420},
+    {"33914-3", "eGFR", "mL/min/{1.73_m2}", ">60", 90, 25},
 };
+
+/* --awkward: the second analyte (ALC, 731-0, an absolute count) comes in
+ * "%", which no rule can grade on it (domain §3.1), so the rules that
+ * grade it fail on every exposed patient's message (issue 17: engine
+ * alerts, the failing path). ("%" on the ANC is not an error: the
+ * neutropenia rule passes it by.) */
+#define AWKWARD_UNIT "%"
+#define AWKWARD_LAB 1
+
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
 
 static double now_s(void)
 {
@@ -96,17 +117,34 @@ static struct {
     const char *plugins;
     const char *scripts;
     const char *db; /* --db: start from a copy of this database */
+    double exposed_pct, abnormal_pct, spacing;
+    int awkward;
+    int rounds;
 } opt = {NULL,
          20,
          0,
          {1, 16},
          2,
-         200,
+         2000,
          0,
          "/tmp",
          PV_SOURCE_DIR "/plugins",
          PV_SOURCE_DIR "/scripts",
-         NULL};
+         NULL,
+         10,
+         2,
+         60,
+         0,
+         5};
+
+/* --config LABEL:PVWATCH:PLUGINS[:awkward]: the configurations a
+ * comparison interleaves, round after round. */
+struct config {
+    char *label, *pvwatch, *plugins;
+    int awkward;
+};
+static struct config configs[8];
+static int nconfigs;
 
 static char dir[PATH_MAX];
 static char log_path[PATH_MAX + 32]; /* pvwatch's stderr and stdout */
@@ -255,12 +293,21 @@ static int round_trip(int fd, const char *frame, size_t len)
  * pool, distinct observation times. */
 static size_t oru(char *out, size_t cap, int t, long n, int patient)
 {
-    /* Seconds after 2020-01-01 00:00, so each message has its own time,
-     * and every time is in the past: pvwatch rejects a result time more
+    /* Seconds after 2026-01-02 00:00 (the day after the exposures start,
+     * so that the rules see exposed patients), so each message has its own
+     * time, and every time is in the past: pvwatch rejects a result time more
      * than a day ahead (the threads were a million minutes apart, so most
-     * of K=16's messages were decades in the future, and AE'd). */
-    long seconds = (long)t * 10000000L + n;
-    struct tm tm = {.tm_year = 120, .tm_mon = 0, .tm_mday = 1};
+     * of K=16's messages were decades in the future, and AE'd). n is
+     * unique across threads and phases (next_seq), so the time is n alone:
+     * t * 10^7 seconds put the phases after the first (t = phase x 256 +
+     * thread) 81 years ahead, and every message of them AE'd. Messages
+     * are --spacing seconds apart (default 60): with 2000 patients each
+     * gets a result about every 33 hours, so a patient's 30 days of
+     * history hold tens of results, not the thousands one second apart
+     * made, which no hospital feed has. */
+    (void)t;
+    long seconds = (long)((double)n * opt.spacing);
+    struct tm tm = {.tm_year = 126, .tm_mon = 0, .tm_mday = 2};
     time_t base = timegm(&tm) + seconds;
     struct tm at;
     gmtime_r(&base, &at);
@@ -273,16 +320,44 @@ static size_t oru(char *out, size_t cap, int t, long n, int patient)
         "PID|1||BP%04d^^^BENCH^MR||Doe^Jane||19700101|F\r"
         "OBR|1|ORD%d-%ld||57021-8^CBC^LN|||%s\r",
         ts, t, n, patient, t, n, ts);
-    for (int i = 0; i < OBX_PER_MESSAGE; i++)
+    for (int i = 0; i < OBX_PER_MESSAGE; i++) {
+        /* The same draw for the same message and analyte in every run. */
+        uint64_t u =
+            splitmix(((uint64_t)t << 40) ^ ((uint64_t)n << 4) ^ (uint64_t)i);
+        int abnormal = (double)(u % 1000000) < opt.abnormal_pct * 10000;
+        const char *unit = LABS[i].unit;
+        double v = abnormal ? LABS[i].abnormal : LABS[i].value;
+        if (opt.awkward && i == AWKWARD_LAB) {
+            unit = AWKWARD_UNIT;
+            v = 30;
+        }
         len += (size_t)snprintf(out + len, cap - len,
-                                "OBX|%d|NM|%s^%s^LN||%g|%s|%s|N|||F|||%s\r",
-                                i + 1, LABS[i].code, LABS[i].name,
-                                LABS[i].value, LABS[i].unit, LABS[i].range, ts);
+                                "OBX|%d|NM|%s^%s^LN||%g|%s|%s|%s|||F|||%s\r",
+                                i + 1, LABS[i].code, LABS[i].name, v, unit,
+                                LABS[i].range, abnormal ? "A" : "N", ts);
+    }
     len += (size_t)snprintf(out + len, cap - len, "\x1c\r");
     return len;
 }
 
-/* Every patient starts baricitinib, so the rules do their work. */
+/* Whether patient i is on baricitinib: exactly --exposed-pct of the pool,
+ * spread over it. */
+static int is_exposed(int i)
+{
+    return (double)((long)i * 37 % 100) < opt.exposed_pct ||
+           opt.exposed_pct >= 100;
+}
+
+static int exposed_count(void)
+{
+    int n = 0;
+    for (int i = 0; i < opt.patients; i++)
+        n += is_exposed(i);
+    return n;
+}
+
+/* The exposed share of the patients starts baricitinib (RDE^O11); the
+ * others have no medication, as most patients of a hospital feed. */
 static void expose_patients(void)
 {
     int fd = dial();
@@ -290,6 +365,8 @@ static void expose_patients(void)
         die("connect");
     char msg[1024];
     for (int i = 0; i < opt.patients; i++) {
+        if (!is_exposed(i))
+            continue;
         int len = snprintf(msg, sizeof msg,
                            "\x0bMSH|^~\\&|BENCH|PHARM|PVWATCH|PV|"
                            "20260101080000||RDE^O11^RDE_O11|RX-%d|P|2.5.1\r"
@@ -588,18 +665,166 @@ static void fsync_probe(double *p50, double *p99)
     *p99 = t[197];
 }
 
+/* ---- A comparison of configurations, interleaved ---------------------- */
+
+static int cmp_double(const void *a, const void *b);
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double load1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+/* --config ...: each round runs every configuration once, in the order
+ * given (A/B/A/B...: the machine's other load falls on all alike), each
+ * on a fresh database with a fresh pvwatch: set-up, a 2 s warm-up, then a
+ * phase per K. Prints every run, then per configuration and K the median
+ * and range of msg/s, and the median and range of the per-round ratio of
+ * each configuration to each one before it. */
+static int compare_mode(void)
+{
+    static double rate[8][8][16], p99[8][8][16], cpu[8][8][16];
+    int fails = 0;
+    const char *base_pv = opt.pvwatch;
+    printf("bench_mllp: %d configurations x %d rounds, interleaved; K =",
+           nconfigs, opt.rounds);
+    for (int i = 0; i < opt.nk; i++)
+        printf(" %d", opt.k[i]);
+    printf("; %g s per phase; %d patients, %g %% exposed (%d), %g %% "
+           "abnormal results, messages %g s apart; synchronous=FULL; "
+           "database in %s\n",
+           opt.seconds, opt.patients, opt.exposed_pct, exposed_count(),
+           opt.abnormal_pct, opt.spacing, opt.base);
+    for (int c = 0; c < nconfigs; c++)
+        printf("  %-12s %s, plugins %s%s\n", configs[c].label,
+               configs[c].pvwatch, configs[c].plugins,
+               configs[c].awkward ? ", awkward units (ALC in %)" : "");
+    for (int r = 0; r < opt.rounds; r++) {
+        for (int c = 0; c < nconfigs; c++) {
+            opt.pvwatch = configs[c].pvwatch;
+            opt.plugins = configs[c].plugins;
+            opt.awkward = configs[c].awkward;
+            snprintf(dir, sizeof dir, "%s/bench_mllp.XXXXXX", opt.base);
+            if (!mkdtemp(dir))
+                die("mkdtemp");
+            port = 0;
+            nrss = 0;
+            /* Each run's times start again at the first day: they must
+             * stay in the past (oru). */
+            atomic_store(&next_seq, 0);
+            double l0 = load1();
+            start_pvwatch();
+            expose_patients();
+            double saved = opt.seconds;
+            long saved_m = opt.messages;
+            opt.seconds = 2;
+            opt.messages = 0;
+            (void)run_phase(1, 0);
+            opt.seconds = saved;
+            opt.messages = saved_m;
+            printf("round %d %-12s", r + 1, configs[c].label);
+            for (int i = 0; i < opt.nk; i++) {
+                struct phase ph = run_phase(opt.k[i], i + 1);
+                rate[c][i][r] = ph.msg_s;
+                p99[c][i][r] = ph.p99;
+                cpu[c][i][r] = ph.cpu >= 0 && ph.messages > 0
+                                   ? ph.cpu * 1e6 / (double)ph.messages
+                                   : 0;
+                fails += ph.failed > 0;
+                printf("  K=%d %7.0f msg/s p99 %6.2f ms%s", ph.k, ph.msg_s,
+                       ph.p99, ph.failed ? " (NOT AA!)" : "");
+                if (ph.cpu >= 0 && ph.messages > 0)
+                    printf(" %4.0f us CPU/msg",
+                           ph.cpu * 1e6 / (double)ph.messages);
+            }
+            int rc = stop_pvwatch();
+            fails += rc != 0;
+            printf("  load %.2f\n", l0);
+            fflush(stdout);
+            if (opt.keep) {
+                printf("kept %s\n", dir);
+            } else {
+                char cmd[PATH_MAX + 16];
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+                if (system(cmd) != 0)
+                    fprintf(stderr, "bench_mllp: could not remove %s\n", dir);
+            }
+        }
+    }
+    for (int i = 0; i < opt.nk; i++) {
+        for (int c = 0; c < nconfigs; c++) {
+            double v[16], q[16], ratio[16], u[16];
+            for (int r = 0; r < opt.rounds; r++) {
+                v[r] = rate[c][i][r];
+                q[r] = p99[c][i][r];
+                u[r] = cpu[c][i][r];
+                ratio[r] =
+                    rate[0][i][r] > 0 ? rate[c][i][r] / rate[0][i][r] : 0;
+            }
+            double m = median_of(v, opt.rounds), mq = median_of(q, opt.rounds);
+            double mu = median_of(u, opt.rounds);
+            printf("K=%-3d %-12s median %7.0f msg/s (%.0f-%.0f), p99 median "
+                   "%.2f ms (%.2f-%.2f), pvwatch CPU median %.0f us/msg "
+                   "(%.0f-%.0f)\n",
+                   opt.k[i], configs[c].label, m, v[0], v[opt.rounds - 1], mq,
+                   q[0], q[opt.rounds - 1], mu, u[0], u[opt.rounds - 1]);
+            /* The per-round ratio to each configuration before it. */
+            for (int d = 0; d < c; d++) {
+                for (int r = 0; r < opt.rounds; r++)
+                    ratio[r] =
+                        rate[d][i][r] > 0 ? rate[c][i][r] / rate[d][i][r] : 0;
+                double mr = median_of(ratio, opt.rounds);
+                printf("      %s / %s: median %.3f (%.3f-%.3f)\n",
+                       configs[c].label, configs[d].label, mr, ratio[0],
+                       ratio[opt.rounds - 1]);
+            }
+        }
+    }
+    opt.pvwatch = base_pv;
+    return fails ? 1 : 0;
+}
+
 /* ---- Main --------------------------------------------------------------- */
 
 static void usage(void)
 {
     fputs("usage: bench_mllp PVWATCH [--seconds S] [--messages N] "
-          "[--k 1,16] [--patients N] [--dir DIR] [--plugins DIR] "
+          "[--k 1,16] [--patients N] [--exposed-pct P] [--abnormal-pct P] "
+          "[--awkward] [--dir DIR] [--plugins DIR] "
           "[--scripts DIR] [--db FILE] [--keep]\n"
+          "       bench_mllp --config LABEL:PVWATCH:PLUGINS[:awkward] "
+          "[--config ...] [--rounds R] [the options above]\n"
           "  --seconds S   length of each phase (default 20)\n"
           "  --messages N  messages per phase instead (split over K)\n"
           "  --k LIST      connection counts, comma-separated (default "
           "1,16)\n"
-          "  --patients N  patients in the pool, each exposed (default 200)\n"
+          "  --patients N  patients in the pool (default 2000)\n"
+          "  --spacing S   seconds between the times of two messages (default\n"
+          "                60); all times must stay in the past: 60 s lets a\n"
+          "                run send about 400,000 messages (less for a soak)\n"
+          "  --exposed-pct P  share of them on baricitinib (default 10; the\n"
+          "                others have no medication)\n"
+          "  --abnormal-pct P share of results outside the normal range, at\n"
+          "                CTCAE grade >= 2, so alerts fire (default 2)\n"
+          "  --awkward     the ALC of every message in %, a unit no rule can\n"
+          "                grade: rules fail on every exposed patient\n"
+          "  --config ...  compare configurations: each round runs each once,\n"
+          "                in the order given, on a fresh database (PLUGINS\n"
+          "                may be an empty directory: no rules); per-round\n"
+          "                ratios of each to each one before it\n"
+          "  --rounds R    rounds of a comparison (default 5, at most 16)\n"
           "  --dir DIR     where the temporary directory (and so the "
           "database) goes\n"
           "                (default /tmp; /dev/shm shows the cost without "
@@ -623,15 +848,20 @@ static void usage(void)
  * checkpoints its loop ran itself (their time held up every commit). */
 static void print_summary(void)
 {
-    char line[1024], last[1024] = "";
+    char line[1024], last[1024] = "", rules[1024] = "";
     FILE *l = fopen(log_path, "r");
-    while (l && fgets(line, sizeof line, l))
+    while (l && fgets(line, sizeof line, l)) {
         if (strstr(line, "stopped: MLLP"))
             snprintf(last, sizeof last, "%s", line);
+        if (strstr(line, "stopped: rules"))
+            snprintf(rules, sizeof rules, "%s", line);
+    }
     if (l)
         fclose(l);
     const char *m = strstr(last, "stopped: MLLP");
     printf("pvwatch says: %s", m ? m : "(no summary in its log)\n");
+    if ((m = strstr(rules, "stopped: rules")) != NULL)
+        printf("pvwatch says: %s", m);
 }
 
 int main(int argc, char **argv)
@@ -653,7 +883,32 @@ int main(int argc, char **argv)
             opt.base = argv[++i];
         else if (!strcmp(argv[i], "--keep"))
             opt.keep = 1;
-        else if (!strcmp(argv[i], "--k") && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--exposed-pct") && i + 1 < argc)
+            opt.exposed_pct = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--abnormal-pct") && i + 1 < argc)
+            opt.abnormal_pct = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--spacing") && i + 1 < argc)
+            opt.spacing = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--awkward"))
+            opt.awkward = 1;
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            opt.rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc && nconfigs < 8) {
+            struct config *c = &configs[nconfigs++];
+            char *spec = strdup(argv[++i]);
+            c->label = strtok(spec, ":");
+            c->pvwatch = strtok(NULL, ":");
+            c->plugins = strtok(NULL, ":");
+            char *flag = strtok(NULL, ":");
+            c->awkward = flag && !strcmp(flag, "awkward");
+            if (!c->label || !c->pvwatch || !c->plugins ||
+                (flag && !c->awkward))
+                usage();
+            static char exes[8][PATH_MAX];
+            if (!realpath(c->pvwatch, exes[nconfigs - 1]))
+                die(c->pvwatch);
+            c->pvwatch = exes[nconfigs - 1];
+        } else if (!strcmp(argv[i], "--k") && i + 1 < argc) {
             opt.nk = 0;
             for (char *s = strtok(argv[++i], ","); s && opt.nk < 8;
                  s = strtok(NULL, ","))
@@ -663,7 +918,11 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    if (!opt.pvwatch || opt.seconds <= 0 || opt.patients <= 0)
+    if (nconfigs && !opt.pvwatch)
+        opt.pvwatch = configs[0].pvwatch;
+    if (!opt.pvwatch || opt.seconds <= 0 || opt.patients <= 0 ||
+        opt.rounds < 1 || opt.rounds > 16 || opt.exposed_pct < 0 ||
+        opt.abnormal_pct < 0 || opt.abnormal_pct > 100)
         usage();
     for (int i = 0; i < opt.nk; i++)
         if (opt.k[i] < 1 || opt.k[i] > MAX_K)
@@ -673,6 +932,8 @@ int main(int argc, char **argv)
     if (!realpath(opt.pvwatch, exe))
         die(opt.pvwatch);
     opt.pvwatch = exe;
+    if (nconfigs)
+        return compare_mode();
     snprintf(dir, sizeof dir, "%s/bench_mllp.XXXXXX", opt.base);
     if (!mkdtemp(dir))
         die("mkdtemp");
@@ -692,12 +953,14 @@ int main(int argc, char **argv)
            "database in %s, MLLP 127.0.0.1:%d\n",
            opt.pvwatch, opt.plugins, dir, port);
     printf("  ORU^R01 of %d OBX each, stop-and-wait per connection, %d "
-           "patients each on baricitinib; %s per phase\n",
-           OBX_PER_MESSAGE, opt.patients,
+           "patients, %d of them on baricitinib; %g %% abnormal results%s; "
+           "%s per phase\n",
+           OBX_PER_MESSAGE, opt.patients, exposed_count(), opt.abnormal_pct,
+           opt.awkward ? "; awkward units (ALC in %)" : "",
            opt.messages ? "a message count" : "a fixed time");
     double t = now_s();
     expose_patients();
-    printf("  set-up: %d RDE^O11 exposures in %.2f s\n", opt.patients,
+    printf("  set-up: %d RDE^O11 exposures in %.2f s\n", exposed_count(),
            now_s() - t);
 
     /* Warm-up: a short K=1 phase, not reported, so the start RSS is of a
@@ -713,7 +976,7 @@ int main(int argc, char **argv)
     printf("  warm-up: %ld messages\n", warm.messages);
 
     struct phase ph[8];
-    long total = warm.messages + opt.patients;
+    long total = warm.messages + exposed_count();
     for (int i = 0; i < opt.nk; i++) {
         ph[i] = run_phase(opt.k[i], i + 1);
         total += ph[i].messages;

@@ -88,6 +88,10 @@ struct pv_alerts {
     void *hook_ud;
     pv_alerts_counts counts;
     int replay;
+    /* No log file, but lines are queued for the engine that holds the
+     * lock: pv_alerts_set_queue_only. */
+    int queue_only;
+    const char *entered_by; /* pv_alerts_act_as: the login that typed it */
 };
 
 /* Cuts the file back to size: the bytes of a write that failed part-way
@@ -169,6 +173,19 @@ static int sync_log(pv_alerts *a)
     a->unsynced = 0;
     a->sync_failing = 0;
     return 0;
+}
+
+/* A command beside a running engine (pv_ingest_open_as, CLIENT role)
+ * must not touch the log file (only the engine writes it, and recovery
+ * there would write the engine's lines twice), but its workflow lines must
+ * not be lost either: each is queued in alert_log_queue in the
+ * transaction of its action, under a seq taken there like any other, and
+ * the engine writes it in seq order on its next watch tick (engine.c,
+ * write_others_lines), or the next start's recovery does. */
+void pv_alerts_set_queue_only(pv_alerts *a)
+{
+    if (a->fd < 0)
+        a->queue_only = 1;
 }
 
 void pv_alerts_set_replay(pv_alerts *a, int on)
@@ -343,6 +360,10 @@ static int event_json(pv_alerts *a, int64_t id, const char *event,
         pv_buf_puts(b, ",\"by\":");
         pv_buf_json_str(b, actor, (size_t)-1);
     }
+    if (actor && a->entered_by && strcmp(actor, a->entered_by)) {
+        pv_buf_puts(b, ",\"entered_by\":");
+        pv_buf_json_str(b, a->entered_by, (size_t)-1);
+    }
     if (note) {
         pv_buf_puts(b, ",\"note\":");
         pv_buf_json_str(b, note, (size_t)-1);
@@ -372,7 +393,8 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
 {
     int rc;
     int64_t seq = 0;
-    if (a->fd >= 0) {
+    int queue = a->fd >= 0 || a->queue_only;
+    if (queue) {
         /* The line's sequence number is its queue row id, taken inside
          * this transaction (which holds the write lock), so it is unique
          * and increasing across processes; recovery uses it to write
@@ -386,7 +408,7 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
     }
     pv_buf line = PV_BUF_INIT;
     rc = event_json(a, id, event, actor, note, seq, &line);
-    if (!rc && a->fd >= 0) {
+    if (!rc && queue) {
         /* The line waits in the database, not in memory, until the
          * transaction commits: memory stays flat however many alerts one
          * big file raises, and a crash in between loses no line. Rows
@@ -394,7 +416,7 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
          * transaction rather than paying a commit of their own, once
          * the file has them on disk (one fdatasync per such transaction,
          * not per line). */
-        if (a->written_upto > 0 && sync_log(a) == 0) {
+        if (a->fd >= 0 && a->written_upto > 0 && sync_log(a) == 0) {
             sqlite3_bind_int64(a->st[A_QUEUE_DEL], 1, a->written_upto);
             rc = done(a->st[A_QUEUE_DEL]);
             if (!rc) {
@@ -877,6 +899,31 @@ void pv_alerts_rewind(pv_alerts *a, size_t mark)
 int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,
                   const char *actor, const char *note, char *err, size_t errcap)
 {
+    return pv_alerts_act_as(a, id, action, actor, NULL, note, err, errcap);
+}
+
+/* The login that typed the action, in the row just inserted (the signed
+ * audit trail, issue 21 part 2; db/migrations/0007). */
+static int set_entered_by(pv_alerts *a, const char *entered_by)
+{
+    sqlite3 *db = pv_store_db(a->store);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE alert_actions SET entered_by = ? WHERE "
+                           "id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_text(st, 1, entered_by, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, sqlite3_last_insert_rowid(db));
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PV_EDB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pv_alerts_act_as(pv_alerts *a, int64_t id, const char *action,
+                     const char *actor, const char *entered_by,
+                     const char *note, char *err, size_t errcap)
+{
     const char *to, *event;
     if (strcmp(action, "ack") == 0) {
         to = "acknowledged";
@@ -926,8 +973,12 @@ int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,
     rc = done(st);
     if (!rc)
         rc = add_action(a, id, actor, event, note);
+    if (!rc && entered_by)
+        rc = set_entered_by(a, entered_by);
+    a->entered_by = entered_by;
     if (!rc)
         rc = emit(a, id, event, NULL, actor, note);
+    a->entered_by = NULL;
     if (!rc)
         rc = pv_store_commit(a->store);
     if (rc) {
@@ -1036,7 +1087,7 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
         pv_buf_puts(&b, ",\"actions\":[");
         sqlite3_stmt *st;
         sqlite3_prepare_v2(pv_store_db(store),
-                           "SELECT at, actor, action, note FROM "
+                           "SELECT at, actor, action, note, entered_by FROM "
                            "alert_actions WHERE alert_id = ? ORDER BY id",
                            -1, &st, NULL);
         sqlite3_bind_int64(st, 1, id);
@@ -1050,6 +1101,8 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
             pv_buf_json_str(&b, col(st, 2), (size_t)-1);
             pv_buf_puts(&b, ",\"note\":");
             pv_buf_json_str(&b, col(st, 3), (size_t)-1);
+            pv_buf_puts(&b, ",\"entered_by\":");
+            pv_buf_json_str(&b, col(st, 4), (size_t)-1);
             pv_buf_puts(&b, "}");
         }
         sqlite3_finalize(st);
@@ -1057,7 +1110,8 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
         fprintf(out, "%s\n", pv_buf_cstr(&b));
     } else {
         /* Feed text goes to a terminal: control characters escaped. */
-        pv_buf e[4] = {PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT};
+        pv_buf e[5] = {PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT,
+                       PV_BUF_INIT};
 #define ESC(i, v) pv_buf_escape(&e[i], (v))
         fprintf(out, "Alert %lld: %s\n", (long long)id, ESC(0, col(g, 6)));
         fprintf(out, "  status:      %s\n", ESC(0, col(g, 9)));
@@ -1083,17 +1137,24 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
         fprintf(out, "  audit trail:\n");
         sqlite3_stmt *st;
         sqlite3_prepare_v2(pv_store_db(store),
-                           "SELECT at, actor, action, note FROM "
+                           "SELECT at, actor, action, note, entered_by FROM "
                            "alert_actions WHERE alert_id = ? ORDER BY id",
                            -1, &st, NULL);
         sqlite3_bind_int64(st, 1, id);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            fprintf(out, "    %s  %-13s by %s%s%s\n", ESC(0, col(st, 0)),
-                    ESC(1, col(st, 2)), ESC(2, col(st, 1)),
-                    col(st, 3) ? ": " : "",
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            /* "entered by X on behalf of Y" when X typed it for Y. */
+            const char *x = col(st, 4), *y = col(st, 1);
+            int behalf = x && y && strcmp(x, y);
+            const char *ey = ESC(2, y);
+            fprintf(out, "    %s  %-13s by %s", ESC(0, col(st, 0)),
+                    ESC(1, col(st, 2)), ey);
+            if (behalf)
+                fprintf(out, " (entered by %s on behalf of %s)", ESC(4, x), ey);
+            fprintf(out, "%s%s\n", col(st, 3) ? ": " : "",
                     col(st, 3) ? ESC(3, col(st, 3)) : "");
+        }
 #undef ESC
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             pv_buf_free(&e[i]);
         sqlite3_finalize(st);
     }

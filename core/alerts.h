@@ -34,6 +34,9 @@ typedef struct pv_alert_event {
 int pv_alerts_open(pv_store *store, const char *log_path, pv_alerts **out,
                    char *err, size_t errcap);
 void pv_alerts_close(pv_alerts *a);
+/* Opened without a log file (NULL) beside an engine that holds the lock:
+ * lines are still queued in alert_log_queue, for that engine to write. */
+void pv_alerts_set_queue_only(pv_alerts *a);
 
 /* Records an alert a rule raised. Must be called inside a transaction.
  * *event_out (may be NULL) receives "opened", "escalated" or "repeated";
@@ -89,6 +92,13 @@ void pv_alerts_set_hook(pv_alerts *a, pv_alert_hook hook, void *ud);
 int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,
                   const char *actor, const char *note, char *err,
                   size_t errcap);
+/* The same, signed (issue 21 part 2): entered_by is the login name of
+ * whoever typed the action, stored beside actor (alert_actions.entered_by)
+ * and, when it differs from actor, written to the log line as
+ * "entered_by". NULL: not known (pv_alerts_act). */
+int pv_alerts_act_as(pv_alerts *a, int64_t id, const char *action,
+                     const char *actor, const char *entered_by,
+                     const char *note, char *err, size_t errcap);
 
 /* Counts opened/escalated/repeated since the last reset. */
 typedef struct pv_alerts_counts {

@@ -109,6 +109,11 @@ int pv_cli_replay(int argc, char **argv)
         pv_config_free(&cfg);
         return 2;
     }
+    if (pv_cli_need_db("replay", &cfg, NULL)) {
+        pv_buf_free(&errors);
+        pv_config_free(&cfg);
+        return 2;
+    }
     pv_ingest *p;
     int rc = pv_ingest_open(&cfg, NULL, 0, &p, &errors);
     if (rc) {
@@ -156,8 +161,8 @@ int pv_cli_replay(int argc, char **argv)
                        -1, &obs, NULL);
     sqlite3_prepare_v2(db,
                        "SELECT patient_id, drug, drug_code, code_system, "
-                       "dose, dose_unit, route, start_at, end_at FROM "
-                       "exposures WHERE id = ?",
+                       "dose, dose_unit, route, start_at, end_at, "
+                       "start_source FROM exposures WHERE id = ?",
                        -1, &exp, NULL);
     sqlite3_prepare_v2(db,
                        "SELECT patient_id, code, code_system, term, "
@@ -214,6 +219,7 @@ int pv_cli_replay(int argc, char **argv)
                 e.start = tm_of(q, 7);
                 e.has_end = txt(q, 8) != NULL;
                 e.end = tm_of(q, 8);
+                e.start_source = txt(q, 9);
                 rc = pv_rules_on_exposure(rules, &e, id, replay_sink, alerts);
             } else {
                 pv_event e = {0};

@@ -489,6 +489,43 @@ static void describe(lua_State *L, int idx, pv_buf *b)
     pv_buf_puts(b, "}");
 }
 
+/* After a failed expectation (issue 21 part 2): the facts the case
+ * stored, one line each, so that a wrong detail or field can be traced to
+ * what the rule saw. */
+static void print_facts(struct tcase *t)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            pv_store_db(pv_ingest_store(t->p)),
+            "SELECT 'lab', patient_id, code, coalesce(value_num, value_text), "
+            "unit, observed_at FROM observations UNION ALL SELECT "
+            "'exposure', patient_id, coalesce(drug, drug_code), dose, "
+            "dose_unit, start_at || coalesce(' to ' || end_at, '') FROM "
+            "exposures UNION ALL SELECT 'event', patient_id, code, term, "
+            "NULL, onset_at FROM events ORDER BY 6",
+            -1, &st, NULL) != SQLITE_OK)
+        return;
+    fprintf(stderr, "  facts seen:\n");
+    int n = 0;
+    pv_buf e = PV_BUF_INIT, shown = PV_BUF_INIT;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        pv_buf_reset(&e);
+        for (int i = 0; i < 6; i++) {
+            const char *v = (const char *)sqlite3_column_text(st, i);
+            if (v)
+                pv_buf_printf(&e, "%s%s", i ? " " : "", v);
+        }
+        fprintf(stderr, "    %s\n",
+                pv_buf_ok(&e) ? pv_buf_escape(&shown, pv_buf_cstr(&e)) : "?");
+        n++;
+    }
+    if (!n)
+        fprintf(stderr, "    none\n");
+    pv_buf_free(&e);
+    pv_buf_free(&shown);
+    sqlite3_finalize(st);
+}
+
 static int expect(lua_State *L, int want_some)
 {
     struct tcase *t = check_case(L);
@@ -513,7 +550,11 @@ static int expect(lua_State *L, int want_some)
             lua_geti(L, list, i);
             pv_buf_puts(&have, "\n    ");
             describe(L, -1, &have);
-            lua_pop(L, 1);
+            /* The detail too: a detail_has that failed shows it whole. */
+            lua_getfield(L, -1, "detail");
+            if (lua_type(L, -1) == LUA_TSTRING)
+                pv_buf_printf(&have, "\n      detail: %s", lua_tostring(L, -1));
+            lua_pop(L, 2);
         }
         const char *w = pv_buf_cstr(&want),
                    *h = n ? pv_buf_cstr(&have) : " none";
@@ -526,6 +567,7 @@ static int expect(lua_State *L, int want_some)
             fail(L, t, "expected an alert matching %s; alerts:%s", w, h);
         else
             fail(L, t, "expected no alert matching %s; alerts:%s", w, h);
+        print_facts(t);
         pv_buf_free(&want);
         pv_buf_free(&have);
     }

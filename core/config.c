@@ -1,6 +1,7 @@
 /* config.c: see config.h. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -12,8 +13,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "csv_layout.h"
 #include "error.h"
+#include "map.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 #define CONFIG_MAX_INSTRUCTIONS 10000000
@@ -319,7 +323,14 @@ static void mllp_field(struct ctx *c, const char *top, const char *name,
     else if (!strcmp(name, "assigning_authority"))
         want_string(c, top, "mllp.assigning_authority",
                     &cfg->mllp.assigning_authority, 0);
-    else if (!strcmp(name, "max_pending_ack_bytes"))
+    else if (!strcmp(name, "duplicates")) {
+        static const char *const dups[] = {"reject", "by_content", NULL};
+        if (want_string(c, top, "mllp.duplicates", &cfg->mllp.duplicates, 0) &&
+            !one_of(cfg->mllp.duplicates, dups))
+            cfg_error(c, top,
+                      "mllp.duplicates '%s' is not one of reject, by_content",
+                      cfg->mllp.duplicates);
+    } else if (!strcmp(name, "max_pending_ack_bytes"))
         want_long(c, top, "mllp.max_pending_ack_bytes", 4096, 1 << 30,
                   &cfg->mllp.max_pending_ack_bytes);
     else if (!strcmp(name, "max_pending_ack_bytes_hard"))
@@ -397,8 +408,28 @@ static void exposure_field(struct ctx *c, const char *top, const char *name,
     if (!strcmp(name, "washout_days"))
         want_number(c, top, "exposure.washout_days", 0, 3650,
                     &cfg->exposure.washout_days);
+    else if (!strcmp(name, "rituximab_days"))
+        /* How long after its last dose rituximab still counts for
+         * baricitinib.combination (B-cell depletion; issue 14). */
+        want_long(c, top, "exposure.rituximab_days", 1, 3650,
+                  &cfg->exposure.rituximab_days);
     else
         unknown(c, top, name);
+}
+
+/* audit = { allow_by = true } (issue 21 part 2: the signed trail). */
+static void audit_field(struct ctx *c, const char *top, const char *name,
+                        pv_config *cfg)
+{
+    if (strcmp(name, "allow_by")) {
+        unknown(c, top, name);
+        return;
+    }
+    if (lua_type(c->L, -1) != LUA_TBOOLEAN)
+        cfg_error(c, top, "audit.allow_by must be true or false");
+    else
+        cfg->audit.allow_by = lua_toboolean(c->L, -1);
+    lua_pop(c->L, 1);
 }
 
 static void label_field(struct ctx *c, const char *top, const char *name,
@@ -597,6 +628,92 @@ static void check_address(struct ctx *c, const char *label, const char *a)
     }
 }
 
+/* mllp.listen as pv_mllp_server_start reads it (parse_listen): an IPv4
+ * address, [IPv6] or localhost, ':' and a port 0-65535 -- judged here so
+ * that 'pvwatch check' reports it, not only 'run' (issue 21 part 2). */
+static void check_listen(struct ctx *c, const char *spec)
+{
+    if (!spec)
+        return;
+    const char *colon = strrchr(spec, ':');
+    char host[256];
+    int ok = colon && colon != spec && (size_t)(colon - spec) < sizeof host;
+    if (ok) {
+        char *end;
+        errno = 0;
+        long port = strtol(colon + 1, &end, 10);
+        ok = !*end && end != colon + 1 && !errno && port >= 0 &&
+             port <= 65535 && colon[1] != '-' && colon[1] != '+' &&
+             colon[1] != ' ';
+    }
+    if (ok) {
+        size_t hl = (size_t)(colon - spec);
+        memcpy(host, spec, hl);
+        host[hl] = '\0';
+        unsigned char addr[16];
+        if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+            host[hl - 1] = '\0';
+            ok = inet_pton(AF_INET6, host + 1, addr) == 1;
+        } else {
+            ok = !strcmp(host, "localhost") ||
+                 inet_pton(AF_INET, host, addr) == 1;
+        }
+    }
+    if (!ok) {
+        pv_buf shown = PV_BUF_INIT;
+        cfg_error(c, "mllp",
+                  "mllp.listen '%s' is not HOST:PORT (an IPv4 address, "
+                  "[IPv6 address] or localhost, then ':' and a port "
+                  "0-65535, e.g. \"127.0.0.1:2575\")",
+                  pv_buf_escape(&shown, spec));
+        pv_buf_free(&shown);
+    }
+}
+
+/* email.url: smtp[s]://HOST[:PORT][/...]: a host, and a port that is a
+ * number (curl would say "URL using bad/illegal format" at the first mail). */
+static void check_smtp_url(struct ctx *c, const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return; /* the scheme's own error is reported */
+    p += 3;
+    const char *at = strpbrk(p, "@/?#");
+    if (at && *at == '@')
+        p = at + 1; /* user@host: the user part is curl's */
+    size_t hl = strcspn(p, "/?#");
+    const char *host_end = p + hl;
+    const char *port = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', hl);
+        if (rb && rb + 1 < host_end && rb[1] == ':')
+            port = rb + 2;
+    } else {
+        const char *colon = memchr(p, ':', hl);
+        if (colon)
+            port = colon + 1;
+    }
+    const char *why = NULL;
+    if (hl == 0 || (port && port == p + 1))
+        why = "has no host";
+    else if (port) {
+        long v = 0;
+        const char *q = port;
+        for (; q < host_end && *q >= '0' && *q <= '9' && v <= 65535; q++)
+            v = v * 10 + (*q - '0');
+        if (q == port || q != host_end || v < 1 || v > 65535)
+            why = "has a port that is not a number from 1 to 65535";
+    }
+    if (why) {
+        pv_buf shown = PV_BUF_INIT;
+        cfg_error(c, "email",
+                  "email.url '%s' %s (write smtp://HOST[:PORT] or "
+                  "smtps://HOST[:PORT])",
+                  pv_buf_escape(&shown, url), why);
+        pv_buf_free(&shown);
+    }
+}
+
 /* What can only be judged with the whole email table read: addresses,
  * TLS against the URL, and a password that would go out in cleartext. */
 static void email_checks(struct ctx *c, pv_config *cfg)
@@ -615,6 +732,8 @@ static void email_checks(struct ctx *c, pv_config *cfg)
                   "email.url '%s' must start with smtp:// or "
                   "smtps://",
                   url);
+    else if (url)
+        check_smtp_url(c, url);
     if (!cfg->email.tls) {
         cfg->email.tls = strdup(smtps ? "implicit" : "none");
     } else if (url && smtps && strcmp(cfg->email.tls, "implicit")) {
@@ -679,6 +798,102 @@ static void tail_list(struct ctx *c, pv_config *cfg)
     lua_pop(L, 1);
 }
 
+/* csv = { layouts = { { match = "x*.csv", kind = "labs", columns = {
+ * patient_id = "Patient ID", ... }, time_format = "%m/%d/%Y" } } }
+ * (issue 15 item 11; the checks are csv_layout.c's and map.c's). */
+static void csv_layout_entry(struct ctx *c, lua_Integer i, pv_csv_layout_cfg *l)
+{
+    lua_State *L = c->L;
+    char label[64];
+    snprintf(label, sizeof label, "csv.layouts[%lld]", (long long)i);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *k =
+            lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        if (k && !strcmp(k, "match")) {
+            want_string(c, "csv", "csv.layouts[].match", &l->match, 0);
+        } else if (k && !strcmp(k, "kind")) {
+            want_string(c, "csv", "csv.layouts[].kind", &l->kind, 0);
+        } else if (k && !strcmp(k, "time_format")) {
+            want_string(c, "csv", "csv.layouts[].time_format", &l->time_format,
+                        0);
+        } else if (k && !strcmp(k, "columns") && lua_istable(L, -1)) {
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                if (lua_type(L, -2) != LUA_TSTRING ||
+                    lua_type(L, -1) != LUA_TSTRING)
+                    cfg_error(c, "csv",
+                              "%s.columns must map column names to header "
+                              "names (strings)",
+                              label);
+                else if (l->keys.count >= 24)
+                    cfg_error(c, "csv", "%s.columns has too many entries",
+                              label);
+                else {
+                    pv_strlist_add(&l->keys, lua_tostring(L, -2));
+                    pv_strlist_add(&l->heads, lua_tostring(L, -1));
+                }
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        } else {
+            cfg_error(c, "csv",
+                      "%s: unknown key '%s' (known: match, kind, "
+                      "columns, time_format)%s",
+                      label, k ? k : "?",
+                      k && !strcmp(k, "columns") ? " or columns not a table"
+                                                 : "");
+            lua_pop(L, 1);
+        }
+    }
+    char why[512];
+    if (!l->match)
+        cfg_error(c, "csv", "%s needs 'match' (a file-name glob)", label);
+    else if (pv_layout_check_glob(l->match, why, sizeof why))
+        cfg_error(c, "csv", "%s: %s", label, why);
+    if (!l->kind)
+        cfg_error(c, "csv",
+                  "%s needs 'kind' (labs, medications, events or "
+                  "patients)",
+                  label);
+    else if (pv_map_csv_mapped(l->kind, (const char *const *)l->keys.items,
+                               (const char *const *)l->heads.items,
+                               l->keys.count, NULL, 0, NULL, why, sizeof why))
+        cfg_error(c, "csv", "%s: %s", label, why);
+    if (l->time_format &&
+        pv_layout_check_time_format(l->time_format, why, sizeof why))
+        cfg_error(c, "csv", "%s: %s", label, why);
+}
+
+static void csv_field(struct ctx *c, const char *top, const char *name,
+                      pv_config *cfg)
+{
+    lua_State *L = c->L;
+    if (strcmp(name, "layouts")) {
+        unknown(c, top, name);
+        return;
+    }
+    if (!lua_istable(L, -1) || cfg->csv.layouts) {
+        cfg_error(c, top, "csv.layouts must be a list of tables");
+        lua_pop(L, 1);
+        return;
+    }
+    lua_Integer n = list_len(c, top, "csv.layouts");
+    cfg->csv.layouts = calloc(n > 0 ? (size_t)n : 1, sizeof *cfg->csv.layouts);
+    for (lua_Integer i = 1; cfg->csv.layouts && i <= n; i++) {
+        lua_geti(L, -1, i);
+        if (!lua_istable(L, -1)) {
+            cfg_error(c, top, "csv.layouts[%lld] must be a table",
+                      (long long)i);
+            lua_pop(L, 1);
+            continue;
+        }
+        csv_layout_entry(c, i, &cfg->csv.layouts[cfg->csv.nlayouts++]);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 static void top_field(struct ctx *c, const char *name, pv_config *cfg)
 {
     if (!strcmp(name, "database")) {
@@ -695,11 +910,15 @@ static void top_field(struct ctx *c, const char *name, pv_config *cfg)
         each_field(c, name, cfg, inbox_field);
     } else if (!strcmp(name, "tail")) {
         tail_list(c, cfg);
+    } else if (!strcmp(name, "csv")) {
+        each_field(c, name, cfg, csv_field);
     } else if (!strcmp(name, "email")) {
         cfg->email.enabled = 1;
         each_field(c, name, cfg, email_field);
     } else if (!strcmp(name, "exposure")) {
         each_field(c, name, cfg, exposure_field);
+    } else if (!strcmp(name, "audit")) {
+        each_field(c, name, cfg, audit_field);
     } else if (!strcmp(name, "label")) {
         each_field(c, name, cfg, label_field);
     } else if (!strcmp(name, "limits")) {
@@ -732,6 +951,7 @@ static void set_defaults(pv_config *cfg)
     cfg->email.retry_base = 5;
     cfg->email.retry_cap = 3600;
     cfg->exposure.washout_days = 28;
+    cfg->exposure.rituximab_days = 183; /* ~6 months */
     cfg->label.indication = strdup("ra");
     cfg->label.region = strdup("us");
     cfg->limits.rule_instructions = 1000000;
@@ -739,15 +959,43 @@ static void set_defaults(pv_config *cfg)
     cfg->limits.rule_time_ms = 2000;
 }
 
+/* The installed share directory as seen from the running binary
+ * (BINDIR/PV_DATADIR_FROM_BIN, e.g. /usr/bin/../share/pvwatch), so that a
+ * tree installed with DESTDIR or moved elsewhere finds its own rule pack
+ * (issue 21 part 3). "" when /proc/self/exe cannot be read. */
+static void datadir_from_exe(char *out, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    char joined[4200];
+    snprintf(joined, sizeof joined, "%s/%s", exe, PV_DATADIR_FROM_BIN);
+    char *abs = realpath(joined, NULL); /* NULL: not installed there */
+    if (abs && strlen(abs) < cap)
+        memcpy(out, abs, strlen(abs) + 1);
+    free(abs);
+}
+
 /* Where the rule pack lives when the config does not say: ./NAME, else the
- * installed share directory, else the source tree this was built from. */
+ * installed share directory beside the binary, else the one it was built
+ * for, else the source tree this was built from. */
 static void default_dir(pv_strlist *l, const char *name)
 {
     if (l->count)
         return;
-    char p[4096];
-    const char *bases[] = {".", PV_DATADIR, PV_SOURCE_DIR};
-    for (size_t i = 0; i < 3; i++) {
+    char p[4096], from_exe[4096];
+    datadir_from_exe(from_exe, sizeof from_exe);
+    const char *bases[] = {".", from_exe, PV_DATADIR, PV_SOURCE_DIR};
+    for (size_t i = 0; i < 4; i++) {
+        if (!bases[i][0])
+            continue;
         snprintf(p, sizeof p, "%s/%s", bases[i], name);
         if (is_dir(p)) {
             pv_strlist_add(l, i == 0 ? name : p);
@@ -918,6 +1166,7 @@ int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
         cfg_error(&c, "email", "email needs recipients: 'to' or 'routes'");
     if (cfg->email.enabled)
         email_checks(&c, cfg);
+    check_listen(&c, cfg->mllp.listen);
     if (cfg->mllp.max_pending_ack_bytes_hard < cfg->mllp.max_pending_ack_bytes)
         cfg_error(&c, "mllp",
                   "mllp.max_pending_ack_bytes_hard (%ld) is below "
@@ -936,6 +1185,93 @@ out:
     default_dir(&cfg->plugins, "plugins");
     default_dir(&cfg->scripts, "scripts");
     return rc;
+}
+
+/* The directory part of path ("." when none). */
+static void dir_of(const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, cap, ".");
+    else if (slash == path)
+        snprintf(out, cap, "/");
+    else
+        snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* One path the configuration names: what must already exist for 'run'.
+ * want: 'f' a file (may not exist yet: its directory must, writable when
+ * write), 'd' a directory (may not exist: made with its parents), 'D' a
+ * directory whose parent must exist (made alone), 'r' a file that must
+ * be readable now. Returns 1 when
+ * reported. */
+static int check_path(const pv_config *cfg, const char *key, const char *path,
+                      int want, int write, pv_buf *out)
+{
+    const char *file = cfg->path ? cfg->path : "(defaults)";
+    struct stat st;
+    const char *why = NULL;
+    char dir[4096];
+    int eno = 0;
+    if (!path || !strcmp(path, "-") || !strcmp(path, ":memory:"))
+        return 0;
+    if (stat(path, &st) == 0) {
+        int wdir = want == 'd' || want == 'D';
+        if (wdir && !S_ISDIR(st.st_mode))
+            why = "exists and is not a directory";
+        else if (!wdir && S_ISDIR(st.st_mode))
+            why = "is a directory";
+        else if (want == 'r' && access(path, R_OK) != 0)
+            eno = errno;
+        else if (write && access(path, W_OK) != 0)
+            eno = errno;
+    } else if (want == 'r') {
+        eno = errno;
+    } else {
+        dir_of(path, dir, sizeof dir);
+        if (want == 'd') {
+            /* inbox.c makes the whole path; only an ancestor must exist. */
+            while (stat(dir, &st) != 0 && strcmp(dir, ".") &&
+                   strcmp(dir, "/")) {
+                char up[4096];
+                dir_of(dir, up, sizeof up);
+                snprintf(dir, sizeof dir, "%s", up);
+            }
+        }
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            pv_buf_printf(out, "%s: %s %s: its directory %s does not exist\n",
+                          file, key, path, dir);
+            return 1;
+        }
+        if (write && access(dir, W_OK | X_OK) != 0) {
+            pv_buf_printf(out,
+                          "%s: %s %s: its directory %s is not writable: %s\n",
+                          file, key, path, dir, strerror(errno));
+            return 1;
+        }
+    }
+    if (eno)
+        why = strerror(eno);
+    if (!why)
+        return 0;
+    pv_buf_printf(out, "%s: %s %s: %s\n", file, key, path, why);
+    return 1;
+}
+
+int pv_config_check_paths(const pv_config *cfg, pv_buf *out)
+{
+    int n = 0;
+    n += check_path(cfg, "database", cfg->database, 'f', 1, out);
+    n += check_path(cfg, "alert_log", cfg->alert_log, 'f', 1, out);
+    n += check_path(cfg, "inbox.path", cfg->inbox.path, 'd', 1, out);
+    for (size_t i = 0; i < cfg->tail.count; i++)
+        n += check_path(cfg, "tail", cfg->tail.items[i], 'f', 0, out);
+    if (cfg->email.enabled) {
+        n += check_path(cfg, "email.dir", cfg->email.dir, 'D', 1, out);
+        n += check_path(cfg, "email.password_file", cfg->email.password_file,
+                        'r', 0, out);
+    }
+    return n;
 }
 
 int pv_config_warnings(const pv_config *cfg, pv_buf *out)
@@ -979,6 +1315,7 @@ void pv_config_free(pv_config *cfg)
     free(cfg->alert_log);
     free(cfg->mllp.listen);
     free(cfg->mllp.assigning_authority);
+    free(cfg->mllp.duplicates);
     free(cfg->inbox.path);
     free(cfg->inbox.owners);
     pv_strlist_free(&cfg->tail);
@@ -998,6 +1335,14 @@ void pv_config_free(pv_config *cfg)
         pv_strlist_free(&cfg->email.routes[i].signals);
     }
     free(cfg->email.routes);
+    for (size_t i = 0; i < cfg->csv.nlayouts; i++) {
+        free(cfg->csv.layouts[i].match);
+        free(cfg->csv.layouts[i].kind);
+        free(cfg->csv.layouts[i].time_format);
+        pv_strlist_free(&cfg->csv.layouts[i].keys);
+        pv_strlist_free(&cfg->csv.layouts[i].heads);
+    }
+    free(cfg->csv.layouts);
     free(cfg->label.indication);
     free(cfg->label.region);
     memset(cfg, 0, sizeof *cfg);

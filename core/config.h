@@ -26,6 +26,16 @@ typedef struct pv_email_route {
     int exclusive;      /* matching alerts go to this route only */
 } pv_email_route;
 
+/* csv.layouts[] (issue 15 item 11; csv_layout.h): files whose name
+ * matches 'match' are read as 'kind', keys[i] (a column of that kind) being
+ * in the header column heads[i]. */
+typedef struct pv_csv_layout_cfg {
+    char *match;
+    char *kind;
+    char *time_format; /* NULL: ISO 8601 or HL7 TS */
+    pv_strlist keys, heads;
+} pv_csv_layout_cfg;
+
 typedef struct pv_config {
     char *path; /* the file read, or NULL for built-in defaults */
     char *database;
@@ -38,6 +48,10 @@ typedef struct pv_config {
         double idle_timeout;
         long max_connections;
         char *assigning_authority; /* PID-3 authority to prefer, or NULL */
+        /* A control id reused with other content (issue 15 item 6):
+         * "reject" (NULL, the default: AE and an engine alert) or
+         * "by_content" (stored as a new message). */
+        char *duplicates;
         /* Bytes of ACKs a connection may have waiting for its peer to read
          * them: at max_pending_ack_bytes pvwatch stops reading it (resumes
          * at half); past max_pending_ack_bytes_hard it closes it. */
@@ -55,6 +69,10 @@ typedef struct pv_config {
         int allow_any_owner; /* inbox.allow_any_owner: any owner at all */
     } inbox;
     pv_strlist tail;
+    struct {
+        pv_csv_layout_cfg *layouts;
+        size_t nlayouts;
+    } csv;
     struct {
         int enabled;
         char *url;
@@ -77,7 +95,13 @@ typedef struct pv_config {
     } email;
     struct {
         double washout_days;
+        long rituximab_days; /* days after the last dose; default 183 */
     } exposure;
+    struct {
+        /* 'alerts ack/close --by NAME' may name someone other than the
+         * login (recorded "entered by LOGIN on behalf of NAME"). */
+        int allow_by;
+    } audit;
     struct {
         char *indication; /* ra | aa | covid19 */
         char *region;     /* us | eu */
@@ -99,6 +123,14 @@ void pv_config_free(pv_config *cfg);
 /* A warning for people (not an error): e.g. MLLP listening beyond
  * loopback. Appends lines to out; returns how many. */
 int pv_config_warnings(const pv_config *cfg, pv_buf *out);
+
+/* What 'pvwatch check' judges beyond the file itself (issue 21 part 2):
+ * the paths 'run' needs -- the database's and the alert log's directories
+ * exist and are writable, the inbox is (or can be made) a directory, a
+ * tailed file's directory exists, email.dir, a readable password_file.
+ * Appends one "CONFIG: KEY PATH: reason" line per problem; returns how
+ * many. */
+int pv_config_check_paths(const pv_config *cfg, pv_buf *out);
 
 void pv_strlist_free(pv_strlist *l);
 int pv_strlist_add(pv_strlist *l, const char *s);

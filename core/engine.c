@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mllp_server.h"
 #include "notify.h"
+#include "service.h"
 #include "store.h"
 #include "tail.h"
 
@@ -47,6 +48,7 @@ static void stop(struct engine *e, const char *why)
         return;
     e->stopping = 1;
     pv_info("%s: stopping", why);
+    pv_service_notify("STOPPING=1"); /* systemd: service.h */
     /* The MLLP batch at hand is committed and acknowledged first. */
     pv_mllp_server_stop(e->mllp);
     if (e->mllp)
@@ -211,9 +213,11 @@ static void watch_plugins(struct engine *e)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct engine *e = h->data;
-    if (signum == SIGHUP)
+    if (signum == SIGHUP) {
+        pv_service_notify("RELOADING=1");
         reload(e);
-    else
+        pv_service_notify("READY=1");
+    } else
         stop(e, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
@@ -237,6 +241,17 @@ static void log_summary(const struct engine *e)
             c.frames == 1 ? "" : "s", (unsigned long long)c.errors,
             c.errors == 1 ? "" : "s", (unsigned long long)c.writer_runs,
             (double)c.writer_us / 1000.0);
+    /* The rules since their last load (issue 17; per rule:
+     * PVWATCH_PROFILE=1, docs/operations.md). */
+    pv_rules *rules = pv_ingest_rules(e->p);
+    if (rules) {
+        pv_rules_stats rs;
+        pv_rules_stats_get(rules, &rs);
+        pv_info("stopped: rules %llu calls, %llu spared by the exposure "
+                "gate, %llu errors, %llu alerts",
+                (unsigned long long)rs.calls, (unsigned long long)rs.gated,
+                (unsigned long long)rs.errors, (unsigned long long)rs.alerts);
+    }
 }
 
 int pv_engine_run(const pv_config *cfg, pv_ingest *p)
@@ -290,8 +305,17 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
                 pv_ingest_rules(p) ? pv_rules_count(pv_ingest_rules(p)) : 0,
                 cfg->inbox.path, cfg->tail.count,
                 cfg->tail.count == 1 ? "" : "s", cfg->mllp.listen);
+        /* Every listener is bound: systemd may call the unit started, and
+         * 'pvwatch status' reads what this run listens on (service.h). */
+        char addr[128];
+        pv_mllp_server_address(e.mllp, addr, sizeof addr);
+        pv_service_ready(cfg, addr);
     }
     uv_run(&e.loop, UV_RUN_DEFAULT);
+    /* Lines commands queued since the last watch tick: written now, not
+     * left for the next start. */
+    if (!e.gone)
+        write_others_lines(&e);
     sqlite3_finalize(e.queue_max);
     log_summary(&e);
     /* Stopped by a signal before the watch timer looked: the last chance

@@ -36,6 +36,8 @@ typedef struct pv_obs {
     pv_time_t at;
     int64_t message_id; /* 0 when none */
     long line;          /* source line, 0 when none */
+    /* The order: OBR-3, else OBR-2; NULL when none (issue 15 item 1). */
+    const char *filler_order;
 } pv_obs;
 
 /* Whether rules see a result of this OBX-11 status (HL7 table 0085; issue
@@ -75,6 +77,11 @@ typedef struct pv_exposure {
     pv_time_t end;
     int64_t message_id;
     long line;
+    /* Where start came from: the field ("RXE-1", "TQ1-7", "ORC-7",
+     * "RXA-3", "RXD-3", "RXG-3"), "MSH-7" when the message gave no start
+     * of its own, "csv"; NULL unknown (exposures.start_source, migration
+     * 0005; issue 15 item 3). */
+    const char *start_source;
 } pv_exposure;
 
 typedef struct pv_event {

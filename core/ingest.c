@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "csv_layout.h"
 #include "error.h"
 #include "hl7.h"
 #include "log.h"
@@ -140,6 +141,8 @@ int pv_ingest_open_as(const pv_config *cfg, const char *db_path, int no_rules,
     /* A client beside a running engine leaves the log to the engine. */
     rc = pv_alerts_open(p->store, p->lock_holder ? NULL : cfg->alert_log,
                         &p->alerts, err, sizeof err);
+    if (!rc && p->lock_holder && cfg->alert_log)
+        pv_alerts_set_queue_only(p->alerts); /* its lines: for the engine */
     if (!rc)
         rc = pv_notify_open(cfg, p->store, p->alerts, &p->notify, err,
                             sizeof err);
@@ -438,7 +441,8 @@ static int on_record(void *ud, long line, const pv_span *fields, size_t n)
     struct file_ctx *c = ud;
     if (!c->have_header) {
         char err[512];
-        if (pv_map_csv_header(fields, n, &c->map, err, sizeof err)) {
+        if (pv_layout_header(c->p->cfg, c->name, fields, n, &c->map, err,
+                             sizeof err)) {
             report_error(c->rep, c->name, line, err);
             c->rep->failed = 1;
             return 1;

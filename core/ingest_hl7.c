@@ -1,5 +1,6 @@
 /* ingest_hl7.c: HL7 v2 messages to facts (DESIGN "Feeds": ORU^R01,
- * RDE^O11, RAS^O17, VXU^V04, ADT^A01/A03/A04/A08), stored through the
+ * RDE^O11, RAS^O17, VXU^V04, ADT^A01/A03/A04/A08; and OUL^R22/R24,
+ * RDS^O13, RGV^O15 and ADT deaths, docs/feeds.md), stored through the
  * pipeline. See ingest.h.
  *
  * What we accept: versions 2.3 to 2.8; messages that are not ours to
@@ -253,13 +254,16 @@ static int store_patient(struct ctx *c, long pid)
                             date[0] ? date : NULL, val(c, pid, 8, 1, 1));
 }
 
-/* Marks earlier live results of the same patient, code and time as
- * replaced or wrong ('W') or deleted ('D'); with 'only', just those whose
- * status is 'only' (a final replaces the preliminary, not another final).
- * History queries leave 'D' and 'W' rows out. Returns how many there were
- * in *count. */
+/* Marks earlier live results of the same patient, code, time and order
+ * (OBR-3, else OBR-2: 'order'; issue 15 item 1) as replaced or wrong ('W')
+ * or deleted ('D'); with 'only', just those whose status is 'only' (a
+ * final replaces the preliminary, not another final). A row without an
+ * order number (CSV, stored before migration 0006, no OBR) matches any
+ * order; two different order numbers never match. History queries leave
+ * 'D' and 'W' rows out. Returns how many there were in *count. */
 static int supersede(struct ctx *c, const char *code, pv_time_t at,
-                     const char *mark, const char *only, int *count)
+                     const char *order, const char *mark, const char *only,
+                     int *count)
 {
     sqlite3_stmt *st;
     char iso[PV_TIME_BUFSZ];
@@ -267,9 +271,12 @@ static int supersede(struct ctx *c, const char *code, pv_time_t at,
                            "UPDATE observations SET status = ? WHERE "
                            "patient_id = ? AND code = ? AND observed_at = ? "
                            "AND status NOT IN ('D', 'W') "
-                           "AND (?5 IS NULL OR status = ?5)",
+                           "AND (?5 IS NULL OR status = ?5) "
+                           "AND (?6 IS NULL OR filler_order IS NULL OR "
+                           "filler_order = ?6)",
                            -1, &st, NULL) != SQLITE_OK)
         return PV_EDB;
+    sqlite3_bind_text(st, 6, order, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, only, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 1, mark, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->patient, -1, SQLITE_STATIC);
@@ -286,12 +293,30 @@ static int supersede(struct ctx *c, const char *code, pv_time_t at,
 static void ref_range(const char *range, pv_obs *o)
 {
     const char *to = strstr(range, " to ");
-    char buf[128];
+    char buf[128], tight[128];
     if (to && strlen(range) < sizeof buf) {
         snprintf(buf, sizeof buf, "%.*s-%s", (int)(to - range), range, to + 4);
         range = buf;
     }
-    pv_map_ref_range(range, o);
+    /* "3.5 - 5.3", "< 5": without the spaces (issue 15 item 4). */
+    size_t n = 0;
+    for (const char *r = range; *r && n + 1 < sizeof tight; r++)
+        if (*r != ' ')
+            tight[n++] = *r;
+    tight[n] = '\0';
+    pv_map_ref_range(tight, o);
+}
+
+/* A units field (CE): its identifier, unless that is only a number and the
+ * text component holds the unit ("43^mg/hr", issue 15 item 4). */
+static const char *unit_of(struct ctx *c, long seg, size_t field)
+{
+    const char *id = val(c, seg, field, 1, 1);
+    const char *text = val(c, seg, field, 1, 2);
+    double v;
+    if (text && (!id || pv_map_number(id, strlen(id), &v) == 0))
+        return text;
+    return id;
 }
 
 static int map_obx(struct ctx *c, long obx, long obr)
@@ -307,15 +332,23 @@ static int map_obx(struct ctx *c, long obx, long obr)
         o.name = val(c, obx, 3, 1, 5);
         sys = val(c, obx, 3, 1, 6);
     }
-    o.code_system = sys ? sys : "LN";
+    /* An empty OBX-3.3 is a local code, stored with an empty code system:
+     * never taken for LOINC (issue 15 item 4). Rules that want LOINC match
+     * code_system "LN" (docs/feeds.md). */
+    o.code_system = sys ? sys : "";
     if (!o.code)
         return skip_segment(c, obx, 3, PV_HL7_ERR_REQUIRED_FIELD,
                             "observation identifier missing");
     const char *type = val(c, obx, 2, 1, 1);
+    if (obr >= 0) {
+        o.filler_order = val(c, obr, 3, 1, 1);
+        if (!o.filler_order)
+            o.filler_order = val(c, obr, 2, 1, 1);
+    }
     o.status = val(c, obx, 11, 1, 1);
     if (!o.status)
         o.status = "F";
-    o.unit = val(c, obx, 6, 1, 1);
+    o.unit = unit_of(c, obx, 6);
     o.flag = val(c, obx, 8, 1, 1);
     const char *range = val(c, obx, 7, 1, 0);
     if (range)
@@ -360,6 +393,11 @@ static int map_obx(struct ctx *c, long obx, long obr)
                         !strcmp(type, "CNE"))) {
         const char *text = val(c, obx, 5, 1, 2);
         o.value_text = text ? text : val(c, obx, 5, 1, 1);
+    } else if (type && (!strcmp(type, "DT") || !strcmp(type, "TS") ||
+                        !strcmp(type, "TM") || !strcmp(type, "DTM"))) {
+        /* A date or time (20261201) is text, never a number (issue 15
+         * item 4). */
+        o.value_text = val(c, obx, 5, 1, 0);
     } else {
         o.value_text = val(c, obx, 5, 0, 0);
         if (o.value_text && pv_map_number(o.value_text, strlen(o.value_text),
@@ -376,11 +414,11 @@ static int map_obx(struct ctx *c, long obx, long obr)
      * (P) of the same code and time, so that one live row remains. */
     int rc = 0;
     if (!strcmp(o.status, "D"))
-        return supersede(c, o.code, o.at, "D", NULL, &n);
+        return supersede(c, o.code, o.at, o.filler_order, "D", NULL, &n);
     if (!strcmp(o.status, "C") || !strcmp(o.status, "W"))
-        rc = supersede(c, o.code, o.at, "W", NULL, &n);
+        rc = supersede(c, o.code, o.at, o.filler_order, "W", NULL, &n);
     else if (!strcmp(o.status, "F"))
-        rc = supersede(c, o.code, o.at, "W", "P", &n);
+        rc = supersede(c, o.code, o.at, o.filler_order, "W", "P", &n);
     if (rc)
         return rc;
     rc = pv_ingest_lab(c->p, &o, NULL);
@@ -389,9 +427,18 @@ static int map_obx(struct ctx *c, long obx, long obr)
     return rc;
 }
 
+/* ORU^R01, and OUL^R22 / OUL^R24 (issue 15 item 7), which carry the same
+ * OBR / OBX groups. In OUL^R22 a SPECIMEN group (SPM, then its own OBX)
+ * comes before the ORDER groups, so an OBX after an SPM and before the
+ * next OBR describes the specimen, not a result: it is not stored. In
+ * OUL^R24 and ORU^R01 the specimen's OBX and the results cannot be told
+ * apart, so every OBX is a result (none is lost). */
 static int map_oru(struct ctx *c)
 {
     long obr = -1;
+    int specimen_obx = 0; /* OBX here belong to an SPM (OUL^R22) */
+    int r22 = span_eq(pv_hl7_msg_type(c->m), "OUL") &&
+              span_eq(pv_hl7_trigger(c->m), "R22");
     size_t n = pv_hl7_segment_count(c->m);
     for (size_t i = 0; i < n; i++) {
         pv_span name = pv_hl7_segment_name(c->m, i);
@@ -399,8 +446,13 @@ static int map_oru(struct ctx *c)
             int rc = store_patient(c, (long)i);
             if (rc)
                 return rc;
+        } else if (span_eq(name, "SPM")) {
+            specimen_obx = r22;
         } else if (span_eq(name, "OBR")) {
             obr = (long)i;
+            specimen_obx = 0;
+        } else if (span_eq(name, "OBX") && specimen_obx) {
+            continue;
         } else if (span_eq(name, "OBX")) {
             if (!c->patient) {
                 set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
@@ -416,54 +468,143 @@ static int map_oru(struct ctx *c)
     return 0;
 }
 
-/* An RXE (orders) or RXA (administrations) segment to an exposure. */
-static int map_rx(struct ctx *c, long seg, int is_rxa, long tq1, long rxr)
+/* The segments that become exposures, by field (HL7 v2.5 chapter 4):
+ * RXE (pharmacy encoded order, RDE), RXA (administration, RAS and VXU),
+ * RXD (dispense, RDS^O13) and RXG (give, RGV^O15); issue 15 item 7. */
+enum rx_kind { RX_RXE, RX_RXA, RX_RXD, RX_RXG };
+
+static const struct rx_def {
+    const char *seg;
+    size_t code;     /* give / administered / dispense code (CE) */
+    size_t amount;   /* the amount of one dose (NM) */
+    size_t units;    /* its units (CE) */
+    size_t tq;       /* the segment's own quantity/timing (TQ), 0 none */
+    size_t start;    /* its own start time (TS), 0 none */
+    size_t end;      /* its own end time (TS), 0 none */
+    const char *own; /* start_source for the segment's own time or TQ */
+} rx_defs[] = {
+    [RX_RXE] = {"RXE", 2, 3, 5, 1, 0, 0, "RXE-1"},
+    [RX_RXA] = {"RXA", 5, 6, 7, 0, 3, 4, "RXA-3"},
+    /* RXD-4 is the quantity handed out (28 tablets), not a dose: the dose
+     * is RXD-16/17, the actual strength of what was dispensed. */
+    [RX_RXD] = {"RXD", 2, 16, 17, 0, 3, 0, "RXD-3"},
+    [RX_RXG] = {"RXG", 4, 5, 7, 3, 0, 0, "RXG-3"},
+};
+
+/* One place an exposure's start (and end) may be written. */
+struct rx_when {
+    const char *start, *end;
+    const char *source; /* exposures.start_source: "TQ1-7", "RXE-1" ... */
+    long seg;           /* where it stands, for the reason */
+};
+
+/* Reads an exposure time: 0 when set, -1 when not a valid HL7 TS or before
+ * 1850 (PV_TIME_FACT_MIN). Orders may be planned ahead, so there is no
+ * bound in the future (docs/feeds.md). */
+static int rx_time(const char *s, pv_time_t *t, char *why, size_t cap)
 {
+    if (pv_time_parse(s, strlen(s), t) != 0) {
+        snprintf(why, cap, "'%.40s' is not a valid time (HL7 TS)", s);
+        return -1;
+    }
+    if (*t < PV_TIME_FACT_MIN) {
+        snprintf(why, cap, "'%.40s' is an impossible time (before 1850)", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* An RXE, RXA, RXD or RXG segment to an exposure. tq1 is the order's or
+ * the segment's TQ1, orc its ORC (-1 none), rxr the RXR that follows. */
+static int map_rx(struct ctx *c, long seg, enum rx_kind kind, long tq1,
+                  long orc, long rxr)
+{
+    const struct rx_def *d = &rx_defs[kind];
     pv_exposure e = {0};
     e.patient_id = c->patient;
-    size_t code_f = is_rxa ? 5 : 2;
-    e.drug_code = val(c, seg, code_f, 1, 1);
-    const char *text = val(c, seg, code_f, 1, 2);
+    e.drug_code = val(c, seg, d->code, 1, 1);
+    const char *text = val(c, seg, d->code, 1, 2);
     e.drug = text ? text : e.drug_code;
-    e.code_system = val(c, seg, code_f, 1, 3);
+    e.code_system = val(c, seg, d->code, 1, 3);
     if (!e.drug) {
         set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
-                   "%s-%zu drug code missing", is_rxa ? "RXA" : "RXE", code_f);
+                   "%s-%zu drug code missing", d->seg, d->code);
         return 1;
     }
-    const char *dose = val(c, seg, is_rxa ? 6 : 3, 1, 1);
+    const char *dose = val(c, seg, d->amount, 1, 1);
+    /* RXA-6 999 is "amount unknown" (CDC IIS guide): no dose (issue 15
+     * item 4). */
+    if (kind == RX_RXA && dose && !strcmp(dose, "999"))
+        dose = NULL;
     if (dose && pv_map_number(dose, strlen(dose), &e.dose) == 0)
         e.has_dose = 1;
-    e.dose_unit = val(c, seg, is_rxa ? 7 : 5, 1, 1);
+    e.dose_unit = unit_of(c, seg, d->units);
     e.route = rxr >= 0 ? val(c, rxr, 1, 1, 1) : NULL;
-    const char *start, *end;
-    if (is_rxa) {
-        start = val(c, seg, 3, 1, 1);
-        end = val(c, seg, 4, 1, 1);
+    if (kind == RX_RXA) {
         const char *done = val(c, seg, 20, 1, 1);
         const char *action = val(c, seg, 21, 1, 1);
         /* Refused or not administered, or a deletion: no exposure. */
         if ((done && (!strcmp(done, "RE") || !strcmp(done, "NA"))) ||
             (action && !strcmp(action, "D")))
             return 0;
-    } else {
-        /* TQ1-7/8 (v2.5+), else RXE-1 quantity/timing start/end (v2.3). */
-        start = tq1 >= 0 ? val(c, tq1, 7, 1, 1) : NULL;
-        end = tq1 >= 0 ? val(c, tq1, 8, 1, 1) : NULL;
-        if (!start) {
-            start = val(c, seg, 1, 1, 4);
-            end = val(c, seg, 1, 1, 5);
-        }
     }
-    if (!ts(start, &e.start)) {
+    /* Where the start is written, in order (issue 15 item 3): the
+     * segment's own time (RXA-3, RXD-3), TQ1-7/8 (v2.5+), the segment's
+     * quantity/timing (RXE-1, RXG-3: TQ start ^ end in components 4 and
+     * 5, the v2.3 form "^^^start^end"), ORC-7 (the same TQ). The first one
+     * given decides and gives the end too; when none gives a start, MSH-7
+     * with the first end given. */
+    struct rx_when w[4];
+    size_t nw = 0;
+    if (d->start)
+        w[nw++] = (struct rx_when){val(c, seg, d->start, 1, 1),
+                                   d->end ? val(c, seg, d->end, 1, 1) : NULL,
+                                   d->own, seg};
+    if (kind != RX_RXA && tq1 >= 0)
+        w[nw++] = (struct rx_when){val(c, tq1, 7, 1, 1), val(c, tq1, 8, 1, 1),
+                                   "TQ1-7", tq1};
+    if (d->tq)
+        w[nw++] = (struct rx_when){subval(c, seg, d->tq, 1, 4, 1),
+                                   subval(c, seg, d->tq, 1, 5, 1), d->own, seg};
+    if (kind != RX_RXA && orc >= 0)
+        w[nw++] = (struct rx_when){subval(c, orc, 7, 1, 4, 1),
+                                   subval(c, orc, 7, 1, 5, 1), "ORC-7", orc};
+    const char *end = NULL;
+    size_t k = 0;
+    while (k < nw && !w[k].start)
+        k++;
+    size_t own = d->start ? d->start : d->tq;
+    char why[128];
+    if (k < nw) {
+        if (rx_time(w[k].start, &e.start, why, sizeof why)) {
+            if (w[k].seg == seg)
+                return skip_segment(c, seg, own, PV_HL7_ERR_DATA_TYPE,
+                                    "start time %s", why);
+            return skip_segment(c, seg, own, PV_HL7_ERR_DATA_TYPE,
+                                "start time in %s (line %ld) %s", w[k].source,
+                                pv_hl7_segment_line(c->m, (size_t)w[k].seg),
+                                why);
+        }
+        e.start_source = w[k].source;
+        end = w[k].end;
+    } else {
         if (!c->has_msh_time) {
             set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
                        "no start time for %s", e.drug);
             return 1;
         }
         e.start = c->msh_time;
+        e.start_source = "MSH-7";
+        for (k = 0; k < nw && !end; k++)
+            end = w[k].end;
     }
-    e.has_end = ts(end, &e.end) && e.end >= e.start;
+    if (end) {
+        if (rx_time(end, &e.end, why, sizeof why))
+            return skip_segment(c, seg, own, PV_HL7_ERR_DATA_TYPE,
+                                "end time %s", why);
+        /* An end before the start is not believed: open-ended. */
+        e.has_end = e.end >= e.start;
+    }
     e.message_id = c->message_id;
     e.line = pv_hl7_segment_line(c->m, (size_t)seg);
     int rc = pv_ingest_exposure(c->p, &e, NULL);
@@ -472,10 +613,11 @@ static int map_rx(struct ctx *c, long seg, int is_rxa, long tq1, long rxr)
     return rc;
 }
 
-static int map_rx_message(struct ctx *c, int is_rxa)
+static int map_rx_message(struct ctx *c, enum rx_kind kind)
 {
+    const char *segname = rx_defs[kind].seg;
     size_t n = pv_hl7_segment_count(c->m);
-    long tq1 = -1;
+    long tq1 = -1, orc = -1;
     const char *control = NULL; /* ORC-1 of the current order */
     for (size_t i = 0; i < n; i++) {
         pv_span name = pv_hl7_segment_name(c->m, i);
@@ -485,10 +627,11 @@ static int map_rx_message(struct ctx *c, int is_rxa)
                 return rc;
         } else if (span_eq(name, "ORC")) {
             tq1 = -1; /* a new order: its own timing */
+            orc = (long)i;
             control = val(c, (long)i, 1, 1, 1);
         } else if (span_eq(name, "TQ1")) {
             tq1 = (long)i;
-        } else if (span_eq(name, is_rxa ? "RXA" : "RXE")) {
+        } else if (span_eq(name, segname)) {
             if (!c->patient) {
                 set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
                            "PID-3 patient identifier missing");
@@ -496,12 +639,13 @@ static int map_rx_message(struct ctx *c, int is_rxa)
             }
             /* The route is the RXR that follows; so is the timing of an
              * encoded order in v2.5+ (RDE_O11 TIMING_ENCODED: RXE then
-             * TQ1), which wins over an order's TQ1 before the RXE. Both
-             * stop at the next ORC or order segment. */
-            long next = pv_hl7_find_from(c->m, i + 1, is_rxa ? "RXA" : "RXE");
-            long orc = pv_hl7_find_from(c->m, i + 1, "ORC");
-            if (orc >= 0 && (next < 0 || orc < next))
-                next = orc;
+             * TQ1; RGV_O15 TIMING_GIVE: RXG then TQ1), which wins over an
+             * order's TQ1 before it. Both stop at the next ORC or order
+             * segment. */
+            long next = pv_hl7_find_from(c->m, i + 1, segname);
+            long norc = pv_hl7_find_from(c->m, i + 1, "ORC");
+            if (norc >= 0 && (next < 0 || norc < next))
+                next = norc;
             long rxr = pv_hl7_find_from(c->m, i + 1, "RXR");
             if (next >= 0 && rxr > next)
                 rxr = -1;
@@ -517,13 +661,98 @@ static int map_rx_message(struct ctx *c, int is_rxa)
             int skip = 0;
             for (size_t k = 0; control && k < 6; k++)
                 skip |= !strcmp(control, no_exposure[k]);
-            int rc = skip ? 0 : map_rx(c, (long)i, is_rxa, tq1, rxr);
+            int rc = skip ? 0 : map_rx(c, (long)i, kind, tq1, orc, rxr);
             tq1 = -1;
             if (rc)
                 return rc;
         }
     }
     return 0;
+}
+
+/* A death in an ADT (issue 14): PID-30 death indicator "Y", a PID-29
+ * death date/time (unless PID-30 says "N"), or PV1-36 discharge
+ * disposition 20, 40, 41 or 42 (NUBC patient status "expired", "expired at
+ * home", "expired in a medical facility", "expired, place unknown"; HL7
+ * table 0112 is user-defined and US senders use these). It becomes one
+ * event with outcome "fatal", serious, which plugins/death.lua judges:
+ * code = the principal DG1 (DG1-15 = 1, else the first DG1 with a code) as
+ * the cause, else R99 (unknown cause of mortality); onset = PID-29, else
+ * PV1-45 discharge date/time, else EVN-6, EVN-2, MSH-7. Returns 0, 1 (AE:
+ * an unreadable PID-29) or an error. */
+static int map_death(struct ctx *c, long pid, long evn)
+{
+    const char *ind = val(c, pid, 30, 1, 1);
+    const char *when = val(c, pid, 29, 1, 1);
+    long pv1 = pv_hl7_find(c->m, "PV1", 1);
+    const char *disp = pv1 >= 0 ? val(c, pv1, 36, 1, 1) : NULL;
+    static const char *const expired[] = {"20", "40", "41", "42"};
+    int by_disp = 0;
+    for (size_t k = 0; disp && k < 4; k++)
+        by_disp |= !strcmp(disp, expired[k]);
+    int by_ind = ind && (!strcmp(ind, "Y") || !strcmp(ind, "y"));
+    int denied = ind && (!strcmp(ind, "N") || !strcmp(ind, "n"));
+    int by_time = when && !denied;
+    if (!by_ind && !by_time && !by_disp)
+        return 0;
+    pv_event e = {0};
+    e.patient_id = c->patient;
+    e.outcome = "fatal";
+    e.serious = 1;
+    char why[128];
+    int tr = fact_time(c, when, &e.onset, why, sizeof why);
+    if (tr < 0) {
+        set_result(c->res, PV_HL7_AE, PV_HL7_ERR_DATA_TYPE,
+                   "PID-29 death date/time %s", why);
+        return 1;
+    }
+    if (tr > 0 && !(pv1 >= 0 && ts(val(c, pv1, 45, 1, 1), &e.onset)) &&
+        !ts(val(c, evn, 6, 1, 1), &e.onset) &&
+        !ts(val(c, evn, 2, 1, 1), &e.onset)) {
+        if (!c->has_msh_time) {
+            set_result(c->res, PV_HL7_AE, PV_HL7_ERR_REQUIRED_FIELD,
+                       "no time for the death (PID-29, PV1-45, EVN, MSH-7)");
+            return 1;
+        }
+        e.onset = c->msh_time;
+    }
+    long cause = -1;
+    size_t n = pv_hl7_segment_count(c->m);
+    for (size_t i = 0; i < n; i++) {
+        if (!span_eq(pv_hl7_segment_name(c->m, i), "DG1") ||
+            !val(c, (long)i, 3, 1, 1))
+            continue;
+        if (cause < 0)
+            cause = (long)i;
+        const char *prio = val(c, (long)i, 15, 1, 1);
+        if (prio && !strcmp(prio, "1")) {
+            cause = (long)i;
+            break;
+        }
+    }
+    char term[200];
+    const char *said = by_ind    ? "PID-30 death indicator Y"
+                       : by_time ? "PID-29 death date/time"
+                                 : "PV1-36 discharge disposition expired";
+    if (cause >= 0) {
+        e.code = val(c, cause, 3, 1, 1);
+        const char *text = val(c, cause, 3, 1, 2);
+        const char *sys = val(c, cause, 3, 1, 3);
+        e.code_system = !sys || !strncmp(sys, "I10", 3) ? "ICD10CM" : sys;
+        snprintf(term, sizeof term, "Death (%s); cause: %.120s", said,
+                 text ? text : e.code);
+    } else {
+        e.code = "R99";
+        e.code_system = "ICD10CM";
+        snprintf(term, sizeof term, "Death (%s); cause not given", said);
+    }
+    e.term = term;
+    e.message_id = c->message_id;
+    e.line = pv_hl7_segment_line(c->m, (size_t)pid);
+    int rc = pv_ingest_event(c->p, &e, NULL);
+    if (!rc)
+        c->res->facts++;
+    return rc;
 }
 
 static int map_adt(struct ctx *c)
@@ -566,7 +795,7 @@ static int map_adt(struct ctx *c)
             return rc;
         c->res->facts++;
     }
-    return 0;
+    return map_death(c, pid, evn);
 }
 
 static int supported_version(pv_span v)
@@ -600,6 +829,127 @@ static int store_unread(pv_store *s, const char *raw, size_t len,
         rc = pv_store_message_finish(s, id, "rejected", why, 0, 0);
     if (rc == PV_ESTATE)
         rc = 0;
+    if (rc) {
+        pv_store_rollback_to(s);
+        return rc;
+    }
+    return pv_store_release(s);
+}
+
+/* The SHA-256 (hex) of a message's content (issue 15 item 6): its
+ * segments, each ended by CR, whatever line ends, blank lines and MLLP
+ * framing bytes it came with, so that a file (LF) and the same message over
+ * MLLP (CR) hash alike. */
+static void content_hash(const char *raw, size_t len, char hex[65])
+{
+    pv_sha256 h;
+    pv_sha256_init(&h);
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (raw[i] == '\r' || raw[i] == '\n' || raw[i] == 0x0B ||
+                           raw[i] == 0x1C))
+            i++;
+        size_t from = i;
+        while (i < len && raw[i] != '\r' && raw[i] != '\n' && raw[i] != 0x1C)
+            i++;
+        if (i > from) {
+            pv_sha256_update(&h, raw + from, i - from);
+            pv_sha256_update(&h, "\r", 1);
+        }
+    }
+    pv_sha256_hex(&h, hex);
+}
+
+/* Whether the stored message 'id' has the content hash 'hex': 1 same, 0
+ * other content, <0 a database error. A row stored before migration 0006
+ * has no hash: its raw bytes are hashed. */
+static int same_content(pv_store *s, int64_t id, const char *hex)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(s),
+                           "SELECT content_sha256, raw FROM messages WHERE "
+                           "id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    int same = 1; /* not found: nothing to compare, a duplicate as before */
+    if (rc == SQLITE_ROW) {
+        const char *have = (const char *)sqlite3_column_text(st, 0);
+        char mine[65];
+        if (!have) {
+            const void *b = sqlite3_column_blob(st, 1);
+            int n = sqlite3_column_bytes(st, 1);
+            content_hash(b ? b : "", b ? (size_t)n : 0, mine);
+            have = mine;
+        }
+        same = strcmp(have, hex) == 0;
+    } else if (rc != SQLITE_DONE) {
+        same = PV_EDB;
+    }
+    sqlite3_finalize(st);
+    return same;
+}
+
+static int set_content_hash(pv_store *s, int64_t id, const char *hex)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            pv_store_db(s),
+            "UPDATE messages SET content_sha256 = ? WHERE id = ?", -1, &st,
+            NULL) != SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : PV_EDB;
+}
+
+/* A control id reused with other content and mllp.duplicates not
+ * "by_content" (issue 15 item 6): AE, the message kept as rejected under a
+ * key of its own (source "collision:...", control id#sha256), and an engine
+ * alert. Inside the message's savepoint, which it releases. */
+static int reject_collision(pv_ingest *p, pv_hl7_result *res,
+                            const char *source, const char *control,
+                            const char *msgtype, const char *peer,
+                            const char *raw, size_t len, const char *hex)
+{
+    pv_store *s = pv_ingest_store(p);
+    set_result(res, PV_HL7_AE, PV_HL7_ERR_DUPLICATE_KEY,
+               "control id %.100s from %.200s was already used for a "
+               "message with other content; not stored as a result (set "
+               "mllp.duplicates = \"by_content\" to accept it)",
+               control, source + 4);
+    char csource[600], key[400];
+    snprintf(csource, sizeof csource, "collision:%s", source);
+    snprintf(key, sizeof key, "%s#sha256:%s", control, hex);
+    int64_t id;
+    int rc = pv_store_message_add(s, csource, key, msgtype, peer, raw, len,
+                                  "rejected", &id, NULL);
+    if (!rc)
+        rc = pv_store_message_finish(s, id, "rejected", res->text, 0, 1);
+    if (!rc)
+        rc = set_content_hash(s, id, hex);
+    int fresh = !rc;
+    if (rc == PV_ESTATE)
+        rc = 0; /* the same collision again: kept once */
+    if (!rc && fresh) {
+        char akey[700], detail[900];
+        snprintf(akey, sizeof akey, "control-id-reuse:%.300s|%.200s",
+                 source + 4, control);
+        snprintf(detail, sizeof detail,
+                 "%.200s sent control id (MSH-10) %.100s again with "
+                 "different content (SHA-256 %.16s...); the new message was "
+                 "answered AE and kept as rejected in messages (source "
+                 "%.300s).",
+                 source + 4, control, hex, csource);
+        rc = pv_ingest_engine_alert(
+            p, "pvwatch.hl7", akey, "An HL7 control id was reused", detail,
+            "Ask the sender's interface team why MSH-10 repeats; if it "
+            "reuses control ids by design, set mllp.duplicates = "
+            "\"by_content\".");
+    }
     if (rc) {
         pv_store_rollback_to(s);
         return rc;
@@ -675,8 +1025,36 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
         return rc;
     }
     size_t mark = pv_alerts_mark(pv_ingest_alerts(p));
+    char hex[65];
+    content_hash(raw, len, hex);
+    int64_t dup_id = 0;
     rc = pv_store_message_add(s, source, control, msgtype, peer, raw, len,
-                              "accepted", &c.message_id, NULL);
+                              "accepted", &c.message_id, &dup_id);
+    if (rc == PV_ESTATE) {
+        /* The same sender and control id: a resend when the content is
+         * the same, else a control id reused (issue 15 item 6). */
+        int same = same_content(s, dup_id, hex);
+        const char *mode = pv_ingest_config(p)->mllp.duplicates;
+        if (same < 0) {
+            rc = same;
+        } else if (!same && mode && !strcmp(mode, "by_content")) {
+            /* Stored as a new message under control id#sha256; that one
+             * sent again is a duplicate of it. */
+            char key[400];
+            snprintf(key, sizeof key, "%s#sha256:%s", control, hex);
+            rc = pv_store_message_add(s, source, key, msgtype, peer, raw, len,
+                                      "accepted", &c.message_id, NULL);
+        } else if (!same) {
+            rc = reject_collision(p, res, source, control, msgtype, peer, raw,
+                                  len, hex);
+            strs_free(&c.strs);
+            return rc;
+        } else {
+            rc = PV_ESTATE;
+        }
+    }
+    if (!rc)
+        rc = set_content_hash(s, c.message_id, hex);
     if (rc == PV_ESTATE) {
         pv_store_rollback_to(s);
         res->duplicate = 1;
@@ -690,12 +1068,17 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
     }
     int mapped = 0;
     if (!rc) {
-        if (span_eq(mt, "ORU") && span_eq(tr, "R01"))
+        if ((span_eq(mt, "ORU") && span_eq(tr, "R01")) ||
+            (span_eq(mt, "OUL") && (span_eq(tr, "R22") || span_eq(tr, "R24"))))
             mapped = map_oru(&c);
         else if (span_eq(mt, "RDE"))
-            mapped = map_rx_message(&c, 0);
+            mapped = map_rx_message(&c, RX_RXE);
         else if (span_eq(mt, "RAS") || span_eq(mt, "VXU"))
-            mapped = map_rx_message(&c, 1);
+            mapped = map_rx_message(&c, RX_RXA);
+        else if (span_eq(mt, "RDS") && span_eq(tr, "O13"))
+            mapped = map_rx_message(&c, RX_RXD);
+        else if (span_eq(mt, "RGV") && span_eq(tr, "O15"))
+            mapped = map_rx_message(&c, RX_RXG);
         else if (span_eq(mt, "ADT") &&
                  (span_eq(tr, "A01") || span_eq(tr, "A03") ||
                   span_eq(tr, "A04") || span_eq(tr, "A08")))

@@ -22,6 +22,8 @@
 #include "alerts.h"
 #include "cli.h"
 #include "config.h"
+#include "csv.h"
+#include "csv_layout.h"
 #include "engine.h"
 #include "error.h"
 #include "ingest.h"
@@ -53,6 +55,10 @@ static const char usage_main[] =
     "                                    errors; change nothing\n"
     "  send    HOST:PORT FILE...         send HL7 files over MLLP, print ACKs\n"
     "  outbox  [-c CONFIG] [list|retry [ID]]  the e-mail outbox\n"
+    "  status  [-c CONFIG] [--json]      whether pvwatch runs, and what it\n"
+    "                                    is doing (exit 3: not running)\n"
+    "  rules   [list] [-c CONFIG] [--json|--markdown]\n"
+    "                                    list the rules of the pack\n"
     "  version                           print the version\n"
     "\n"
     "'pvwatch COMMAND --help' describes one command. Without -c, pvwatch\n"
@@ -73,29 +79,39 @@ static const char usage_run[] =
 
 static const char usage_ingest[] =
     "usage: pvwatch ingest [-c CONFIG] [--db FILE] PATH...\n"
+    "       pvwatch ingest [-c CONFIG] --explain FILE...\n"
     "\n"
     "Stores every good record of each CSV or HL7 file ('-' = stdin), runs\n"
     "the rules, writes alerts to the database and the alert log, and prints\n"
     "a summary per file. Each rejected record is one line on stderr:\n"
     "FILE:LINE: reason. A file ingested before (same bytes) is skipped.\n"
-    "Exit 0, or 3 when some records were rejected (the rest were stored).\n";
+    "Exit 0, or 3 when some records were rejected (the rest were stored).\n"
+    "--explain stores nothing: it says which CSV layout each file's header\n"
+    "matches (built-in, OMOP CDM table or csv.layouts entry) or, when none\n"
+    "does, the required columns missing and the headers that nearly match\n"
+    "(exit 3).\n";
 
 static const char usage_alerts[] =
     "usage: pvwatch alerts [-c CONFIG] [list] [--status "
     "open|acknowledged|closed] [--json]\n"
     "       pvwatch alerts [-c CONFIG] show ID [--json]\n"
     "       pvwatch alerts [-c CONFIG] ack ID [--note TEXT] [--by NAME]\n"
-    "       pvwatch alerts [-c CONFIG] close ID [--note TEXT] [--by NAME]\n"
+    "       pvwatch alerts [-c CONFIG] close ID --note TEXT [--by NAME]\n"
     "\n"
     "Lists and follows up alerts. Every ack and close is recorded with its\n"
-    "author (default: your login name) and note in the audit trail. A\n"
-    "closed alert cannot be acknowledged.\n";
+    "author and note in the audit trail; closing needs a note. The author\n"
+    "is your login name: --by NAME for someone else is refused unless the\n"
+    "configuration says audit = { allow_by = true }, and is then recorded\n"
+    "as entered by you on behalf of NAME. A closed alert cannot be\n"
+    "acknowledged. The database must exist (nothing is created).\n";
 
 static const char usage_check[] =
     "usage: pvwatch check [-c CONFIG]\n"
     "\n"
     "Loads the configuration and every rule plugin and reports each error\n"
-    "as FILE:LINE: reason. Changes nothing. Exit 0 when all is well, 2\n"
+    "as FILE:LINE: reason: bad values, mllp.listen that is not HOST:PORT,\n"
+    "an email.url that is not smtp[s]://HOST[:PORT], paths whose directory\n"
+    "is missing or not writable. Changes nothing. Exit 0 when all is well, 2\n"
     "otherwise.\n";
 
 static int wants_help(int argc, char **argv)
@@ -119,6 +135,7 @@ struct opts {
     const char *since;
     const char *rule;
     int json;
+    int explain; /* ingest --explain */
     char **args;
     int nargs;
 };
@@ -135,6 +152,7 @@ static int parse_opts(int argc, char **argv, const char *allowed,
         {"since", required_argument, NULL, 'S'},
         {"rule", required_argument, NULL, 'r'},
         {"json", no_argument, NULL, 'j'},
+        {"explain", no_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -172,6 +190,9 @@ static int parse_opts(int argc, char **argv, const char *allowed,
         case 'j':
             o->json = 1;
             break;
+        case 'x':
+            o->explain = 1;
+            break;
         }
     }
     o->args = argv + optind;
@@ -179,28 +200,12 @@ static int parse_opts(int argc, char **argv, const char *allowed,
     return 0;
 }
 
-/* Prints each line of text on stderr as "pvwatch: LINE" (the lines
- * already name FILE:LINE where a place is known). */
-static void print_lines(const char *text)
-{
-    for (const char *p = text; p && *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        /* Error lines quote the input (file names, values): escaped. */
-        pv_buf b = PV_BUF_INIT;
-        pv_buf_put_escaped(&b, p, len, 0);
-        fprintf(stderr, "pvwatch: %s\n", pv_buf_ok(&b) ? pv_buf_cstr(&b) : "");
-        pv_buf_free(&b);
-        p = nl ? nl + 1 : p + len;
-    }
-}
-
 static int load_config(const char *path, pv_config *cfg)
 {
     pv_buf errors = PV_BUF_INIT;
     int rc = pv_config_load(path, cfg, &errors);
     if (rc)
-        print_lines(pv_buf_cstr(&errors));
+        pv_cli_print_lines(pv_buf_cstr(&errors));
     pv_buf_free(&errors);
     return rc;
 }
@@ -216,7 +221,7 @@ static int open_pipeline_as(const pv_config *cfg, const char *db, int no_rules,
 {
     pv_buf errors = PV_BUF_INIT;
     int rc = pv_ingest_open_as(cfg, db, no_rules, role, p, &errors);
-    print_lines(pv_buf_cstr(&errors));
+    pv_cli_print_lines(pv_buf_cstr(&errors));
     pv_buf_free(&errors);
     if (rc == PV_ELOCKED)
         fprintf(stderr, "pvwatch: %s\n",
@@ -265,7 +270,7 @@ static int cmd_run(int argc, char **argv)
     }
     pv_buf warn = PV_BUF_INIT;
     pv_config_warnings(&cfg, &warn);
-    print_lines(pv_buf_cstr(&warn));
+    pv_cli_print_lines(pv_buf_cstr(&warn));
     pv_buf_free(&warn);
     pv_ingest *p;
     int status = open_pipeline(&cfg, NULL, 0, &p);
@@ -279,6 +284,72 @@ static int cmd_run(int argc, char **argv)
     return status;
 }
 
+/* ingest --explain (issue 15 item 11): reads each file's header only. */
+struct explain_ctx {
+    const pv_config *cfg;
+    const char *name;
+    int rc, seen;
+};
+
+static int explain_record(void *ud, long line, const pv_span *f, size_t n)
+{
+    struct explain_ctx *x = ud;
+    (void)line;
+    pv_buf out = PV_BUF_INIT;
+    x->rc = pv_layout_explain(x->cfg, x->name, f, n, &out);
+    fputs(pv_buf_ok(&out) ? pv_buf_cstr(&out) : "out of memory\n", stdout);
+    pv_buf_free(&out);
+    x->seen = 1;
+    return 1;
+}
+
+static void explain_error(void *ud, long line, const char *reason)
+{
+    struct explain_ctx *x = ud;
+    printf("%s:%ld: %s\n", x->name, line, reason);
+}
+
+static int explain_files(const pv_config *cfg, char **paths, int n)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) {
+            printf("%s: cannot open: %s\n", paths[i], strerror(errno));
+            bad = 1;
+            continue;
+        }
+        struct explain_ctx x = {cfg, paths[i], PV_EINVAL, 0};
+        pv_csv *csv = pv_csv_new(0, explain_record, explain_error, &x);
+        char buf[8192];
+        size_t got;
+        int first = 1;
+        while (csv && !x.seen && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+            size_t skip =
+                first && got >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3) ? 3 : 0;
+            if (first && got - skip >= 3 &&
+                (!memcmp(buf + skip, "MSH", 3) ||
+                 !memcmp(buf + skip, "FHS", 3) ||
+                 !memcmp(buf + skip, "BHS", 3))) {
+                printf("%s: HL7 v2 messages (not a CSV layout)\n", paths[i]);
+                x.seen = 1;
+                x.rc = 0;
+                break;
+            }
+            first = 0;
+            pv_csv_feed(csv, buf, got);
+        }
+        if (csv && !x.seen)
+            pv_csv_finish(csv);
+        if (!x.seen)
+            printf("%s: no header row\n", paths[i]);
+        pv_csv_free(csv);
+        fclose(f);
+        bad |= x.rc != 0;
+    }
+    return bad ? 3 : 0;
+}
+
 static int cmd_ingest(int argc, char **argv)
 {
     struct opts o;
@@ -286,7 +357,7 @@ static int cmd_ingest(int argc, char **argv)
         fputs(usage_ingest, stdout);
         return 0;
     }
-    if (parse_opts(argc, argv, "cd", &o, usage_ingest))
+    if (parse_opts(argc, argv, "cdx", &o, usage_ingest))
         return EXIT_USAGE;
     if (o.nargs == 0) {
         fprintf(stderr, "pvwatch ingest: no files given\n%s", usage_ingest);
@@ -296,6 +367,11 @@ static int cmd_ingest(int argc, char **argv)
     if (load_config(o.config, &cfg)) {
         pv_config_free(&cfg);
         return EXIT_USAGE;
+    }
+    if (o.explain) {
+        int rc = explain_files(&cfg, o.args, o.nargs);
+        pv_config_free(&cfg);
+        return rc;
     }
     pv_ingest *p;
     char hint[4200];
@@ -340,7 +416,7 @@ static int cmd_ingest(int argc, char **argv)
         total.escalated += c.escalated;
         total.repeated += c.repeated;
         if (rep.errors.len)
-            print_lines(pv_buf_cstr(&rep.errors));
+            pv_cli_print_lines(pv_buf_cstr(&rep.errors));
         if (rep.duplicate) {
             dups++;
             printf("%s: already ingested (message %lld); skipped\n", name,
@@ -386,13 +462,48 @@ static int cmd_ingest(int argc, char **argv)
     return rejected || failed ? EXIT_REJECTED : 0;
 }
 
-static const char *login_name(void)
+/* The signed audit trail (issue 21 part 2): who an ack or close is
+ * recorded for. Returns an exit status (printed) or 0 with *actor and
+ * *typed (the login, stored as alert_actions.entered_by) set. */
+static int audit_actor(const pv_config *cfg, const char *verb, const char *by,
+                       const char **actor, const char **typed)
 {
-    const char *u = getenv("USER");
-    if (u && *u)
-        return u;
-    struct passwd *pw = getpwuid(getuid());
-    return pw ? pw->pw_name : "unknown";
+    const char *login = pv_cli_login_name();
+    if (!login) {
+        fprintf(stderr,
+                "pvwatch alerts %s: cannot tell who you are (no "
+                "passwd entry for this user and no $LOGNAME)\n",
+                verb);
+        return EXIT_USAGE;
+    }
+    *typed = login;
+    *actor = login;
+    if (!by || !strcmp(by, login))
+        return 0;
+    int bad = !*by || strlen(by) > 128;
+    for (const char *q = by; *q && !bad; q++)
+        bad = (unsigned char)*q < 0x20 || *q == 0x7f;
+    if (bad) {
+        fprintf(stderr,
+                "pvwatch alerts %s: --by must be a name of 1 to 128 "
+                "printable characters\n",
+                verb);
+        return EXIT_USAGE;
+    }
+    if (!cfg->audit.allow_by) {
+        pv_buf e = PV_BUF_INIT;
+        fprintf(stderr,
+                "pvwatch alerts %s: --by '%s' is not you (%s): the audit "
+                "trail records who enters an action; to enter actions on "
+                "behalf of others, the configuration (%s) must say "
+                "audit = { allow_by = true }\n",
+                verb, pv_buf_escape(&e, by), login,
+                cfg->path ? cfg->path : "built-in defaults");
+        pv_buf_free(&e);
+        return EXIT_USAGE;
+    }
+    *actor = by;
+    return 0;
 }
 
 static int parse_id(const char *s, int64_t *id)
@@ -441,8 +552,27 @@ static int cmd_alerts(int argc, char **argv)
                         "acknowledged or closed\n");
         return EXIT_USAGE;
     }
+    /* A closed alert says why in the audit trail (issue 21 part 2; issue
+     * 16 adds --outcome beside it). */
+    if (!strcmp(verb, "close") && !(o.note && o.note[strspn(o.note, " \t")])) {
+        fprintf(stderr, "pvwatch alerts close: needs --note TEXT (why the "
+                        "alert is closed; the audit trail keeps it)\n");
+        return EXIT_USAGE;
+    }
     pv_config cfg;
     if (load_config(o.config, &cfg)) {
+        pv_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    const char *actor = NULL, *typed = NULL;
+    if (need_id && strcmp(verb, "show")) {
+        int st = audit_actor(&cfg, verb, o.by, &actor, &typed);
+        if (st) {
+            pv_config_free(&cfg);
+            return st;
+        }
+    }
+    if (pv_cli_need_db("alerts", &cfg, NULL)) {
         pv_config_free(&cfg);
         return EXIT_USAGE;
     }
@@ -468,9 +598,8 @@ static int cmd_alerts(int argc, char **argv)
         }
     } else {
         char err[512];
-        int rc =
-            pv_alerts_act(pv_ingest_alerts(p), id, verb,
-                          o.by ? o.by : login_name(), o.note, err, sizeof err);
+        int rc = pv_alerts_act_as(pv_ingest_alerts(p), id, verb, actor, typed,
+                                  o.note, err, sizeof err);
         if (rc) {
             fprintf(stderr, "pvwatch: %s\n", err);
             status = rc == PV_ENOTFOUND || rc == PV_ESTATE ? EXIT_USAGE
@@ -515,6 +644,10 @@ static int cmd_outbox(int argc, char **argv)
     }
     pv_config cfg;
     if (load_config(o.config, &cfg)) {
+        pv_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    if (pv_cli_need_db("outbox", &cfg, NULL)) {
         pv_config_free(&cfg);
         return EXIT_USAGE;
     }
@@ -569,9 +702,14 @@ static int cmd_check(int argc, char **argv)
     pv_config cfg;
     int rc = load_config(o.config, &cfg);
     pv_buf out = PV_BUF_INIT;
+    int bad_paths = 0;
     if (!rc) {
         pv_config_warnings(&cfg, &out);
-        print_lines(pv_buf_cstr(&out));
+        pv_cli_print_lines(pv_buf_cstr(&out));
+        pv_buf_reset(&out);
+        /* The paths 'run' needs, judged now rather than at start. */
+        bad_paths = pv_config_check_paths(&cfg, &out);
+        pv_cli_print_lines(pv_buf_cstr(&out));
         pv_buf_reset(&out);
         /* Rules are loaded against a private in-memory database, so the
          * check changes nothing. */
@@ -583,10 +721,15 @@ static int cmd_check(int argc, char **argv)
         } else {
             pv_rules *r = NULL;
             rc = pv_rules_load(&cfg, s, &r, &out);
-            print_lines(pv_buf_cstr(&out));
+            pv_cli_print_lines(pv_buf_cstr(&out));
             if (!rc) {
-                printf("configuration %s: ok\n",
-                       cfg.path ? cfg.path : "(built-in defaults)");
+                if (bad_paths)
+                    printf("configuration %s: %d path problem%s\n",
+                           cfg.path ? cfg.path : "(built-in defaults)",
+                           bad_paths, bad_paths == 1 ? "" : "s");
+                else
+                    printf("configuration %s: ok\n",
+                           cfg.path ? cfg.path : "(built-in defaults)");
                 for (size_t i = 0; i < pv_rules_count(r); i++)
                     printf("  rule %-36s %s\n", pv_rules_name(r, i),
                            pv_rules_file(r, i));
@@ -596,7 +739,7 @@ static int cmd_check(int argc, char **argv)
                     pv_buf rw = PV_BUF_INIT;
                     pv_notify_print_routes(&cfg, stdout, &rw);
                     fflush(stdout);
-                    print_lines(pv_buf_cstr(&rw));
+                    pv_cli_print_lines(pv_buf_cstr(&rw));
                     pv_buf_free(&rw);
                 }
             }
@@ -606,7 +749,7 @@ static int cmd_check(int argc, char **argv)
     }
     pv_buf_free(&out);
     pv_config_free(&cfg);
-    return rc ? EXIT_USAGE : 0;
+    return rc || bad_paths ? EXIT_USAGE : 0;
 }
 
 int main(int argc, char **argv)
@@ -646,10 +789,11 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"run", cmd_run},       {"ingest", cmd_ingest},
-        {"alerts", cmd_alerts}, {"check", cmd_check},
-        {"test", pv_cli_test},  {"replay", pv_cli_replay},
-        {"send", pv_cli_send},  {"outbox", cmd_outbox},
+        {"run", cmd_run},          {"ingest", cmd_ingest},
+        {"alerts", cmd_alerts},    {"check", cmd_check},
+        {"test", pv_cli_test},     {"replay", pv_cli_replay},
+        {"send", pv_cli_send},     {"outbox", cmd_outbox},
+        {"status", pv_cli_status}, {"rules", pv_cli_rules},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

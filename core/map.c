@@ -1,6 +1,8 @@
 /* map.c: CSV rows to facts. See map.h. */
 #include "map.h"
 
+#include "csv_layout.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -375,16 +377,26 @@ static int want_time(const pv_csv_map *m, const char **v, enum col c,
                      const char *label, int required, pv_time_t *t, int *has,
                      char *err, size_t errcap)
 {
+    int is_start = !strcmp(label, "start");
     const char *s = get(m, v, c);
     if (has)
         *has = 0;
+    if (m->header_label[c])
+        label = m->header_label[c];
     if (!s) {
         if (!required)
             return 0;
         snprintf(err, errcap, "%s is empty", label);
         return PV_EINVAL;
     }
-    if (pv_time_parse(s, strlen(s), t) != 0) {
+    if (m->time_format) {
+        /* A configured layout's format (issue 15 item 11). */
+        if (pv_layout_parse_time(m->time_format, s, t) != 0) {
+            snprintf(err, errcap, "%s '%.40s' does not match time_format '%s'",
+                     label, s, m->time_format);
+            return PV_EINVAL;
+        }
+    } else if (pv_time_parse(s, strlen(s), t) != 0) {
         snprintf(err, errcap,
                  "%s '%.40s' is not a valid time (ISO 8601 or HL7 TS)", label,
                  s);
@@ -395,8 +407,7 @@ static int want_time(const pv_csv_map *m, const char **v, enum col c,
      * exposure's start or end may be planned ahead. The wall clock, not a
      * test's fixed one, bounds the future (see pv_time_implausible). */
     const char *bad = pv_time_implausible(
-        *t, c == C_TIME && strcmp(label, "start") ? (pv_time_t)time(NULL)
-                                                  : INT64_MAX);
+        *t, c == C_TIME && !is_start ? (pv_time_t)time(NULL) : INT64_MAX);
     if (bad) {
         snprintf(err, errcap, "%s '%.40s' is an impossible time (%s)", label, s,
                  bad);
@@ -420,6 +431,9 @@ static int want_num(const char *s, const char *label, double *out, int *has,
     *has = 1;
     return 0;
 }
+
+/* A column's name in messages: the configured header, else ours. */
+#define LBL(m, c, ours) ((m)->header_label[c] ? (m)->header_label[c] : (ours))
 
 static int required(const char *s, const char *label, char *err, size_t errcap)
 {
@@ -505,8 +519,8 @@ static int map_lab(const pv_csv_map *m, const char **v, pv_row *row, char *err,
     pv_obs *o = &row->obs;
     o->patient_id = get(m, v, C_PATIENT);
     o->code = get(m, v, C_CODE);
-    if (required(o->patient_id, "patient_id", err, errcap) ||
-        required(o->code, "code", err, errcap))
+    if (required(o->patient_id, LBL(m, C_PATIENT, "patient_id"), err, errcap) ||
+        required(o->code, LBL(m, C_CODE, "code"), err, errcap))
         return PV_EINVAL;
     const char *time_label = m->col[C_TIME] >= 0 && strcmp(m->name, "labs") == 0
                                  ? "observed_at"
@@ -521,7 +535,7 @@ static int map_lab(const pv_csv_map *m, const char **v, pv_row *row, char *err,
     o->flag = get(m, v, C_FLAG);
     o->status = get(m, v, C_STATUS);
     const char *val = get(m, v, C_VALUE);
-    if (required(val, "value", err, errcap))
+    if (required(val, LBL(m, C_VALUE, "value"), err, errcap))
         return PV_EINVAL;
     o->value_text = val;
     /* A non-numeric value is kept as text, not rejected; a comparator
@@ -563,8 +577,8 @@ static int map_med(const pv_csv_map *m, const char **v, pv_row *row, char *err,
     pv_exposure *e = &row->exp;
     e->patient_id = get(m, v, C_PATIENT);
     e->drug = get(m, v, C_DRUG);
-    if (required(e->patient_id, "patient_id", err, errcap) ||
-        required(e->drug, "drug", err, errcap))
+    if (required(e->patient_id, LBL(m, C_PATIENT, "patient_id"), err, errcap) ||
+        required(e->drug, LBL(m, C_DRUG, "drug"), err, errcap))
         return PV_EINVAL;
     if (want_time(m, v, C_TIME, "start", 1, &e->start, NULL, err, errcap) ||
         want_time(m, v, C_END, "end", 0, &e->end, &e->has_end, err, errcap))
@@ -582,6 +596,7 @@ static int map_med(const pv_csv_map *m, const char **v, pv_row *row, char *err,
         return PV_EINVAL;
     e->dose_unit = get(m, v, C_DOSE_UNIT);
     e->route = get(m, v, C_ROUTE);
+    e->start_source = "csv"; /* the file's start column (issue 15 item 3) */
     row->patient_id = e->patient_id;
     return 0;
 }
@@ -592,8 +607,8 @@ static int map_event(const pv_csv_map *m, const char **v, pv_row *row,
     pv_event *e = &row->ev;
     e->patient_id = get(m, v, C_PATIENT);
     e->code = get(m, v, C_CODE);
-    if (required(e->patient_id, "patient_id", err, errcap) ||
-        required(e->code, "code", err, errcap))
+    if (required(e->patient_id, LBL(m, C_PATIENT, "patient_id"), err, errcap) ||
+        required(e->code, LBL(m, C_CODE, "code"), err, errcap))
         return PV_EINVAL;
     if (want_time(m, v, C_TIME, "onset", 1, &e->onset, NULL, err, errcap))
         return PV_EINVAL;
@@ -612,7 +627,7 @@ static int map_patient(const pv_csv_map *m, const char **v, pv_row *row,
                        char *err, size_t errcap)
 {
     row->patient_id = get(m, v, C_PATIENT);
-    if (required(row->patient_id, "patient_id", err, errcap))
+    if (required(row->patient_id, LBL(m, C_PATIENT, "patient_id"), err, errcap))
         return PV_EINVAL;
     const char *b = get(m, v, C_BIRTH);
     pv_time_t t;
@@ -653,6 +668,8 @@ int pv_map_csv_row(const pv_csv_map *m, const pv_span *fields, size_t n,
         snprintf(err, errcap, "out of memory");
         return PV_ENOMEM;
     }
+    if (m->omop)
+        return pv_omop_row(m, v, n, line, row, err, errcap);
     int rc;
     switch (m->kind) {
     case PV_CSV_LABS:
@@ -672,4 +689,100 @@ int pv_map_csv_row(const pv_csv_map *m, const pv_span *fields, size_t n,
         break;
     }
     return rc;
+}
+
+/* Issue 15 item 11: configured layouts rename the columns of a built-in
+ * kind. */
+static const struct kind_def *builtin_kind(const char *kind)
+{
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        if (!strncmp(kinds[k].label, "synthea", 7))
+            continue;
+        else if (!strcmp(kinds[k].label, kind))
+            return &kinds[k];
+    return NULL;
+}
+
+const char *pv_map_builtin(size_t k, const char **req, size_t max)
+{
+    if (k >= sizeof kinds / sizeof kinds[0])
+        return NULL;
+    size_t r = 0;
+    for (const struct colname *c = kinds[k].cols; c->name; c++)
+        if (c->required && r + 1 < max)
+            req[r++] = c->name;
+    if (max)
+        req[r] = NULL;
+    return kinds[k].label;
+}
+
+int pv_map_csv_mapped(const char *kind, const char *const *keys,
+                      const char *const *heads, size_t nkeys,
+                      const pv_span *fields, size_t n, pv_csv_map *m, char *err,
+                      size_t errcap)
+{
+    const struct kind_def *d = builtin_kind(kind);
+    if (!d) {
+        snprintf(err, errcap,
+                 "kind '%.40s' is not labs, medications, events or patients",
+                 kind);
+        return PV_EINVAL;
+    }
+    for (size_t i = 0; i < nkeys; i++) {
+        int known = 0;
+        for (const struct colname *c = d->cols; c->name && !known; c++)
+            known = !strcmp(c->name, keys[i]);
+        if (!known) {
+            char names[400] = "";
+            for (const struct colname *c = d->cols; c->name; c++)
+                snprintf(names + strlen(names), sizeof names - strlen(names),
+                         "%s%s", names[0] ? ", " : "", c->name);
+            snprintf(err, errcap,
+                     "unknown column key '%.40s' for kind %s (known: %s)",
+                     keys[i], kind, names);
+            return PV_EINVAL;
+        }
+    }
+    for (const struct colname *c = d->cols; c->name; c++) {
+        if (!c->required)
+            continue;
+        size_t i = 0;
+        while (i < nkeys && strcmp(keys[i], c->name))
+            i++;
+        if (i == nkeys) {
+            snprintf(err, errcap, "columns lack '%s', which kind %s requires",
+                     c->name, kind);
+            return PV_EINVAL;
+        }
+    }
+    if (!fields)
+        return 0;
+    memset(m, 0, sizeof *m);
+    for (int c = 0; c < PV_MAP_MAXCOLS; c++)
+        m->col[c] = -1;
+    for (size_t i = 0; i < nkeys; i++) {
+        const struct colname *c = d->cols;
+        while (strcmp(c->name, keys[i]))
+            c++;
+        int at = -1;
+        for (size_t j = 0; j < n && at < 0; j++) {
+            const char *s = fields[j].ptr;
+            size_t len = fields[j].len;
+            trim(&s, &len);
+            if (len == strlen(heads[i]) && !strncasecmp(s, heads[i], len))
+                at = (int)j;
+        }
+        if (at < 0 && c->required) {
+            snprintf(err, errcap, "header has no column '%.60s' (%s)", heads[i],
+                     keys[i]);
+            return PV_EINVAL;
+        }
+        m->col[c->col] = at;
+        m->header_label[c->col] = heads[i];
+    }
+    m->kind = d->kind;
+    m->name = d->label;
+    m->ncols = n;
+    m->code_system = d->code_system;
+    return 0;
 }

@@ -35,6 +35,14 @@ typedef struct pv_csv_map {
     size_t ncols;            /* columns in the header */
     int col[PV_MAP_MAXCOLS]; /* logical column -> header index, -1 absent */
     const char *code_system; /* default for the kind */
+    /* Issue 15 items 10-11 (csv_layout.h): an OMOP CDM table (its
+     * pv_omop_table + 1, 0 = none; its columns in omop_col[]), or a
+     * configured layout's strftime-style time format (NULL = ISO 8601 or
+     * HL7 TS) and the header names its columns were given. */
+    int omop;
+    int omop_col[PV_MAP_MAXCOLS];
+    const char *time_format;
+    const char *header_label[PV_MAP_MAXCOLS];
 } pv_csv_map;
 
 /* A mapped row. Exactly one of the facts is filled, by kind; patient rows
@@ -48,6 +56,7 @@ typedef struct pv_row {
     const char *patient_id;
     const char *birth_date; /* YYYY-MM-DD or NULL */
     const char *sex;
+    char text[3][128]; /* text made for the row (OMOP: "OMOP concept N") */
 } pv_row;
 
 /* Recognises the header, in time linear in its size. On failure (more
@@ -55,6 +64,22 @@ typedef struct pv_row {
  * the reason and returns PV_EINVAL. */
 int pv_map_csv_header(const pv_span *fields, size_t n, pv_csv_map *m, char *err,
                       size_t errcap);
+
+/* A configured layout (issue 15 item 11): keys[i] names a column of the
+ * built-in kind ("labs", "medications", "events", "patients"; the names of
+ * their pvwatch headers, e.g. patient_id, code, observed_at) and heads[i]
+ * the header that holds it. With fields NULL only checks the keys (unknown
+ * key, a required column not given): 0 or PV_EINVAL with the reason. With
+ * a header, also finds each column (case-insensitively) and fills m. */
+int pv_map_csv_mapped(const char *kind, const char *const *keys,
+                      const char *const *heads, size_t nkeys,
+                      const pv_span *fields, size_t n, pv_csv_map *m, char *err,
+                      size_t errcap);
+
+/* The built-in layouts, for `ingest --explain`: the label of layout k and
+ * its required column names (NULL-terminated into req, at most max - 1),
+ * or NULL past the last. */
+const char *pv_map_builtin(size_t k, const char **req, size_t max);
 
 /* Maps one data row. Returns 0, or PV_EINVAL with the reason in err. */
 int pv_map_csv_row(const pv_csv_map *m, const pv_span *fields, size_t n,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "hl7.h"
@@ -56,6 +57,9 @@ struct pending {
     int code; /* PV_HL7_AA / AE / AR */
     int error;
     char *text;
+    /* A batch frame (issue 15 item 8): its batch ACK, built when it was
+     * stored; 'batch_failed' the one to send if the commit fails. */
+    char *batch_ok, *batch_failed;
 };
 
 /* A committed batch whose ACKs wait until its commit is on disk. Batches
@@ -262,9 +266,17 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
     };
     char *ack = NULL;
     size_t len = 0;
-    int rc = pe->msg
-                 ? pv_hl7_ack(pe->msg, &info, &ack, &len)
-                 : pv_hl7_ack_unparsed(pe->raw, pe->rawlen, &info, &ack, &len);
+    int rc = 0;
+    if (pe->batch_ok) {
+        /* A batch frame: its batch ACK, as built (issue 15 item 8). */
+        ack = failed ? pe->batch_failed : pe->batch_ok;
+        free(failed ? pe->batch_ok : pe->batch_failed);
+        len = strlen(ack);
+    } else if (pe->msg) {
+        rc = pv_hl7_ack(pe->msg, &info, &ack, &len);
+    } else {
+        rc = pv_hl7_ack_unparsed(pe->raw, pe->rawlen, &info, &ack, &len);
+    }
     if (code == PV_HL7_AA)
         srv->stats.aa++;
     else if (code == PV_HL7_AE)
@@ -435,10 +447,257 @@ static int queue(pv_mllp_server *srv, struct pending pe)
     return 0;
 }
 
+/* ---- A batch in one frame (issue 15 item 8) ----------------------------
+ * A frame that starts with FHS or BHS is taken like a batch file: split
+ * (pv_hl7_split, as 'pvwatch ingest' does), each message stored and judged
+ * in the connection's transaction, and answered with one batch ACK (HL7
+ * v2.5 section 2.10.3, "acknowledging batches") once the transaction is
+ * committed and synced:
+ *   BHS|^~\&|<BHS-5>|<BHS-6>|<BHS-3>|<BHS-4>|<now>||||<ack id>|<BHS-11>
+ *   (one ACK message per message that was not AA, none when all were)
+ *   BTS|<number of ACKs in the batch>|<comment>
+ * A batch with no ACK inside acknowledges every message (AA). If the
+ * commit fails, the batch ACK holds an AE ACK for every message. */
+struct batch_frame {
+    pv_mllp_server *srv;
+    struct conn *c;
+    struct dstr {
+        char *p;
+        size_t n, cap;
+        int oom;
+    } ok, failed;
+    long messages, naks, faults;
+    int rc;
+    char first_fault[200];
+};
+
+static void ds_put(struct dstr *d, const char *s, size_t n)
+{
+    if (d->oom)
+        return;
+    if (d->n + n + 1 > d->cap) {
+        size_t cap = d->cap ? d->cap : 512;
+        while (cap < d->n + n + 1)
+            cap *= 2;
+        char *q = realloc(d->p, cap);
+        if (!q) {
+            d->oom = 1;
+            return;
+        }
+        d->p = q;
+        d->cap = cap;
+    }
+    memcpy(d->p + d->n, s, n);
+    d->n += n;
+    d->p[d->n] = '\0';
+}
+
+static void ds_puts(struct dstr *d, const char *s)
+{
+    ds_put(d, s, strlen(s));
+}
+
+/* Field 'f' of the first BHS line of the frame (BHS-1 is the separator),
+ * without CR/LF; "" when absent. */
+static void bhs_field(pv_span frame, size_t f, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *b = frame.ptr, *end = frame.ptr + frame.len;
+    const char *line = b;
+    while (line < end) {
+        const char *eol = line;
+        while (eol < end && *eol != '\r' && *eol != '\n')
+            eol++;
+        if (eol - line >= 4 && !memcmp(line, "BHS", 3)) {
+            char fs = line[3];
+            const char *q = line + 4;
+            for (size_t i = 2; i < f && q < eol; i++) {
+                while (q < eol && *q != fs)
+                    q++;
+                if (q < eol)
+                    q++;
+            }
+            if (f < 2)
+                return;
+            const char *e = q;
+            while (e < eol && *e != fs)
+                e++;
+            size_t n = (size_t)(e - q) < cap - 1 ? (size_t)(e - q) : cap - 1;
+            memcpy(out, q, n);
+            out[n] = '\0';
+            return;
+        }
+        line = eol + 1;
+    }
+}
+
+static int is_batch_frame(pv_span m)
+{
+    size_t i = 0;
+    if (m.len >= 3 && (unsigned char)m.ptr[0] == 0xEF &&
+        (unsigned char)m.ptr[1] == 0xBB && (unsigned char)m.ptr[2] == 0xBF)
+        i = 3;
+    while (i < m.len && (m.ptr[i] == '\r' || m.ptr[i] == '\n' ||
+                         m.ptr[i] == ' ' || m.ptr[i] == '\t'))
+        i++;
+    return m.len - i >= 4 &&
+           (!memcmp(m.ptr + i, "FHS", 3) || !memcmp(m.ptr + i, "BHS", 3));
+}
+
+static void ack_into(struct dstr *d, const pv_hl7_result *res, pv_span msg,
+                     pv_hl7_ack_info *info)
+{
+    char *ack = NULL;
+    size_t len = 0;
+    int rc = res->msg ? pv_hl7_ack(res->msg, info, &ack, &len)
+                      : pv_hl7_ack_unparsed(msg.ptr, msg.len, info, &ack, &len);
+    if (!rc)
+        ds_put(d, ack, len);
+    else
+        d->oom = 1;
+    free(ack);
+}
+
+static int on_batch_message(void *ud, pv_span msg, long line)
+{
+    struct batch_frame *bf = ud;
+    pv_mllp_server *srv = bf->srv;
+    srv->stats.messages++;
+    pv_hl7_result res;
+    int rc = pv_ingest_hl7(srv->p, msg.ptr, msg.len, bf->c->peer, line, &res);
+    if (rc) {
+        bf->rc = rc;
+        pv_hl7_result_free(&res);
+        return 1;
+    }
+    if (res.ack < 0) {
+        pv_hl7_result_free(&res);
+        return 0;
+    }
+    bf->messages++;
+    if (res.duplicate)
+        srv->stats.duplicates++;
+    char ctl[64];
+    snprintf(ctl, sizeof ctl, "PVACK%lu", ++srv->ack_seq);
+    pv_hl7_ack_info info = {
+        .code = res.ack,
+        .error = res.error,
+        .text = res.text[0] ? res.text : NULL,
+        .control_id = ctl,
+        .now = pv_store_now(pv_ingest_store(srv->p)),
+    };
+    if (res.ack != PV_HL7_AA) {
+        bf->naks++;
+        pv_warn("%s: batch message at line %ld: %s: %s", bf->c->peer, line,
+                res.ack == PV_HL7_AE ? "AE" : "AR", res.text);
+        ack_into(&bf->ok, &res, msg, &info);
+    }
+    info.code = PV_HL7_AE;
+    info.error = PV_HL7_ERR_INTERNAL;
+    info.text = "could not be stored (database error); send it again";
+    ack_into(&bf->failed, &res, msg, &info);
+    pv_hl7_result_free(&res);
+    return 0;
+}
+
+static void on_batch_fault(void *ud, long line, const char *reason)
+{
+    struct batch_frame *bf = ud;
+    if (bf->faults++ == 0)
+        snprintf(bf->first_fault, sizeof bf->first_fault, "line %ld: %s", line,
+                 reason);
+    pv_warn("%s: batch frame line %ld: %s", bf->c->peer, line, reason);
+}
+
+/* The frame is a batch: store its messages, queue its batch ACK. Returns
+ * nonzero when it could not be queued (as on_message). */
+static int on_batch(struct conn *c, pv_span frame)
+{
+    pv_mllp_server *srv = c->srv;
+    struct batch_frame bf;
+    memset(&bf, 0, sizeof bf);
+    bf.srv = srv;
+    bf.c = c;
+    if (!pv_store_in_tx(pv_ingest_store(srv->p)))
+        bf.rc = pv_ingest_begin_relaxed(srv->p);
+    if (!bf.rc)
+        pv_hl7_split(frame.ptr, frame.len, on_batch_message, on_batch_fault,
+                     &bf);
+    char app[64], fac[64], rapp[64], rfac[64], bid[64], head[512];
+    bhs_field(frame, 3, app, sizeof app);
+    bhs_field(frame, 4, fac, sizeof fac);
+    bhs_field(frame, 5, rapp, sizeof rapp);
+    bhs_field(frame, 6, rfac, sizeof rfac);
+    bhs_field(frame, 11, bid, sizeof bid);
+    char when[32];
+    time_t now = (time_t)pv_store_now(pv_ingest_store(srv->p));
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y%m%d%H%M%S+0000", &tm);
+    snprintf(head, sizeof head, "BHS|^~\\&|%s|%s|%s|%s|%s||||PVBACK%lu|%s\r",
+             rapp[0] ? rapp : "PVWATCH", rfac, app, fac, when, ++srv->ack_seq,
+             bid);
+    struct dstr ok = {0}, failed = {0};
+    ds_puts(&ok, head);
+    ds_puts(&failed, head);
+    if (!bf.rc) {
+        ds_put(&ok, bf.ok.p ? bf.ok.p : "", bf.ok.n);
+        char tail[400];
+        if (bf.faults)
+            snprintf(tail, sizeof tail,
+                     "BTS|%ld|%ld messages; %ld batch envelope fault%s, the "
+                     "first: %.200s\r",
+                     bf.naks, bf.messages, bf.faults, bf.faults == 1 ? "" : "s",
+                     bf.first_fault);
+        else
+            snprintf(tail, sizeof tail, "BTS|%ld|%ld messages\r", bf.naks,
+                     bf.messages);
+        for (char *t = tail + 4; *t && t[1]; t++)
+            if (*t == '\r' || *t == '\n')
+                *t = ' ';
+        ds_puts(&ok, tail);
+    }
+    ds_put(&failed, bf.failed.p ? bf.failed.p : "", bf.failed.n);
+    char ftail[160];
+    snprintf(ftail, sizeof ftail,
+             "BTS|%ld|batch not stored (database error); send it again\r",
+             bf.messages);
+    ds_puts(&failed, ftail);
+    free(bf.ok.p);
+    free(bf.failed.p);
+    if (bf.rc)
+        pv_error("%s: batch frame not stored: %s (%s)", c->peer,
+                 pv_strerror(bf.rc), pv_store_errmsg(pv_ingest_store(srv->p)));
+    if (ok.oom || failed.oom) {
+        free(ok.p);
+        free(failed.p);
+        return 1;
+    }
+    struct pending pe = {.c = c, .code = bf.rc ? PV_HL7_AE : PV_HL7_AA};
+    /* After a database error the failed variant is sent (see answer). */
+    if (bf.rc) {
+        pe.batch_ok = failed.p;
+        pe.batch_failed = ok.p;
+    } else {
+        pe.batch_ok = ok.p;
+        pe.batch_failed = failed.p;
+    }
+    if (queue(srv, pe)) {
+        free(ok.p);
+        free(failed.p);
+        return 1;
+    }
+    if (srv->nbatch >= BATCH_CAP)
+        flush(srv);
+    return 0;
+}
+
 static int on_message(void *ud, pv_span msg)
 {
     struct conn *c = ud;
     pv_mllp_server *srv = c->srv;
+    if (is_batch_frame(msg))
+        return on_batch(c, msg);
     srv->stats.messages++;
     pv_ingest *p = srv->p;
     int rc = 0;
@@ -794,4 +1053,22 @@ void pv_mllp_server_stop(pv_mllp_server *s)
 void pv_mllp_server_stats(const pv_mllp_server *s, pv_mllp_stats *out)
 {
     *out = s->stats;
+}
+
+void pv_mllp_server_address(const pv_mllp_server *s, char *out, size_t cap)
+{
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    char ip[64] = "?";
+    snprintf(out, cap, "?");
+    if (!s ||
+        uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) != 0)
+        return;
+    if (bound.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
+        snprintf(out, cap, "[%s]:%d", ip, port_of(&bound));
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&bound, ip, sizeof ip);
+        snprintf(out, cap, "%s:%d", ip, port_of(&bound));
+    }
 }

@@ -33,4 +33,9 @@ typedef struct pv_mllp_stats {
 } pv_mllp_stats;
 void pv_mllp_server_stats(const pv_mllp_server *s, pv_mllp_stats *out);
 
+/* The address the listener is bound to, as "host:port" or "[v6]:port" (the
+ * port the system chose for port 0), for 'pvwatch status' and systemd's
+ * STATUS= line; "?" when it cannot be read. */
+void pv_mllp_server_address(const pv_mllp_server *s, char *out, size_t cap);
+
 #endif

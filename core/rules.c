@@ -41,13 +41,52 @@ struct rule {
     struct plugin *pl;
     char *name;
     char *signal;
+    /* For listings (pvwatch rules): NULL when the rule does not say. */
+    char *description, *label, *severities, *trigger;
     int ref;           /* the pv.rule table */
     int on_exposure;   /* triggered by exposures */
+    int gated;         /* labs and events only for the exposed (gate_pass) */
+    uint64_t skips;    /* calls the gate spared */
     int on_all_events; /* on.event given: prefixes matched in events[] */
     double every;      /* seconds; 0 = not scheduled */
     pv_time_t next_due;
     uint64_t calls, nanos; /* for PVWATCH_PROFILE */
 };
+
+/* One class of rule failure (the rule, the first line of the error with
+ * its numbers blanked, the fact's code and unit) and how often it was
+ * seen: the log gets the first failure of a class whole and then one line
+ * at every ERR_LOG_EVERY-th, or after ERR_LOG_NS, with the count (issue 17: a
+ * unit no rule could grade made 146k log lines of 34k messages). */
+#define ERR_CLASSES 64
+#define ERR_LOG_EVERY 1000
+#define ERR_LOG_NS (60LL * 1000000000LL)
+struct err_class {
+    uint64_t hash;
+    uint64_t pending; /* failures since the last line */
+    uint64_t total;
+    long long logged_ns; /* when the last line was written */
+    char *rule, *what;   /* for the lines: rule name, first error line */
+};
+
+/* The gate (issue 17): a rule that names drugs in on.exposure gets a lab
+ * or an event only when the patient has a stored exposure that on.exposure
+ * would trigger on (what patient:exposed and a course need), unless it
+ * says needs_exposure = false. What an exposure is, for the match, is its
+ * drug text, drug code and code system; each such kind is judged once per
+ * rule by the rule's own state (host.gate_match, the match host.call uses
+ * for exposure triggers) and the verdict is kept here. */
+#define GATE_KINDS 32   /* kinds of exposure listed per patient */
+#define GATE_SLOTS 1024 /* verdicts kept: emptied when half full */
+struct gate_memo {
+    uint64_t hash;
+    char *drug, *code, *system; /* NULL for a NULL column */
+    unsigned char *verdict;     /* per rule: 0 unknown, 1 no, 2 yes */
+};
+
+static void gate_memo_clear(pv_rules *r);
+static void err_flush(struct err_class *c, long long now);
+static void err_class_free(struct err_class *c);
 
 /* Lab code -> rules, by open addressing. */
 struct code_slot {
@@ -83,6 +122,20 @@ struct pv_rules {
     long long deadline_ns;
     const struct rule *cur;
     pv_rules_stats stats;
+    /* Failures seen, by class, for the log (engine_alert). */
+    struct err_class errs[ERR_CLASSES];
+    size_t nerrs;
+    /* The gate (gate_pass): the exposures of the last patient asked for,
+     * valid while the store's exposure generation stays gate_gen. */
+    char *gate_patient;
+    uint64_t gate_gen;
+    int gate_valid; /* gate_patient and its exposures are known */
+    int gate_all;   /* too many kinds of exposure to list: all pass */
+    size_t gate_n;  /* kinds of exposure of gate_patient */
+    size_t gate_desc[GATE_KINDS]; /* their slots in gate_memo */
+    struct gate_memo *gate_memo;  /* GATE_SLOTS, by kind of exposure */
+    size_t gate_used;
+    int no_gate; /* PVWATCH_NO_GATE=1 */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -180,8 +233,16 @@ static int protected_call(struct plugin *pl, int nargs, int nres, long budget,
             snprintf(err, errcap, "memory limit of %zu bytes exceeded",
                      pl->mem_limit);
         lua_pop(L, 1);
-        /* Give back what the failed call held before the next one. */
-        lua_gc(L, LUA_GCCOLLECT);
+        /* A failed call leaves no more garbage than one that returns, and
+         * the incremental collector takes it in its stride: a full
+         * collection here cost about 1 ms a failure, 45 % of the CPU of a
+         * feed whose every result made a rule fail (issue 17). Only a
+         * memory error, which says the state is at its cap, collects in
+         * full at once; a state still near its cap after a call is
+         * collected, and rebuilt if need be, by check_memory (issue 22
+         * item 1). */
+        if (rc == LUA_ERRMEM)
+            lua_gc(L, LUA_GCCOLLECT);
         return PV_ELUA;
     }
     return 0;
@@ -345,6 +406,7 @@ static int exposure_row(void *ud, sqlite3_stmt *st)
     lua_setfield(L, -2, "at");
     push_time_or_nil(L, st, 8);
     lua_setfield(L, -2, "end");
+    set_col_text(L, st, 10, "start_source");
     lua_pushliteral(L, "exposure");
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "_kind");
@@ -965,6 +1027,8 @@ static int setup_body(lua_State *L)
     lua_createtable(L, 0, 3);
     lua_pushnumber(L, r->cfg->exposure.washout_days);
     lua_setfield(L, -2, "washout_days");
+    lua_pushinteger(L, r->cfg->exposure.rituximab_days);
+    lua_setfield(L, -2, "rituximab_days");
     lua_pushstring(L, r->cfg->label.indication);
     lua_setfield(L, -2, "indication");
     lua_pushstring(L, r->cfg->label.region);
@@ -1126,6 +1190,10 @@ static int add_rules_body(lua_State *L)
             ad->rc = PV_ENOMEM;
             break;
         }
+        ru->description = field_str(L, t, "description");
+        ru->label = field_str(L, t, "label");
+        ru->severities = field_str(L, t, "severities");
+        ru->trigger = field_str(L, t, "trigger");
         for (size_t j = 0; j < idx; j++)
             if (r->rules[j].name && strcmp(r->rules[j].name, ru->name) == 0) {
                 pv_buf_printf(ad->errors,
@@ -1145,6 +1213,9 @@ static int add_rules_body(lua_State *L)
         }
         lua_getfield(L, t, "exposures");
         ru->on_exposure = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, t, "needs_exposure");
+        ru->gated = ru->on_exposure && lua_toboolean(L, -1);
         lua_pop(L, 1);
         lua_getfield(L, t, "labs");
         lua_Integer m = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
@@ -1200,9 +1271,14 @@ int pv_rules_load(const pv_config *cfg, pv_store *store, pv_rules **out,
     r->cfg = cfg;
     r->store = store;
     r->instr_limit = cfg->limits.rule_instructions;
+    const char *ng = getenv("PVWATCH_NO_GATE");
+    r->no_gate = ng && *ng == '1';
     r->nslots = 256;
     r->slots = calloc(r->nslots, sizeof *r->slots);
-    if (!r->slots) {
+    r->gate_memo = calloc(GATE_SLOTS, sizeof *r->gate_memo);
+    if (!r->slots || !r->gate_memo) {
+        free(r->slots);
+        free(r->gate_memo);
         free(r);
         return PV_ENOMEM;
     }
@@ -1262,17 +1338,32 @@ void pv_rules_free(pv_rules *r)
      * rule pack (docs/operations.md). */
     const char *prof = getenv("PVWATCH_PROFILE");
     for (size_t i = 0; prof && *prof == '1' && i < r->nrules; i++)
-        if (r->rules[i].calls)
-            pv_info("profile: %-36s %10llu calls %9.3f s %8.2f us/call",
+        if (r->rules[i].calls || r->rules[i].skips)
+            pv_info("profile: %-36s %10llu calls %9.3f s %8.2f us/call, "
+                    "%llu spared by the gate",
                     r->rules[i].name, (unsigned long long)r->rules[i].calls,
                     r->rules[i].nanos / 1e9,
-                    r->rules[i].nanos / 1e3 / r->rules[i].calls);
+                    r->rules[i].calls
+                        ? r->rules[i].nanos / 1e3 / r->rules[i].calls
+                        : 0.0,
+                    (unsigned long long)r->rules[i].skips);
+    for (size_t i = 0; i < r->nerrs; i++) {
+        err_flush(&r->errs[i], 0);
+        err_class_free(&r->errs[i]);
+    }
+    free(r->gate_patient);
+    gate_memo_clear(r);
+    free(r->gate_memo);
     for (size_t i = 0; i < r->nplugins; i++)
         plugin_free(r->plugins[i]);
     free(r->plugins);
     for (size_t i = 0; i < r->nrules; i++) {
         free(r->rules[i].name);
         free(r->rules[i].signal);
+        free(r->rules[i].description);
+        free(r->rules[i].label);
+        free(r->rules[i].severities);
+        free(r->rules[i].trigger);
     }
     free(r->rules);
     for (size_t i = 0; i < r->nslots; i++) {
@@ -1300,6 +1391,26 @@ const char *pv_rules_name(const pv_rules *r, size_t i)
 const char *pv_rules_file(const pv_rules *r, size_t i)
 {
     return i < r->nrules ? r->rules[i].pl->file : NULL;
+}
+
+const char *pv_rules_info(const pv_rules *r, size_t i, enum pv_rule_info what)
+{
+    if (i >= r->nrules)
+        return NULL;
+    const struct rule *ru = &r->rules[i];
+    switch (what) {
+    case PV_RULE_SIGNAL:
+        return ru->signal;
+    case PV_RULE_DESCRIPTION:
+        return ru->description;
+    case PV_RULE_LABEL:
+        return ru->label;
+    case PV_RULE_SEVERITIES:
+        return ru->severities;
+    case PV_RULE_TRIGGER:
+        return ru->trigger;
+    }
+    return NULL;
 }
 
 void pv_rules_only(pv_rules *r, const char *name)
@@ -1373,6 +1484,7 @@ static void push_exposure(lua_State *L, const pv_exposure *e, int64_t id)
     set_int(L, "start", e->start);
     if (e->has_end)
         set_int(L, "end", e->end);
+    set_str(L, "start_source", e->start_source);
 }
 
 static void push_event(lua_State *L, const pv_event *e, int64_t id)
@@ -1418,15 +1530,105 @@ static void evidence_one(pv_buf *b, const struct fact_ref *f)
     pv_buf_puts(b, "}]");
 }
 
+static uint64_t hash_mix(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; s && i < n && s[i]; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (h ^ 0xff) * 1099511628211ull;
+}
+
+/* The class of a failure: the rule, the first line of the error with every
+ * run of digits as one '#' (values, row ids), the fact's code and unit. */
+static uint64_t err_hash(const struct rule *ru, const struct fact_ref *f,
+                         const char *err, size_t first)
+{
+    uint64_t h = hash_mix(1469598103934665603ull, ru->name, (size_t)-1);
+    for (size_t i = 0; i < first; i++) {
+        if (err[i] >= '0' && err[i] <= '9') {
+            while (i + 1 < first && err[i + 1] >= '0' && err[i + 1] <= '9')
+                i++;
+            h = (h ^ '#') * 1099511628211ull;
+        } else {
+            h = (h ^ (unsigned char)err[i]) * 1099511628211ull;
+        }
+    }
+    h = hash_mix(h, f->code, (size_t)-1);
+    return hash_mix(h, f->unit, (size_t)-1);
+}
+
+static void err_flush(struct err_class *c, long long now)
+{
+    if (c->pending)
+        pv_error("rule %s failed %llu more time%s the same way (%llu in "
+                 "all): %s",
+                 c->rule, (unsigned long long)c->pending,
+                 c->pending == 1 ? "" : "s", (unsigned long long)c->total,
+                 c->what);
+    c->pending = 0;
+    c->logged_ns = now;
+}
+
+static void err_class_free(struct err_class *c)
+{
+    free(c->rule);
+    free(c->what);
+    memset(c, 0, sizeof *c);
+}
+
+/* Logs a failure: the first of its class whole (with the traceback), the
+ * others as a count, one line per ERR_LOG_EVERY or per ERR_LOG_NS. Each
+ * failure still raises its engine alert (engine_alert). */
+static void err_log(pv_rules *r, const struct rule *ru,
+                    const struct fact_ref *f, const char *err)
+{
+    size_t first = strcspn(err, "\n");
+    uint64_t h = err_hash(ru, f, err, first);
+    long long now = mono_ns();
+    struct err_class *c = NULL;
+    for (size_t i = 0; i < r->nerrs && !c; i++)
+        if (r->errs[i].hash == h)
+            c = &r->errs[i];
+    if (c) {
+        c->pending++;
+        c->total++;
+        if (c->total % ERR_LOG_EVERY == 0 || now - c->logged_ns >= ERR_LOG_NS)
+            err_flush(c, now);
+        return;
+    }
+    if (r->nerrs == ERR_CLASSES) {
+        /* Full: the class logged longest ago makes room, its count said. */
+        size_t old = 0;
+        for (size_t i = 1; i < r->nerrs; i++)
+            if (r->errs[i].logged_ns < r->errs[old].logged_ns)
+                old = i;
+        err_flush(&r->errs[old], now);
+        err_class_free(&r->errs[old]);
+        r->errs[old] = r->errs[--r->nerrs];
+    }
+    pv_error("rule %s failed on %s %s (id %lld) of patient %s: %s", ru->name,
+             f->kind, f->code ? f->code : "", (long long)f->id,
+             f->patient_id ? f->patient_id : "-", err);
+    c = &r->errs[r->nerrs];
+    c->rule = strdup(ru->name);
+    c->what = strndup(err, first);
+    if (!c->rule || !c->what) {
+        err_class_free(c);
+        return; /* unclassed: the next one is logged whole again */
+    }
+    c->hash = h;
+    c->total = 1;
+    c->pending = 0;
+    c->logged_ns = now;
+    r->nerrs++;
+}
+
 static int engine_alert(pv_rules *r, const struct rule *ru,
                         const struct fact_ref *f, const char *err,
                         pv_alert_sink sink, void *ud)
 {
     r->stats.errors++;
     char at[PV_TIME_BUFSZ];
-    pv_error("rule %s failed on %s %s (id %lld) of patient %s: %s", ru->name,
-             f->kind, f->code ? f->code : "", (long long)f->id,
-             f->patient_id ? f->patient_id : "-", err);
+    err_log(r, ru, f, err);
     /* The first line of the message is the error; the rest is the
      * traceback, which goes to the log only. */
     size_t first = strcspn(err, "\n");
@@ -1839,6 +2041,198 @@ static int skip(const pv_rules *r, const struct rule *ru)
     return r->only && strcmp(r->only, ru->name) != 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* The gate (see struct gate_memo)                                         */
+
+static void gate_memo_clear(pv_rules *r)
+{
+    for (size_t i = 0; r->gate_memo && i < GATE_SLOTS; i++) {
+        struct gate_memo *m = &r->gate_memo[i];
+        free(m->drug);
+        free(m->code);
+        free(m->system);
+        free(m->verdict);
+        memset(m, 0, sizeof *m);
+    }
+    r->gate_used = 0;
+    r->gate_valid = 0;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static char *dup_or_null(const char *s, int *failed)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *failed = 1;
+    return d;
+}
+
+/* The slot of one kind of exposure, made if new; GATE_SLOTS if there is
+ * no room (then everything passes). */
+static size_t gate_slot(pv_rules *r, const char *drug, const char *code,
+                        const char *system)
+{
+    uint64_t h = hash_mix(1469598103934665603ull, drug ? drug : "", (size_t)-1);
+    h = hash_mix(h, code ? code : "", (size_t)-1);
+    h = hash_mix(hash_mix(h, system ? system : "", (size_t)-1), drug ? "d" : "",
+                 1);
+    h = hash_mix(h, code ? "c" : "", 1);
+    h = hash_mix(h, system ? "s" : "", 1);
+    size_t mask = GATE_SLOTS - 1, i = (size_t)h & mask;
+    for (size_t probes = 0; probes < GATE_SLOTS; probes++, i = (i + 1) & mask) {
+        struct gate_memo *m = &r->gate_memo[i];
+        if (!m->verdict) {
+            int failed = 0;
+            m->verdict = calloc(r->nrules ? r->nrules : 1, 1);
+            m->drug = dup_or_null(drug, &failed);
+            m->code = dup_or_null(code, &failed);
+            m->system = dup_or_null(system, &failed);
+            if (!m->verdict || failed) {
+                free(m->verdict);
+                free(m->drug);
+                free(m->code);
+                free(m->system);
+                memset(m, 0, sizeof *m);
+                return GATE_SLOTS;
+            }
+            m->hash = h;
+            r->gate_used++;
+            return i;
+        }
+        if (m->hash == h && same_str(m->drug, drug) &&
+            same_str(m->code, code) && same_str(m->system, system))
+            return i;
+    }
+    return GATE_SLOTS;
+}
+
+struct gate_rows {
+    pv_rules *r;
+    const char *patient;
+    int all; /* list the patient as 'everything passes' */
+};
+
+static int gate_row(void *ud, sqlite3_stmt *st)
+{
+    struct gate_rows *g = ud;
+    pv_rules *r = g->r;
+    const char *pid = (const char *)sqlite3_column_text(st, 9);
+    if (!pid || strcmp(pid, g->patient) != 0) {
+        g->all = 1; /* not what was asked for: judge nothing, pass all */
+        return 1;
+    }
+    size_t slot = gate_slot(r, (const char *)sqlite3_column_text(st, 1),
+                            (const char *)sqlite3_column_text(st, 2),
+                            (const char *)sqlite3_column_text(st, 3));
+    if (slot == GATE_SLOTS) {
+        g->all = 1;
+        return 1;
+    }
+    for (size_t i = 0; i < r->gate_n; i++)
+        if (r->gate_desc[i] == slot)
+            return 0;
+    if (r->gate_n == GATE_KINDS) {
+        g->all = 1;
+        return 1;
+    }
+    r->gate_desc[r->gate_n++] = slot;
+    return 0;
+}
+
+/* Lists the kinds of exposure of the patient, unless they are known for
+ * the store's current exposure generation (one query per patient and
+ * message, not per rule). */
+static void gate_load(pv_rules *r, const char *patient)
+{
+    uint64_t gen = pv_store_exposure_gen(r->store);
+    if (r->gate_valid && r->gate_gen == gen && r->gate_patient &&
+        strcmp(r->gate_patient, patient) == 0)
+        return;
+    if (r->gate_used * 2 > GATE_SLOTS)
+        gate_memo_clear(r);
+    free(r->gate_patient);
+    r->gate_patient = strdup(patient);
+    r->gate_n = 0;
+    struct gate_rows g = {r, patient, 0};
+    int rc = r->gate_patient
+                 ? pv_store_exposures(r->store, patient, gate_row, &g)
+                 : PV_ENOMEM;
+    pv_store_cursor_reset(r->store);
+    r->gate_all = g.all || rc != 0;
+    r->gate_gen = gen;
+    r->gate_valid = r->gate_patient != NULL;
+}
+
+struct gate_ask {
+    const struct rule *ru;
+    const struct gate_memo *m;
+    int yes;
+};
+
+/* The protected half of a verdict: host.gate_match(record, drug, code,
+ * system) in the rule's own state. */
+static int gate_body(lua_State *L)
+{
+    struct gate_ask *q = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, q->ru->pl->host_ref);
+    lua_getfield(L, -1, "gate_match");
+    lua_remove(L, -2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, q->ru->ref);
+    const char *v[3] = {q->m->drug, q->m->code, q->m->system};
+    for (int i = 0; i < 3; i++) {
+        if (v[i])
+            lua_pushstring(L, v[i]);
+        else
+            lua_pushnil(L);
+    }
+    lua_call(L, 4, 1);
+    q->yes = lua_toboolean(L, -1);
+    return 0;
+}
+
+/* Whether a lab or an event may reach the rule: always, unless the rule is
+ * gated and no exposure of the patient is one its on.exposure names. Any
+ * doubt (a failed query or verdict, too many kinds) lets it through. */
+static int gate_pass(pv_rules *r, const struct rule *ru, const char *patient)
+{
+    if (!ru->gated || r->no_gate || !patient)
+        return 1;
+    gate_load(r, patient);
+    if (!r->gate_valid || r->gate_all)
+        return 1;
+    size_t ri = (size_t)(ru - r->rules);
+    for (size_t i = 0; i < r->gate_n; i++) {
+        struct gate_memo *m = &r->gate_memo[r->gate_desc[i]];
+        if (!m->verdict[ri]) {
+            struct gate_ask q = {ru, m, 1};
+            char err[1024];
+            lua_State *L = ru->pl->L;
+            lua_pushcfunction(L, gate_body);
+            lua_pushlightuserdata(L, &q);
+            if (protected_call(ru->pl, 1, 0, r->instr_limit, err, sizeof err))
+                q.yes = 1;
+            m->verdict[ri] = q.yes ? 2 : 1;
+        }
+        if (m->verdict[ri] == 2)
+            return 1;
+    }
+    return 0;
+}
+
+/* Counts a call the gate spared. */
+static int gate_skip(pv_rules *r, const struct rule *ru, const char *patient)
+{
+    if (gate_pass(r, ru, patient))
+        return 0;
+    r->stats.gated++;
+    ((struct rule *)ru)->skips++;
+    return 1;
+}
+
 int pv_rules_on_lab(pv_rules *r, const pv_obs *o, int64_t id,
                     pv_alert_sink sink, void *ud)
 {
@@ -1849,7 +2243,7 @@ int pv_rules_on_lab(pv_rules *r, const pv_obs *o, int64_t id,
                          o->value_text, o->unit,       o->at};
     for (size_t i = 0; i < s->nrules; i++) {
         const struct rule *ru = &r->rules[s->rules[i]];
-        if (skip(r, ru))
+        if (skip(r, ru) || gate_skip(r, ru, o->patient_id))
             continue;
         int rc = run_rule(r, ru, "lab", o, &f, sink, ud);
         if (rc)
@@ -1894,7 +2288,7 @@ int pv_rules_on_event(pv_rules *r, const pv_event *e, int64_t id,
             continue;
         const struct rule *ru = &r->rules[p->rule];
         last = p->rule;
-        if (skip(r, ru))
+        if (skip(r, ru) || gate_skip(r, ru, e->patient_id))
             continue;
         int rc = run_rule(r, ru, "event", e, &f, sink, ud);
         if (rc)

@@ -55,6 +55,18 @@ void pv_rules_free(pv_rules *r);
 size_t pv_rules_count(const pv_rules *r);
 const char *pv_rules_name(const pv_rules *r, size_t i);
 const char *pv_rules_file(const pv_rules *r, size_t i);
+/* What 'pvwatch rules' lists of rule i, as pv.rule gave it: the signal,
+ * and the optional description, label (the label sentence enforced),
+ * severities ("high, medium") and trigger ("lab: neutrophils; exposure:
+ * baricitinib", or "every 1d"). NULL when the rule does not say. */
+enum pv_rule_info {
+    PV_RULE_SIGNAL,
+    PV_RULE_DESCRIPTION,
+    PV_RULE_LABEL,
+    PV_RULE_SEVERITIES,
+    PV_RULE_TRIGGER,
+};
+const char *pv_rules_info(const pv_rules *r, size_t i, enum pv_rule_info what);
 /* Only run rules whose name equals 'name' (NULL: all). For replay --rule. */
 void pv_rules_only(pv_rules *r, const char *name);
 
@@ -80,6 +92,7 @@ double pv_rules_next_due(const pv_rules *r, pv_time_t now);
 /* Counters for logs and metrics. */
 typedef struct pv_rules_stats {
     uint64_t calls, alerts, errors;
+    uint64_t gated; /* lab and event calls the gate spared (rules.c) */
 } pv_rules_stats;
 void pv_rules_stats_get(const pv_rules *r, pv_rules_stats *out);
 

@@ -678,7 +678,7 @@ local function copy_exposure(e)
         id = e.id, patient_id = e.patient_id, drug = e.drug, drug_code = e.drug_code,
         code_system = e.code_system, dose = e.dose, dose_unit = e.dose_unit,
         route = e.route, start = e.start, at = e.at, ["end"] = e["end"],
-        _kind = e._kind, kind = e.kind,
+        start_source = e.start_source, _kind = e._kind, kind = e.kind,
     }
 end
 
@@ -780,7 +780,7 @@ local made_alerts = setmetatable({}, { __mode = "k" })
 local RuleMT = { __name = "pv.rule", __metatable = false }
 local AlertMT = { __name = "pv.alert", __metatable = false }
 local RULE_FIELDS = { name = true, signal = true, description = true, on = true,
-    every = true, when = true }
+    every = true, when = true, needs_exposure = true, label = true, severities = true }
 local SEVERITY = { low = 1, medium = 2, high = 3, critical = 4 }
 local ALERT_FIELDS = { severity = true, title = true, grade = true, detail = true,
     action = true, key = true, evidence = true }
@@ -796,7 +796,28 @@ local function check_field(t, k, ty, required, what)
     end
 end
 
---- pv.rule { name, signal, on = { lab|event|exposure = codes }, every, when }
+-- The trigger of a rule as a listing shows it: "lab: neutrophils;
+-- exposure: baricitinib", the names the plugin gave (sets unexpanded),
+-- long lists cut after 4 names ("+N more").
+local function trigger_text(spec)
+    local function names(v)
+        if type(v) ~= "table" then return tostring(v) end
+        local out = {}
+        for i = 1, math.min(#v, 4) do out[i] = tostring(v[i]) end
+        if #v > 4 then out[#out + 1] = string_format("+%d more", #v - 4) end
+        return table_concat(out, ", ")
+    end
+    if spec.every ~= nil then return "every " .. tostring(spec.every) end
+    if type(spec.on) ~= "table" then return nil end
+    local parts = {}
+    for _, k in ipairs({ "lab", "event", "exposure" }) do
+        if spec.on[k] ~= nil then parts[#parts + 1] = k .. ": " .. names(spec.on[k]) end
+    end
+    return table_concat(parts, "; ")
+end
+
+--- pv.rule { name, signal, description, label, severities,
+---           on = { lab|event|exposure = codes }, every, when }
 function pv.rule(spec)
     if type(spec) ~= "table" then error("pv.rule takes a table", 2) end
     check_field(spec, "name", "string", true, "pv.rule")
@@ -805,12 +826,36 @@ function pv.rule(spec)
     for k in pairs(spec) do
         if not RULE_FIELDS[k] then
             error(string_format("%s: unknown field '%s' (name, signal, description, "
-                .. "on, every, when)", what, tostring(k)), 2)
+                .. "label, severities, on, every, needs_exposure, when)", what, tostring(k)), 2)
         end
     end
     check_field(spec, "description", "string", false, what)
+    -- label: the label sentence the rule enforces; severities: the ones
+    -- it can raise. Both optional, for listings only ('pvwatch rules',
+    -- docs/rules.md); they change nothing in how the rule runs.
+    check_field(spec, "label", "string", false, what)
+    check_field(spec, "severities", "table", false, what)
+    local severities
+    if spec.severities ~= nil then
+        local names = {}
+        for i, v in ipairs(spec.severities) do
+            if not SEVERITY[v] then
+                error(string_format("%s: severities[%d] must be low, medium, high or critical, not '%s'",
+                    what, i, tostring(v)), 2)
+            end
+            names[i] = v
+        end
+        severities = table_concat(names, ", ")
+    end
     check_field(spec, "signal", "string", true, what)
     check_field(spec, "when", "function", true, what)
+    -- needs_exposure = false: labs and events reach when() even for a
+    -- patient with no exposure that on.exposure names (issue 17; rules.c,
+    -- gate_pass). Only with on.exposure, where the gate applies.
+    check_field(spec, "needs_exposure", "boolean", false, what)
+    if spec.needs_exposure ~= nil and (type(spec.on) ~= "table" or spec.on.exposure == nil) then
+        error(what .. ": 'needs_exposure' goes with on.exposure", 2)
+    end
     if spec.on == nil and spec.every == nil then
         error(what .. ": needs 'on' (lab, event, exposure) or 'every'", 2)
     end
@@ -818,7 +863,9 @@ function pv.rule(spec)
         error(what .. ": takes 'on' or 'every', not both (when() differs)", 2)
     end
     local r = setmetatable({ name = spec.name, signal = spec.signal, when = spec.when,
-        description = spec.description, every = spec.every }, RuleMT)
+        description = spec.description, every = spec.every,
+        label = spec.label, severities = severities, trigger = trigger_text(spec),
+        needs_exposure = spec.needs_exposure ~= false }, RuleMT)
     if spec.on ~= nil then
         if type(spec.on) ~= "table" then error(what .. ": 'on' must be a table", 2) end
         for k in pairs(spec.on) do
@@ -893,7 +940,8 @@ function pv.now() return prim.now() end
 
 pv.days = DAY
 pv.label = { indication = settings.indication, region = settings.region }
-pv.exposure = { washout_days = settings.washout_days }
+pv.exposure = { washout_days = settings.washout_days,
+    rituximab_days = settings.rituximab_days }
 
 pv.state = {
     get = function(key) return prim.state_get(tostring(key)) end,
@@ -933,10 +981,17 @@ local function record(r, file)
         for i = 1, #list do out[i] = list[i] end
         return out
     end
+    local function str(k)
+        local v = rawget(r, k)
+        return type(v) == "string" and v or nil
+    end
     return { name = rawget(r, "name"), signal = rawget(r, "signal"),
+        description = str("description"), label = str("label"),
+        severities = str("severities"), trigger = str("trigger"),
         when = rawget(r, "when"), labs = strings(rawget(r, "labs")),
         events = strings(rawget(r, "events")),
         exposures = strings(rawget(r, "exposures")),
+        needs_exposure = rawget(r, "needs_exposure") ~= false,
         every_seconds = rawget(r, "every_seconds") }
 end
 
@@ -1028,6 +1083,18 @@ function host.call(rule, kind, fact)
         out[1] = normalise(rule, res, fact)
     end
     return out
+end
+
+-- The gate's question (rules.c, gate_pass): would an exposure of this
+-- drug text, drug code and code system trigger the rule, as host.call
+-- matches exposure triggers? Labs and events of a patient with no such
+-- exposure do not reach a rule that names drugs in on.exposure.
+function host.gate_match(rule, drug, drug_code, code_system)
+    local e = { drug = drug, drug_code = drug_code, code_system = code_system }
+    for _, d in ipairs(rule.exposures or {}) do
+        if drug_matches(d, e) then return true end
+    end
+    return false
 end
 
 -- Scheduled rules get the patient and the current time instead of a fact.

@@ -71,11 +71,12 @@ static const char *const stmt_sql[S__COUNT] = {
                   "OR (?3 IS NOT NULL AND sex IS NOT ?3)",
     [S_OBS] = "INSERT INTO observations (patient_id, code, code_system, name, "
               "value_num, value_text, unit, ref_low, ref_high, flag, status, "
-              "observed_at, message_id, line, comparator) "
-              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+              "observed_at, message_id, line, comparator, filler_order) "
+              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_EXPOSURE] = "INSERT INTO exposures (patient_id, drug, drug_code, "
                    "code_system, dose, dose_unit, route, start_at, end_at, "
-                   "message_id, line) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                   "message_id, line, start_source) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_EVENT] = "INSERT INTO events (patient_id, code, code_system, term, "
                 "onset_at, serious, outcome, message_id, line) "
                 "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -93,8 +94,8 @@ static const char *const stmt_sql[S__COUNT] = {
                  "AND (?4 IS NULL OR onset_at <= ?4) "
                  "ORDER BY onset_at DESC, id DESC LIMIT ?5",
     [S_EXPOSURES] = "SELECT id, drug, drug_code, code_system, dose, "
-                    "dose_unit, route, start_at, end_at, patient_id "
-                    "FROM exposures "
+                    "dose_unit, route, start_at, end_at, patient_id, "
+                    "start_source FROM exposures "
                     "WHERE patient_id = ? ORDER BY start_at, id",
     [S_PATIENT_GET] = "SELECT id, birth_date, sex FROM patients WHERE id = ?",
     [S_STATE_GET] = "SELECT value FROM rule_state WHERE rule = ? AND key = ?",
@@ -1130,6 +1131,7 @@ int pv_store_add_obs(pv_store *s, const pv_obs *o, int64_t *id)
     bind_id(st, 13, o->message_id);
     bind_line(st, 14, o->line);
     bind_text(st, 15, o->comparator);
+    bind_text(st, 16, o->filler_order);
     return finish_insert(s, st, id);
 }
 
@@ -1150,6 +1152,7 @@ int pv_store_add_exposure(pv_store *s, const pv_exposure *e, int64_t *id)
         bind_time(st, 9, e->end);
     bind_id(st, 10, e->message_id);
     bind_line(st, 11, e->line);
+    bind_text(st, 12, e->start_source);
     return finish_insert(s, st, id);
 }
 

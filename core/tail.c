@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "csv_layout.h"
 #include "error.h"
 #include "log.h"
 #include "map.h"
@@ -128,7 +129,8 @@ static int header_from_text(struct pass *ps, const char *text)
         s = e + 1;
     }
     char err[512];
-    if (pv_map_csv_header(fields, n, &ps->map, err, sizeof err))
+    if (pv_layout_header(pv_ingest_config(ps->p), ps->f->path, fields, n,
+                         &ps->map, err, sizeof err))
         return PV_EINVAL;
     ps->have_map = 1;
     return 0;
@@ -139,7 +141,8 @@ static int on_record(void *ud, long line, const pv_span *fields, size_t n)
     struct pass *ps = ud;
     if (!ps->have_map) {
         char err[512];
-        if (pv_map_csv_header(fields, n, &ps->map, err, sizeof err)) {
+        if (pv_layout_header(pv_ingest_config(ps->p), ps->f->path, fields, n,
+                             &ps->map, err, sizeof err)) {
             pv_error("%s:%ld: %s; not following this file", ps->f->path, line,
                      err);
             ps->fatal = 1;

@@ -36,10 +36,11 @@ local dose_text = pack.dose_text
 
 local DAY = pv.days
 
--- RITUXIMAB_DAYS: how long after its last dose rituximab still counts.
--- 6 months = 183 days.  There is no config key for it yet: when the
--- engine offers one (proposed: exposure.rituximab_days, read as
--- pv.exposure.rituximab_days), it is used; otherwise this constant.
+-- RITUXIMAB_DAYS: how long after its last dose rituximab still counts:
+-- config exposure.rituximab_days (pv.exposure.rituximab_days; a whole
+-- number of days, validated by core/config.c), default 183 = 6 months
+-- of B-cell depletion (issue 14).  The fallback keeps the plugin loadable
+-- on an engine older than the key.
 local RITUXIMAB_DAYS = (type(pv.exposure.rituximab_days) == "number"
   and pv.exposure.rituximab_days) or 183
 
@@ -99,6 +100,10 @@ end
 local combination = pv.rule {
   name = "baricitinib.combination",
   signal = "interaction",
+  label = "Not recommended with biologic DMARDs, other JAK inhibitors, or "
+    .. "potent immunosuppressants such as ciclosporin (MIMS-TH; domain "
+    .. "§1.9)",
+  severities = { "high" },
   description = "baricitinib overlapping a biologic DMARD, another JAK "
     .. "inhibitor or a potent immunosuppressant",
   on = { exposure = TRIGGER },

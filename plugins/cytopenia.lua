@@ -59,6 +59,10 @@ end
 local neutropenia = pv.rule {
   name = "baricitinib.neutropenia",
   signal = "cytopenia",
+  label = "ANC less than 1000: interrupt OLUMIANT until ANC greater than "
+    .. "or equal to 1000 (US RA/AA; EU: interrupt if ANC < 1 x 10^9 "
+    .. "cells/L; domain §1.4)",
+  severities = { "medium", "high", "critical" },
   description = "ANC of CTCAE v5 grade >= 2 while exposed to baricitinib",
   -- LOINC 751-8, 26499-4, 753-4 (domain §3.1)
   on = { lab = "neutrophils", exposure = "baricitinib" },
@@ -166,6 +170,7 @@ local function count_rule(spec)
     name = "baricitinib." .. spec.key,
     signal = "cytopenia",
     description = spec.description,
+    label = spec.label, severities = spec.severities,
     on = { lab = spec.set, exposure = "baricitinib" },
     when = function(fact, patient)
       if fact.kind == "lab" then
@@ -202,6 +207,10 @@ local lymphopenia = count_rule {
   term = "lymphocyte_count_decreased", ctcae_term = "lymphocyte count "
     .. "decreased", abbrev = "ALC", unit = "cells/mm3", analyte = "alc",
   title = "Lymphopenia",
+  label = "ALC less than 500: interrupt OLUMIANT until ALC greater than "
+    .. "or equal to 500 (US RA/AA; EU: ALC < 0.5 x 10^9 cells/L; "
+    .. "domain §1.4)",
+  severities = { "medium", "high", "critical" },
   description = "ALC of CTCAE v5 grade >= 2 while exposed to baricitinib",
 }
 
@@ -215,6 +224,9 @@ local anemia = count_rule {
   key = "anemia", set = "hemoglobin", term = "anemia",
   ctcae_term = "anemia", abbrev = "Hb", unit = "g/dL", analyte = "hb",
   title = "Anemia",
+  label = "Hgb <8 g/dL: avoid initiation or interrupt dosing until Hgb >= "
+    .. "8 g/dL (MEDSCAPE; EU: Hb < 8 g/dL; domain §1.4)",
+  severities = { "medium", "high", "critical" },
   description = "Hb of CTCAE v5 grade >= 2 while exposed to baricitinib",
 }
 
@@ -227,6 +239,9 @@ local thrombocytopenia = count_rule {
   term = "platelet_count_decreased", ctcae_term = "platelet count "
     .. "decreased", abbrev = "Platelets", unit = "cells/mm3",
   title = "Thrombocytopenia",
+  label = "None: the label sets no platelet threshold; CTCAE v5 grading "
+    .. "only (domain §1.4, §2)",
+  severities = { "medium", "high", "critical" },
   description = "Platelets of CTCAE v5 grade >= 2 while exposed to "
     .. "baricitinib",
   no_label = function(grade)
@@ -314,6 +329,10 @@ end
 local initiation_blocked = pv.rule {
   name = "baricitinib.initiation_blocked",
   signal = "cytopenia",
+  label = "OLUMIANT initiation is not recommended in patients with an ALC "
+    .. "<500 cells/μl, ANC <1000 cells/μl, or hemoglobin level <8 g/dL "
+    .. "(DRUGS23; COVID-19: ALC <200, ANC <500; domain §1.4)",
+  severities = { "high" },
   description = "baricitinib started within 14 days after an ANC, ALC or "
     .. "Hb below the label's do-not-initiate threshold",
   on = { lab = INIT_SETS, exposure = "baricitinib" },

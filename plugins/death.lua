@@ -67,6 +67,10 @@ end
 local death = pv.rule {
   name = "baricitinib.death",
   signal = "mortality",
+  label = "Higher rate of all-cause mortality, including sudden "
+    .. "cardiovascular death with another JAK inhibitor vs. TNF "
+    .. "blockers (USPI-HL22 boxed warning, 5.2); MACE (5.4)",
+  severities = { "critical" },
   description = "death (fatal outcome, R99, I46) while exposed to "
     .. "baricitinib",
   on = { event = ALL, exposure = "baricitinib" },

@@ -106,6 +106,11 @@ end
 local gi_perforation = pv.rule {
   name = "baricitinib.gi_perforation",
   signal = "gi_perforation",
+  label = "Use with caution in patients at risk (USPI-OLD); EU: evaluate "
+    .. "new abdominal signs promptly; risk factors diverticular "
+    .. "disease, chronic NSAIDs, corticosteroids, opioids (MIMS-TH; "
+    .. "domain §1.8)",
+  severities = { "critical", "medium" },
   description = "GI perforation while exposed to baricitinib, or a "
     .. "GI-perforation risk factor at initiation",
   on = { event = { "gi_perforation", "diverticular" }, exposure = TRIGGER },

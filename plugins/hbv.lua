@@ -97,6 +97,9 @@ end
 local hbv = pv.rule {
   name = "baricitinib.hbv",
   signal = "hepatic",
+  label = "Should HBV DNA be detected, consult with a hepatologist "
+    .. "(OLU-HCP; domain §1.7)",
+  severities = { "high" },
   description = "HBV DNA detected or HBsAg positive while exposed to "
     .. "baricitinib",
   on = { lab = SETS, exposure = "baricitinib" },

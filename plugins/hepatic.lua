@@ -106,6 +106,10 @@ end
 local transaminase_rise = pv.rule {
   name = "baricitinib.transaminase_rise",
   signal = "hepatic",
+  label = "Interrupt if increases are observed and drug-induced liver "
+    .. "injury is suspected, until DILI is excluded (LILLY-EU-LAB; "
+    .. "MIMS-TH; US sentence UNVERIFIED; domain §1.4)",
+  severities = { "medium", "high", "critical" },
   description = "ALT or AST of CTCAE v5 grade >= 2 (baseline-aware) while "
     .. "exposed to baricitinib",
   on = { lab = { "alt", "ast" }, exposure = "baricitinib" },
@@ -226,6 +230,10 @@ end
 local hys_law = pv.rule {
   name = "baricitinib.hys_law",
   signal = "hepatic",
+  label = "Treatment should be temporarily interrupted if drug-induced "
+    .. "liver injury is suspected (LILLY-EU-LAB; domain §1.4); Hy's "
+    .. "law itself is not label text",
+  severities = { "critical" },
   description = "ALT or AST >= 3 x ULN with total bilirubin >= 2 x ULN "
     .. "within 30 days, while exposed to baricitinib",
   on = { lab = "liver", exposure = "baricitinib" },

@@ -87,6 +87,7 @@ local function event_rule(spec)
     name = "baricitinib." .. spec.key,
     signal = "infection",
     description = spec.description,
+    label = spec.label, severities = spec.severities,
     on = { event = spec.set, exposure = "baricitinib" },
     when = function(fact, patient)
       if fact.kind == "event" then
@@ -124,6 +125,10 @@ end
 -- "Blood culture positive with signs or symptoms; treatment indicated").
 local serious_infection = event_rule {
   key = "serious_infection", set = "serious_infection",
+  label = "Interrupt treatment with OLUMIANT if serious infection occurs "
+    .. "until the infection is controlled (USPI-HL22 boxed warning, "
+    .. "5.1; domain §1.7)",
+  severities = { "critical", "high", "medium" },
   description = "sepsis, pneumonia or another serious infection while "
     .. "exposed to baricitinib",
   assess = function(event)
@@ -148,6 +153,9 @@ local serious_infection = event_rule {
 -- disseminated, B02.0 encephalitis) is high.
 local herpes_zoster = event_rule {
   key = "herpes_zoster", set = "herpes_zoster",
+  label = "If a patient develops herpes zoster, interrupt Olumiant "
+    .. "treatment until the episode resolves (OLU-HCP; domain §1.7)",
+  severities = { "critical", "high", "medium" },
   description = "herpes zoster while exposed to baricitinib",
   assess = function(event)
     local serious = event.serious == true
@@ -172,6 +180,9 @@ local herpes_zoster = event_rule {
 -- with active TB; critical when serious or fatal.
 local tuberculosis = event_rule {
   key = "tuberculosis", set = "tuberculosis",
+  label = "OLUMIANT should not be given to patients with active "
+    .. "tuberculosis (USPI-HL22 boxed warning, 5.1; domain §1.7)",
+  severities = { "critical", "high" },
   description = "active tuberculosis while exposed to baricitinib",
   assess = function(event)
     return {
@@ -192,6 +203,10 @@ local tuberculosis = event_rule {
 -- severity comes from the serious flag, never from the code.
 local opportunistic = event_rule {
   key = "opportunistic", set = "opportunistic",
+  label = "Invasive fungal infections, including candidiasis and "
+    .. "pneumocystosis; infections due to opportunistic pathogens "
+    .. "(USPI-HL22 boxed warning; domain §1.2)",
+  severities = { "critical", "high", "medium" },
   description = "opportunistic infection (candidiasis, pneumocystosis, "
     .. "...) while exposed to baricitinib",
   assess = function(event)

@@ -67,6 +67,10 @@ end
 local lipid_rise = pv.rule {
   name = "baricitinib.lipid_rise",
   signal = "lipids",
+  label = "Assess lipids 12 weeks after initiation; manage according to "
+    .. "clinical guidelines for hyperlipidaemia; no numeric threshold "
+    .. "in the label (LILLY-US-MON; LILLY-EU-LAB; domain §1.4)",
+  severities = { "medium", "high", "critical" },
   description = "total cholesterol or triglycerides of CTCAE v5 grade >= 2 "
     .. "while exposed to baricitinib",
   on = { lab = SETS, exposure = "baricitinib" },

@@ -51,6 +51,8 @@ end
 local live_vaccine = pv.rule {
   name = "baricitinib.live_vaccine",
   signal = "vaccine",
+  label = "Avoid live vaccines (USPI-OLD; MIMS-TH; domain §1.7)",
+  severities = { "high" },
   description = "a live vaccine (CVX) given while exposed to baricitinib",
   on = { exposure = VACCINE_WORDS },
   when = function(e, patient)

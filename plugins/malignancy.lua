@@ -120,6 +120,11 @@ end
 local malignancy = pv.rule {
   name = "baricitinib.malignancy",
   signal = "malignancy",
+  label = "Malignancies have occurred in patients treated with OLUMIANT. "
+    .. "Higher rate of lymphomas and lung cancers with another JAK "
+    .. "inhibitor (USPI-HL22 5.3); NMSC: periodic skin examination "
+    .. "(OLU-HCP); EU risk group (MIMS-TH)",
+  severities = { "high", "medium", "low" },
   description = "a new malignancy while exposed to baricitinib, or a "
     .. "history of malignancy when the course started",
   on = { event = SETS, exposure = "baricitinib" },

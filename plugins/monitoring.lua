@@ -71,6 +71,9 @@ end
 local lipids_overdue = pv.rule {
   name = "baricitinib.lipids_overdue",
   signal = "monitoring",
+  label = "Lipid assessment 12 weeks after initiation of treatment "
+    .. "(LILLY-US-MON; LILLY-EU-LAB; domain §1.4)",
+  severities = { "low" },
   description = "no lipid result 12-16 weeks after starting baricitinib",
   every = "1d",
   when = function(patient, now)
@@ -106,6 +109,9 @@ local lipids_overdue = pv.rule {
 local cbc_overdue = pv.rule {
   name = "baricitinib.cbc_overdue",
   signal = "monitoring",
+  label = "CBC with differential (ANC, ALC, Hb) before and during "
+    .. "treatment (LILLY-US-MON; domain §1.4)",
+  severities = { "medium" },
   description = "no CBC for 12 weeks while taking baricitinib",
   every = "1d",
   when = function(patient, now)

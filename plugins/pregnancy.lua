@@ -79,6 +79,9 @@ end
 local pregnancy = pv.rule {
   name = "baricitinib.pregnancy",
   signal = "pregnancy",
+  label = "EU: Do not take Olumiant ... if you are pregnant (EU-PIL; "
+    .. "domain §1.3); US: advised against (wording UNVERIFIED)",
+  severities = { "high" },
   description = "positive hCG or a pregnancy code while exposed to "
     .. "baricitinib",
   on = { lab = "hcg", event = "pregnancy", exposure = "baricitinib" },

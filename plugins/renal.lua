@@ -178,6 +178,11 @@ end
 local dose_adjustment = pv.rule {
   name = "baricitinib.dose_adjustment",
   signal = "renal",
+  label = "eGFR 30 to <60: reduce the dose, <30 not recommended; with "
+    .. "strong OAT3 inhibitors such as probenecid a lower dose, per "
+    .. "label.region and indication (LILLY-US-RA; MIMS-HK; domain "
+    .. "§1.5, §1.9)",
+  severities = { "high", "medium" },
   description = "baricitinib dose above the label's for the eGFR, or with "
     .. "a strong OAT3 inhibitor (probenecid)",
   on = { lab = "egfr", exposure = EXPOSURES },

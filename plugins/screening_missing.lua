@@ -32,6 +32,10 @@ end
 local screening_missing = pv.rule {
   name = "baricitinib.screening_missing",
   signal = "monitoring",
+  label = "Test for latent TB before and during therapy, except for "
+    .. "COVID-19 (USPI-HL22); hepatitis screening before treatment "
+    .. "(LILLY-US-MON; domain §1.4, §1.7)",
+  severities = { "medium" },
   description = "a baricitinib course started without a latent-TB test or "
     .. "hepatitis B serology (90 days before to 14 days after)",
   every = "1d",

@@ -54,6 +54,9 @@ end
 local burden = pv.rule {
   name = "baricitinib.steroid_burden",
   signal = "interaction",
+  label = "None: a guideline threshold, not label text; the boxed warning "
+    .. "names pneumocystosis (USPI-HL22; domain §1.2)",
+  severities = { "medium" },
   description = "prednisone-equivalent >= 20 mg/day for >= 4 weeks while "
     .. "exposed to baricitinib",
   on = { exposure = TRIGGER },

@@ -51,6 +51,7 @@ local function exposure_rule(spec)
     name = spec.name,
     signal = "thrombosis",
     description = spec.description,
+    label = spec.label, severities = spec.severities,
     on = on,
     when = function(fact, patient)
       if fact.kind == spec.kind then
@@ -84,6 +85,11 @@ end
 -- not carry, so it has none.
 local vte = exposure_rule {
   name = "baricitinib.vte", kind = "event", set = "vte",
+  label = "Thrombosis has occurred in patients treated with OLUMIANT; "
+    .. "pulmonary embolism, venous and arterial thrombosis (USPI-HL22 "
+    .. "5.5); EU: discontinue in patients with suspected VTE (MIMS-TH; "
+    .. "domain §1.8)",
+  severities = { "critical" },
   description = "venous thromboembolism (PE, lower-limb DVT) while "
     .. "exposed to baricitinib",
   assess = function(event, exposure)
@@ -119,6 +125,10 @@ local ARTERIAL_TITLE = {
 local arterial_thrombosis = exposure_rule {
   name = "baricitinib.arterial_thrombosis", kind = "event",
   set = "arterial_thrombosis",
+  label = "Higher rate of MACE (cardiovascular death, myocardial "
+    .. "infarction, and stroke) and arterial thrombosis with another "
+    .. "JAK inhibitor (USPI-HL22 5.4, 5.5; domain §1.8)",
+  severities = { "critical" },
   description = "arterial thrombosis, ischaemic stroke or MI while exposed "
     .. "to baricitinib",
   assess = function(event, exposure)
@@ -149,6 +159,9 @@ local arterial_thrombosis = exposure_rule {
 -- A raised D-dimer is not a diagnosis, hence medium; no CTCAE term.
 local ddimer = exposure_rule {
   name = "baricitinib.ddimer", kind = "lab", set = "ddimer",
+  label = "None: D-dimer is not in the label; a clue for the thrombosis "
+    .. "warning (USPI-HL22 5.5; domain §1.8)",
+  severities = { "medium" },
   description = "D-dimer above the reference range while exposed to "
     .. "baricitinib",
   assess = function(obs, exposure)

@@ -427,9 +427,14 @@ local OPIOIDS = { "morphine", "oxycodone", "hydrocodone", "codeine",
 -- vaccines.asp?rpt=cvx): 02 OPV, 03 MMR, 04 M/R, 05 measles, 06 rubella,
 -- 07 mumps, 21 varicella, 37 yellow fever, 94 MMRV, 116 rotavirus
 -- pentavalent, 119 rotavirus monovalent, 121 zoster live, 149 LAIV
--- quadrivalent.  From memory, UNVERIFIED: 19 BCG, 25 typhoid oral, 38
--- rubella-mumps, 111 LAIV trivalent, 122 rotavirus unspecified, 174
--- cholera live oral, 75 vaccinia (smallpox), 184 yellow fever unspecified.
+-- quadrivalent.  Also verified (issue 14 review, find_string over public
+-- copies of the CDC CVX table): 25 "typhoid vaccine, live, oral" (CDC
+-- CVX JSON export and a tab-separated CVX list), 19 "Bacillus
+-- Calmette-Guerin vaccine" and 174 "cholera, live attenuated" (a CVX/CPT
+-- crosswalk table: MYCOBAX 19 / 90585, VAXCHORA 174 / 90625), 75
+-- "vaccinia (smallpox)" (the same CVX list).  From memory, UNVERIFIED:
+-- 38 rubella-mumps, 111 LAIV trivalent, 122 rotavirus unspecified, 184
+-- yellow fever unspecified.
 -- Not live, the neighbours: 187 zoster recombinant, 10 IPV, 101 typhoid
 -- ViCPs, 141 influenza injectable.
 local LIVE_VACCINES = {

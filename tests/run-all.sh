@@ -7,7 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../.ci/deps.sh
 . "$root/.ci/deps.sh"
-pv_install "${PV_BUILD_PACKAGES[@]}" "${PV_TEST_PACKAGES[@]}"
+pv_install "${PV_BUILD_PACKAGES[@]}" "${PV_TEST_PACKAGES[@]}" \
+    "${PV_DEB_PACKAGES[@]}"
 
 # The npm MLLP clients for the end-to-end tests, from the committed lock files.
 for d in "$root"/tests/e2e/npm/*/; do

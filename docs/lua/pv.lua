@@ -84,6 +84,7 @@ function Obs:value_in(unit) end
 ---@field start integer The first dose.
 ---@field at? integer The same as `start`, on the triggering fact only.
 ---@field ["end"]? integer The last dose; nil = ongoing. Write `e["end"]`.
+---@field start_source? string Where `start` came from: `"TQ1-7"`, `"RXE-1"`, `"ORC-7"`, `"RXG-3"`, `"RXA-3"`, `"RXD-3"`, `"MSH-7"` (the message time: no start given), `"csv"`.
 
 ---Options of `patient:labs` and `patient:events`.
 ---@class pv.HistoryOpts
@@ -197,8 +198,11 @@ function Patient:age(at) end
 ---@field name string Unique across all plugins, e.g. `"site.alc_halved"`.
 ---@field signal string The alerts' signal, e.g. `"cytopenia"`.
 ---@field description? string One line.
+---@field label? string The label sentence the rule enforces, with its source (for `pvwatch rules` and docs/rules.md; changes nothing at run time).
+---@field severities? pv.Severity[] The severities the rule can raise (listed by `pvwatch rules`; not enforced).
 ---@field on? pv.Triggers Lab, event and exposure triggers.
 ---@field every? string A schedule: a whole number and `s`, `m`, `h` or `d` (`"1d"`); then `when(patient, now)`.
+---@field needs_exposure? boolean With `on.exposure`: `false` lets labs and events of patients without such an exposure reach `when` (default `true`: the exposure gate, docs/rules.md).
 ---@field when fun(fact: pv.Fact, patient: pv.Patient): pv.Alert|pv.Alert[]|false|nil Called as `when(fact, patient)` for `on` triggers and as `when(patient, now)` for `every` (annotate such a function with `---@param patient pv.Patient` and `---@param now integer`).
 
 ---A rule, as `pv.rule` returns it; a plugin file returns one or a list.
@@ -236,6 +240,7 @@ pv = {}
 
 ---@class pv.ExposureConfig
 ---@field washout_days number Days an exposure still counts after its last day (default 28).
+---@field rituximab_days integer Days after its last dose rituximab still counts for `baricitinib.combination` (config `exposure.rituximab_days`, default 183).
 
 ---Declares a rule. Call it at the top level of a plugin file; it raises an
 ---error for a missing name, signal or `when`, an unknown trigger or a bad

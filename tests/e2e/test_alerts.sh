@@ -2,12 +2,15 @@
 # End to end: the alert workflow, 'pvwatch alerts list|show|ack|close'
 # (issue 2, item 4): --status, --json, --note, --by; every action is a row
 # in alert_actions and a line in the alert log; closed alerts cannot be
-# acknowledged; unknown ids are usage errors (exit 2).
+# acknowledged; unknown ids are usage errors (exit 2). The signed trail
+# (issue 21 part 2): --by another name only with audit.allow_by, recorded
+# as entered by the login on behalf of that name; close needs --note.
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RULE=baricitinib.neutropenia
-write_config pv.lua
+ME=$(id -un)
+write_config pv.lua 'audit = { allow_by = true }'
 cat >meds.csv <<'EOF'
 patient_id,drug,start,dose,dose_unit
 P1,baricitinib,2026-01-01,2,mg
@@ -75,13 +78,18 @@ log_before=$(lines alerts.jsonl)
 pv alerts -c pv.lua ack "$A1" --note "called the clinic" --by drsmith
 assert_eq 0 "$RC" "ack"
 assert_eq acknowledged "$(q "SELECT status FROM alerts WHERE id=$A1")" "ack: status"
-assert_eq "drsmith|acknowledged|called the clinic" \
-    "$(q "SELECT actor, action, note FROM alert_actions WHERE alert_id=$A1 ORDER BY id DESC LIMIT 1")" \
-    "ack: a row in alert_actions with --by and --note"
+assert_eq "drsmith|$ME|acknowledged|called the clinic" \
+    "$(q "SELECT actor, entered_by, action, note FROM alert_actions WHERE alert_id=$A1 ORDER BY id DESC LIMIT 1")" \
+    "ack: a row in alert_actions with --by, the login who entered it, and --note"
 assert_eq $((log_before + 1)) "$(lines alerts.jsonl)" "ack: one line in the alert log"
 assert_eq "acknowledged|$A1|P1|acknowledged" \
     "$(jsonl alerts.jsonl '"|".join(str(L[-1].get(k)) for k in ("event", "alert_id", "patient_id", "status"))')" \
     "ack: the log line"
+assert_eq "drsmith|$ME" "$(jsonl alerts.jsonl '"|".join(str(L[-1].get(k)) for k in ("by", "entered_by"))')" \
+    "ack: the log line names both"
+pv alerts -c pv.lua show "$A1"
+assert_match "acknowledged +by drsmith \(entered by $ME on behalf of drsmith\): called the clinic" \
+    "$OUT" "show: entered by X on behalf of Y"
 pv alerts -c pv.lua list --status acknowledged --json
 assert_eq "$A1" "$(json_list "$OUT" '",".join(str(a["id"]) for a in J)')" "list --status acknowledged"
 pv alerts -c pv.lua list --status open --json
@@ -90,17 +98,25 @@ assert_eq "$A2,$A3" "$(json_list "$OUT" '",".join(str(a["id"]) for a in sorted(J
 pv alerts -c pv.lua ack "$A1"
 assert_eq 2 "$RC" "ack of an acknowledged alert: exit 2"
 assert_match 'already' "$ERR" "ack twice: clear message"
-USER=nurse-on-duty pv alerts -c pv.lua ack "$A2"
+USER=nurse-on-duty LOGNAME=nurse-on-duty pv alerts -c pv.lua ack "$A2"
 assert_eq 0 "$RC" "ack without --by"
-assert_eq "nurse-on-duty|acknowledged|" \
-    "$(q "SELECT actor, action, coalesce(note, '') FROM alert_actions WHERE alert_id=$A2 ORDER BY id DESC LIMIT 1")" \
-    "--by defaults to the login name; no note"
+assert_eq "$ME|$ME|acknowledged|" \
+    "$(q "SELECT actor, entered_by, action, coalesce(note, '') FROM alert_actions WHERE alert_id=$A2 ORDER BY id DESC LIMIT 1")" \
+    "--by defaults to the login name (the passwd entry, not \$USER); no note"
+pv alerts -c pv.lua show "$A2"
+assert_no_match "on behalf of" "$OUT" "show: no 'on behalf of' when the login acted itself"
 
 # ---------------------------------------------------------------------------
 section "close"
 pv alerts -c pv.lua close "$A1" --note "ANC recovered" --by drsmith
 assert_eq 0 "$RC" "close an acknowledged alert"
 pv alerts -c pv.lua close "$A3" --by drjones
+assert_eq 2 "$RC" "close without --note: exit 2"
+assert_match "needs --note" "$ERR" "close without --note: says so"
+pv alerts -c pv.lua close "$A3" --by drjones --note "  "
+assert_eq 2 "$RC" "close with a blank --note: exit 2"
+assert_eq open "$(q "SELECT status FROM alerts WHERE id=$A3")" "close without a note changes nothing"
+pv alerts -c pv.lua close "$A3" --by drjones --note "false positive"
 assert_eq 0 "$RC" "close an open alert"
 assert_eq "closed|closed" "$(q "SELECT group_concat(status, '|') FROM (SELECT status FROM alerts WHERE id IN ($A1, $A3) ORDER BY id)")" \
     "close: status"
@@ -108,7 +124,7 @@ pv alerts -c pv.lua ack "$A1"
 assert_eq 2 "$RC" "ack of a closed alert: exit 2"
 assert_match "closed" "$ERR" "ack of a closed alert: the message says it is closed"
 assert_eq closed "$(q "SELECT status FROM alerts WHERE id=$A1")" "the closed alert stays closed"
-pv alerts -c pv.lua close "$A1"
+pv alerts -c pv.lua close "$A1" --note again
 assert_eq 2 "$RC" "close of a closed alert: exit 2"
 pv alerts -c pv.lua list --status closed --json
 assert_eq "$A1,$A3" "$(json_list "$OUT" '",".join(str(a["id"]) for a in sorted(J, key=lambda a: a["id"]))')" "list --status closed"
@@ -118,7 +134,7 @@ assert_eq "opened:pvwatch:,acknowledged:drsmith:called the clinic,closed:drsmith
     "show --json: the audit trail in order"
 
 section "every action is a row in alert_actions and a line in the log"
-assert_eq "$A1:opened:pvwatch,$A1:acknowledged:drsmith,$A1:closed:drsmith,$A2:opened:pvwatch,$A2:acknowledged:nurse-on-duty,$A3:opened:pvwatch,$A3:closed:drjones" \
+assert_eq "$A1:opened:pvwatch,$A1:acknowledged:drsmith,$A1:closed:drsmith,$A2:opened:pvwatch,$A2:acknowledged:$ME,$A3:opened:pvwatch,$A3:closed:drjones" \
     "$(q "SELECT group_concat(x, ',') FROM (SELECT alert_id || ':' || action || ':' || actor AS x FROM alert_actions WHERE alert_id IN ($A1, $A2, $A3) ORDER BY alert_id, id)")" \
     "alert_actions"
 assert_eq "$A1:opened,$A1:acknowledged,$A1:closed,$A2:opened,$A2:acknowledged,$A3:opened,$A3:closed" \
@@ -131,7 +147,7 @@ assert_eq "" "$(q "SELECT group_concat(at) FROM alert_actions WHERE at NOT GLOB 
 section "unknown ids and usage errors"
 n_actions=$(q 'SELECT count(*) FROM alert_actions')
 for verb in show ack close; do
-    pv alerts -c pv.lua "$verb" "$NOPE"
+    pv alerts -c pv.lua "$verb" "$NOPE" --note "n"
     assert_eq 2 "$RC" "$verb of an unknown id: exit 2"
     assert_match "$NOPE" "$ERR" "$verb of an unknown id: the id is named"
 done
@@ -145,7 +161,25 @@ pv alerts -c pv.lua show "$A1" "$A2"
 assert_eq 2 "$RC" "show with two ids: exit 2"
 pv alerts -c pv.lua close "$A2" --nonsense
 assert_eq 2 "$RC" "an unknown option: exit 2"
+
+section "signed audit trail: --by another name without audit.allow_by"
+write_config strict.lua
+pv alerts -c strict.lua ack "$A3" --by drjones
+assert_eq 2 "$RC" "--by another user without allow_by: exit 2"
+assert_match "not you \($ME\).*allow_by = true" "$ERR" "the refusal names the login and the setting"
+pv alerts -c strict.lua close "$A2" --by drjones --note "ok"
+assert_eq 2 "$RC" "close --by another user without allow_by: exit 2"
+pv alerts -c strict.lua close "$A2" --by "dr$(printf '\033')x" --note "ok"
+assert_eq 2 "$RC" "--by with a control character: exit 2"
+write_config bad-audit.lua 'audit = { allow_by = "yes" }'
+pv check -c bad-audit.lua
+assert_eq 2 "$RC" "audit.allow_by must be a boolean"
+assert_match "bad-audit.lua:[0-9]+: audit.allow_by must be true or false" "$ERR" "names file, line and key"
 assert_eq "$n_actions" "$(q 'SELECT count(*) FROM alert_actions')" "failed commands record nothing"
 assert_eq acknowledged "$(q "SELECT status FROM alerts WHERE id=$A2")" "failed commands change nothing"
+pv alerts -c strict.lua close "$A2" --by "$ME" --note "ANC 1600"
+assert_eq 0 "$RC" "--by naming the login itself needs no allow_by"
+assert_eq "$ME|$ME|ANC 1600" "$(q "SELECT actor, entered_by, note FROM alert_actions WHERE alert_id=$A2 ORDER BY id DESC LIMIT 1")" \
+    "recorded as the login"
 
 finish

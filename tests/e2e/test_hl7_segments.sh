@@ -236,4 +236,146 @@ stop_pv
 assert_eq 0 "$STOP_RC" "pvwatch run stops cleanly"
 cd .. || exit 1
 
+
+# ---------------------------------------------------------------------------
+# orx FILE CONTROL PATIENT PLACER FILLER OBX...: an ORU^R01 whose OBR has
+# the given order numbers (issue 15 item 1).
+orx() {
+    local file=$1 ctl=$2 pat=$3 placer=$4 filler=$5
+    shift 5
+    {
+        printf 'MSH|^~\\&|LAB|HOSP|PV|PV|20261201080000||ORU^R01^ORU_R01|%s|P|2.5.1\r' "$ctl"
+        printf 'PID|1||%s^^^HOSP^MR\r' "$pat"
+        printf 'OBR|1|%s|%s|57021-8^CBC^LN|||20261201070000\r' "$placer" "$filler"
+        local s
+        for s in "$@"; do
+            printf '%s\r' "$s"
+        done
+    } >"$file"
+}
+
+section "issue15_item01_item06_status_by_order_and_reused_control_ids_over_mllp"
+mkdir order && cd order || exit 1
+write_config pv.lua
+meds R1
+start_pv pv run -c pv.lua
+check_wait "grep -q 'MLLP listening on 127.0.0.1:[0-9]' pv.err" 15 "pvwatch names its MLLP port"
+PORT=$(sed -n 's/.*MLLP listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' pv.err | head -n 1)
+[ -n "$PORT" ] || finish
+# Item 1: preliminary then final of order FI1; a preliminary of another
+# order (FI2) of the same code and time stays live; a W of 0.4 raises nothing.
+orx r1.hl7 MSGR1 R1 PL1 FI1 'OBX|1|NM|751-8^Neutrophils^LN||1.1|10*9/L|||||P'
+orx r2.hl7 MSGR2 R1 PL2 FI2 'OBX|1|NM|751-8^Neutrophils^LN||1.4|10*9/L|||||P'
+orx r3.hl7 MSGR3 R1 PL1 FI1 'OBX|1|NM|751-8^Neutrophils^LN||1.2|10*9/L|||||F'
+orx r4.hl7 MSGR4 R1 PL2 FI2 'OBX|1|NM|751-8^Neutrophils^LN||0.4|10*9/L|||||W'
+for f in r1 r2 r3 r4; do
+    assert_match "MSA\|AA\|MSG${f^^}" "$(ack "$f.hl7")" "$f.hl7 is AA"
+done
+assert_eq "FI1|1.1|W;FI2|1.4|W;FI1|1.2|F;FI2|0.4|W" \
+    "$(q "SELECT filler_order, value_num, status FROM observations WHERE patient_id='R1' ORDER BY id" | tr '\n' ';' | sed 's/;$//')" \
+    "the final replaces the preliminary of its own order; W retires the other order's"
+assert_eq 0 "$(q "SELECT count(*) FROM alerts WHERE patient_id='R1' AND severity='critical'")" \
+    "the W result of ANC 0.4 raises no critical alert"
+# Item 6: a resend is AA; the same control id with other content is AE with
+# an ERR and an engine alert, the new message kept as rejected.
+assert_match "MSA\|AA\|MSGR3" "$(ack r3.hl7)" "a true resend is AA"
+orx r3x.hl7 MSGR3 R1 PL1 FI1 'OBX|1|NM|751-8^Neutrophils^LN||0.2|10*9/L|||||F|||20261201090000'
+ackx=$(ack r3x.hl7)
+assert_match "MSA\|AE\|MSGR3" "$ackx" "a reused control id with other content is AE"
+assert_match "ERR\|\|\|205\^Duplicate key identifier\^HL70357\|E\|\|\|\|control id MSGR3 from LAB.F.HOSP was already used for a message with other content" \
+    "$ackx" "the ERR says so"
+assert_eq "collision:hl7:LAB|HOSP|rejected" \
+    "$(q "SELECT source, status FROM messages WHERE control_id LIKE 'MSGR3#sha256:%'")" \
+    "the new message is kept, as rejected"
+check_wait "[ \"\$(q \"SELECT count(*) FROM alerts WHERE rule='pvwatch.hl7' AND signal='engine' AND dedup_key='control-id-reuse:LAB|HOSP|MSGR3'\")\" = 1 ]" 10 \
+    "an engine alert names the reused control id"
+assert_eq 0 "$(q "SELECT count(*) FROM observations WHERE patient_id='R1' AND value_num=0.2")" \
+    "its result is not stored"
+stop_pv
+assert_eq 0 "$STOP_RC" "pvwatch run stops cleanly"
+# mllp.duplicates = "by_content" stores it as a new message; as a file too.
+write_config pv2.lua 'mllp = { listen = "127.0.0.1:0", duplicates = "by_content" }'
+pv check -c pv2.lua
+assert_eq 0 "$RC" "pvwatch check accepts mllp.duplicates = by_content"
+write_config pv3.lua 'mllp = { listen = "127.0.0.1:0", duplicates = "bytes" }'
+pv check -c pv3.lua
+assert_match "mllp.duplicates 'bytes' is not one of reject, by_content" "$ERR" "pvwatch check names a bad mllp.duplicates"
+pv ingest -c pv2.lua r3x.hl7
+assert_eq 0 "$RC" "by_content: the file with the reused control id is ingested"
+assert_eq 1 "$(q "SELECT count(*) FROM observations WHERE patient_id='R1' AND value_num=0.2")" \
+    "by_content: its result is stored"
+pv ingest -c pv2.lua r3x.hl7
+assert_eq 1 "$(q "SELECT count(*) FROM observations WHERE patient_id='R1' AND value_num=0.2")" \
+    "by_content: the same file again is a duplicate"
+cd .. || exit 1
+
+section "issue15_item01_item04_as_a_file"
+mkdir file2 && cd file2 || exit 1
+write_config pv.lua
+meds G1
+orx g1.hl7 MSGG1 G1 PL9 '' 'OBX|1|NM|751-8^Neutrophils^LN||0.9|10*9/L|||||P' \
+    'OBX|2|DT|8665-2^LMP^LN||20261101||||||F' \
+    'OBX|3|NM|2823-3^K^LN||4.1|mmol/L^^UCUM|3.5 - 5.3|||F' \
+    'OBX|4|NM|LOC1^Local||7|U|||||F'
+orx g2.hl7 MSGG2 G1 PL9 '' 'OBX|1|NM|751-8^Neutrophils^LN||0.3|10*9/L|||||W'
+pv ingest -c pv.lua g1.hl7 g2.hl7
+assert_eq 0 "$RC" "both files are ingested"
+assert_eq "PL9|0.9|W;PL9|0.3|W" \
+    "$(q "SELECT filler_order, value_num, status FROM observations WHERE patient_id='G1' AND code='751-8' ORDER BY id" | tr '\n' ';' | sed 's/;$//')" \
+    "OBR-2 is the order when OBR-3 is empty; W retires the preliminary"
+assert_eq "|20261101" "$(q "SELECT value_num, value_text FROM observations WHERE code='8665-2'")" "a DT value is text"
+assert_eq "mmol/L|3.5|5.3" "$(q "SELECT unit, ref_low, ref_high FROM observations WHERE code='2823-3'")" \
+    "the unit from its component, '3.5 - 5.3' parsed"
+assert_eq "''" "$(q "SELECT quote(code_system) FROM observations WHERE code='LOC1'")" "an empty OBX-3.3 is not LOINC"
+# The P of 0.9 was judged when it came (a preliminary counts), the W not.
+assert_eq 0 "$(q "SELECT count(*) FROM alerts WHERE patient_id='G1' AND severity='critical'")" \
+    "the W ANC of 0.3 raises no critical alert"
+cd .. || exit 1
+
+
+section "issue15_item08_batch_in_one_mllp_frame"
+mkdir batch && cd batch || exit 1
+write_config pv.lua
+meds BA1
+start_pv pv run -c pv.lua
+check_wait "grep -q 'MLLP listening on 127.0.0.1:[0-9]' pv.err" 15 "pvwatch names its MLLP port"
+PORT=$(sed -n 's/.*MLLP listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' pv.err | head -n 1)
+[ -n "$PORT" ] || finish
+# One frame: BHS, three messages (the second has nothing usable), BTS.
+oru m1.hl7 MSGBA1 BA1 'OBX|1|NM|751-8^Neutrophils^LN||0.4|10*9/L|||||F|||20261201070000'
+oru m2.hl7 MSGBA2 BA2 'OBX|1|NM|^^^||5.0|10*9/L|||||F|||20261201070000'
+oru m3.hl7 MSGBA3 BA3 'OBX|1|NM|751-8^Neutrophils^LN||2.0|10*9/L|||||F|||20261201070000'
+{
+    printf 'BHS|^~\\&|LAB|HOSP|PV|PV|20261201080000||||BATCH7\r'
+    cat m1.hl7 m2.hl7 m3.hl7
+    printf 'BTS|3\r'
+} >b1.hl7
+back=$(ack b1.hl7)
+assert_match "^BHS\|\^~\\\\&\|PV\|PV\|LAB\|HOSP\|[0-9]{14}\+0000\|\|\|\|PVBACK[0-9]+\|BATCH7" "$back" \
+    "one batch ACK: BHS with BHS-12 = the batch's BHS-11"
+assert_match "MSA\|AE\|MSGBA2" "$back" "the message that was not AA has its ACK in the batch"
+assert_no_match "MSA\|AA" "$back" "AA messages are acknowledged by the batch, no ACK of their own"
+assert_match "BTS\|1\|3 messages$" "$back" "BTS-1 counts the ACKs in the batch"
+assert_eq "BA1|0.4;BA3|2.0" \
+    "$(q "SELECT patient_id, value_num FROM observations WHERE patient_id LIKE 'BA%' ORDER BY patient_id" | tr '\n' ';' | sed 's/;$//')" \
+    "each message of the batch is stored"
+check_wait "[ \"\$(q \"SELECT count(*) FROM alerts WHERE patient_id='BA1' AND rule='$RULE' AND severity='critical'\")\" = 1 ]" 10 \
+    "and judged: the low ANC in the batch raises a critical alert"
+# FHS-wrapped, all good: no ACK inside, BTS|0.
+oru m4.hl7 MSGBB1 BB1 'OBX|1|NM|751-8^Neutrophils^LN||2.5|10*9/L|||||F|||20261201070000'
+{
+    printf 'FHS|^~\\&|LAB|HOSP\rBHS|^~\\&|LAB|HOSP||||||||B8\r'
+    cat m4.hl7
+    printf 'BTS|1\rFTS|1\r'
+} >b2.hl7
+back=$(ack b2.hl7)
+assert_match "BTS\|0\|1 messages$" "$back" "an all-good batch: no ACK inside, every message acknowledged"
+assert_eq 1 "$(q "SELECT count(*) FROM observations WHERE patient_id='BB1'")" "its message is stored"
+# Not a batch at all: AR as before.
+printf 'XYZ|nonsense\r' >b3.hl7
+assert_match "MSA\|AR" "$(ack b3.hl7)" "a frame that is neither a message nor a batch is AR"
+stop_pv
+assert_eq 0 "$STOP_RC" "pvwatch run stops cleanly"
+cd .. || exit 1
+
 finish

@@ -206,7 +206,7 @@ pv ingest -c pv.lua m1.csv m2.csv
 expect_alert E2 3 high yes "900 twice: one alert"
 assert_eq 2 "$(q "SELECT occurrences FROM alerts WHERE patient_id='E2' AND rule='$RULE'")" "900 twice: occurrences 2"
 id=$(q "SELECT id FROM alerts WHERE patient_id='E2' AND rule='$RULE'")
-pv alerts -c pv.lua close "$id" --by tester --note "resolved"
+pv alerts -c pv.lua close "$id" --note "resolved"
 assert_eq 0 "$RC" "close the alert"
 lab E2 800 2026-03-01 m3.csv
 pv ingest -c pv.lua m3.csv

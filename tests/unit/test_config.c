@@ -320,6 +320,10 @@ static void test_errors(void)
     expect_error("type2", "\nplugins = true\n", PV_EINVAL, ":2:", "plugins");
     expect_error("type3", "mllp = '127.0.0.1:2575'\n", PV_EINVAL,
                  ":1:", "mllp must be a table");
+    /* issue 15 item 6 */
+    expect_error(
+        "dups", "mllp = { duplicates = 'by_bytes' }\n", PV_EINVAL,
+        ":1:", "mllp.duplicates 'by_bytes' is not one of reject, by_content");
     expect_error("type4", "mllp = { max_message = '1024' }\n", PV_EINVAL,
                  ":1:", "mllp.max_message must be a number");
     expect_error("type5", "plugins = { 'a', 7 }\n", PV_EINVAL,

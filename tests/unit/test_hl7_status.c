@@ -219,6 +219,160 @@ static void issue15_item01_which_statuses_are_judged(void)
     CHECK_INT(pv_obs_judged("WX"), 1); /* not a table 0085 code: judged */
 }
 
+static void issue15_item01_final_replaces_preliminary_of_its_order(void)
+{
+    /* Two orders with the same code and time: each final replaces only the
+     * preliminary of its own order (OBR-3, else OBR-2). */
+    struct out o =
+        ingest_str(MSH("FO1") "PID|1||P-FO\r"
+                              "OBR|1|PL1|FI1|57021-8^CBC^LN|||20261201060000\r"
+                              "OBX|1|NM|751-8^ANC^LN||1.1|10*9/L|||||P\r"
+                              "OBR|2|PL2||57021-8^CBC^LN|||20261201060000\r"
+                              "OBX|1|NM|751-8^ANC^LN||1.5|10*9/L|||||P\r");
+    free(o.ackmsg);
+    o = ingest_str(MSH("FO2") "PID|1||P-FO\r"
+                              "OBR|1|PL1|FI1|57021-8^CBC^LN|||20261201060000\r"
+                              "OBX|1|NM|751-8^ANC^LN||1.2|10*9/L|||||F\r");
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT filler_order, value_num, status FROM observations "
+                "WHERE patient_id = 'P-FO' ORDER BY id"),
+              "FI1|1.1|W;PL2|1.5|P;FI1|1.2|F");
+    /* W for order PL2 retires its preliminary; the final of FI1 stays. */
+    o = ingest_str(MSH("FO3") "PID|1||P-FO\r"
+                              "OBR|1|PL2||57021-8^CBC^LN|||20261201060000\r"
+                              "OBX|1|NM|751-8^ANC^LN||0.4|10*9/L|||||W\r");
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT filler_order, value_num, status FROM observations "
+                "WHERE patient_id = 'P-FO' ORDER BY id"),
+              "FI1|1.1|W;PL2|1.5|W;FI1|1.2|F;PL2|0.4|W");
+    /* C (corrected) replaces the final of its order. */
+    o = ingest_str(MSH("FO4") "PID|1||P-FO\r"
+                              "OBR|1|PL1|FI1|57021-8^CBC^LN|||20261201060000\r"
+                              "OBX|1|NM|751-8^ANC^LN||1.3|10*9/L|||||C\r");
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT value_num, status FROM observations WHERE patient_id "
+                "= 'P-FO' AND status NOT IN ('W', 'D')"),
+              "1.3|C");
+}
+
+static void issue15_item04_values_units_ranges_codes(void)
+{
+    struct out o = ingest_str(
+        MSH("V1") "PID|1||P-V\r"
+                  "OBX|1|DT|8665-2^LMP^LN||20261101||||||F|||20261201060000\r"
+                  "OBX|2|TS|123-4^Drawn^LN||20261201060000||||||F|||"
+                  "20261201060000\r"
+                  "OBX|3|TM|123-5^Time^LN||0600||||||F|||20261201060000\r"
+                  "OBX|4|NM|2823-3^K^LN||4.1|mmol/L^^UCUM|3.5 - 5.3|||F|||"
+                  "20261201060000\r"
+                  "OBX|5|NM|2951-2^Na^LN||140|mmol/L|135-145|||F|||"
+                  "20261201060000\r"
+                  "OBX|6|NM|1988-5^CRP^LN||3|mg/L|<5|||F|||20261201060000\r"
+                  "OBX|7|NM|33914-3^eGFR^LN||70|mL/min|>60|||F|||"
+                  "20261201060000\r"
+                  "OBX|8|NM|718-7^Hgb^LN||14|g/dL|13 to 18|||F|||"
+                  "20261201060000\r"
+                  "OBX|9|NM|LOCAL1^Local test||7|U|||||F|||20261201060000\r"
+                  "OBX|10|NM|3016-3^TSH^LN||2|43^mIU/L|||||F|||"
+                  "20261201060000\r");
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK_INT(o.facts, 10);
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT code, coalesce(value_num, 'null'), value_text FROM "
+                "observations WHERE patient_id = 'P-V' AND line <= 5 ORDER "
+                "BY id"),
+              "8665-2|null|20261101;123-4|null|20261201060000;123-5|null|0600");
+    CHECK_STR(q("SELECT code, unit, coalesce(ref_low, '-'), coalesce(ref_high, "
+                "'-') FROM observations WHERE patient_id = 'P-V' AND line > 5 "
+                "AND line < 11 ORDER BY id"),
+              "2823-3|mmol/L|3.5|5.3;2951-2|mmol/L|135.0|145.0;1988-5|mg/L|-|"
+              "5.0;33914-3|mL/min|60.0|-;718-7|g/dL|13.0|18.0");
+    CHECK_STR(q("SELECT quote(code_system) FROM observations WHERE code = "
+                "'LOCAL1'"),
+              "''");
+    CHECK_STR(q("SELECT unit FROM observations WHERE code = '3016-3'"),
+              "mIU/L");
+    o = ingest_str("MSH|^~\\&|PH|L|PV|PV|20261201080000||RDE^O11|RX1|P|2.5.1\r"
+                   "PID|1||P-V\r"
+                   "ORC|NW|PL1|FI1\r"
+                   "RXE|^^^20261101|2047232^baricitinib^RXNORM|43||43^mg/hr\r");
+    CHECK_INT(o.ack, PV_HL7_AA);
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT dose, dose_unit FROM exposures WHERE patient_id = "
+                "'P-V'"),
+              "43.0|mg/hr");
+    CHECK_STR(q("SELECT code_system FROM observations WHERE code = '718-7' "
+                "AND patient_id = 'P-V'"),
+              "LN");
+}
+
+static long count_of(const char *sql)
+{
+    return strtol(q(sql), NULL, 10);
+}
+
+static void issue15_item06_control_id_reused(void)
+{
+    const char *m1 = MSH("DUP1") "PID|1||P-D\r"
+                                 "OBX|1|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||"
+                                 "20261201060000\r";
+    /* The same message with LF line ends: the same content. */
+    const char *m1lf = MSH("DUP1") "\nPID|1||P-D\n"
+                                   "OBX|1|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||"
+                                   "20261201060000\n";
+    const char *m2 = MSH("DUP1") "PID|1||P-D\r"
+                                 "OBX|1|NM|751-8^ANC^LN||0.3|10*9/L|||||F|||"
+                                 "20261201070000\r";
+    struct out o = ingest_str(m1);
+    CHECK_INT(o.ack, PV_HL7_AA);
+    free(o.ackmsg);
+    CHECK_INT(count_of("SELECT length(content_sha256) FROM messages WHERE "
+                       "control_id = 'DUP1'"),
+              64);
+    o = ingest_str(m1lf);
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK(strstr(o.text, "duplicate of a stored message") != NULL);
+    free(o.ackmsg);
+    o = ingest_str(m2);
+    CHECK_INT(o.ack, PV_HL7_AE);
+    CHECK_INT(o.error, PV_HL7_ERR_DUPLICATE_KEY);
+    CHECK(strstr(o.text, "already used for a message with other content"));
+    CHECK(o.ackmsg && strstr(o.ackmsg, "MSA|AE|DUP1\r") &&
+          strstr(o.ackmsg, "205^Duplicate key identifier"));
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT count(*), sum(value_num) FROM observations WHERE "
+                "patient_id = 'P-D'"),
+              "1|2.0");
+    CHECK_STR(q("SELECT source, status FROM messages WHERE control_id LIKE "
+                "'DUP1#sha256:%'"),
+              "collision:hl7:LAB|L|rejected");
+    CHECK_STR(q("SELECT rule, patient_id, signal, occurrences FROM alerts "
+                "WHERE dedup_key = 'control-id-reuse:LAB|L|DUP1'"),
+              "pvwatch.hl7|-|engine|1");
+    /* The same collision sent again: still AE, kept once, one alert. */
+    o = ingest_str(m2);
+    CHECK_INT(o.ack, PV_HL7_AE);
+    free(o.ackmsg);
+    CHECK_INT(count_of("SELECT count(*) FROM messages WHERE control_id LIKE "
+                       "'DUP1%'"),
+              2);
+    /* mllp.duplicates = "by_content": stored as a new message; that one
+     * again is a duplicate. */
+    cfg.mllp.duplicates = strdup("by_content");
+    o = ingest_str(m2);
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK_INT(o.facts, 1);
+    free(o.ackmsg);
+    o = ingest_str(m2);
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK_INT(o.facts, 0);
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT count(*) FROM observations WHERE patient_id = 'P-D'"),
+              "2");
+    free(cfg.mllp.duplicates);
+    cfg.mllp.duplicates = NULL;
+}
+
 int main(void)
 {
     char cwd0[PATH_MAX];
@@ -241,6 +395,9 @@ int main(void)
     issue15_item05_many_skipped_segments_fit_the_ack();
     issue15_item01_status_w_retires_and_f_replaces_p();
     issue15_item01_which_statuses_are_judged();
+    issue15_item01_final_replaces_preliminary_of_its_order();
+    issue15_item04_values_units_ranges_codes();
+    issue15_item06_control_id_reused();
 
     pv_ingest_close(p);
     pv_config_free(&cfg);

@@ -8,30 +8,8 @@
 #include "csv.h"
 #include "map.h"
 #include "pvtime.h"
+#include "csv_split.h"
 #include "test.h"
-
-/* Splits a line on commas into spans (no quoting: test input only). */
-struct split {
-    char text[1024];
-    pv_span f[64];
-    size_t n;
-};
-
-static void split(struct split *s, const char *line)
-{
-    snprintf(s->text, sizeof s->text, "%s", line);
-    s->n = 0;
-    char *p = s->text;
-    for (;;) {
-        char *c = strchr(p, ',');
-        s->f[s->n].ptr = p;
-        s->f[s->n].len = c ? (size_t)(c - p) : strlen(p);
-        s->n++;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-}
 
 static int header(const char *line, pv_csv_map *m, char *err, size_t cap)
 {

@@ -1,0 +1,1 @@
+mllp = { duplicates = "by_content" }
