@@ -82,6 +82,12 @@ typedef struct pv_exposure {
      * of its own, "csv"; NULL unknown (exposures.start_source, migration
      * 0005; issue 15 item 3). */
     const char *start_source;
+    /* The order it came from: ORC-2 placer and ORC-3 filler order number
+     * (first component); NULL for CSV and orders without them
+     * (exposures.placer_order/filler_order, migration 0008; issue 15
+     * item 2: a later DC/OD or XO/RO of the same order ends it). */
+    const char *placer_order;
+    const char *filler_order;
 } pv_exposure;
 
 typedef struct pv_event {

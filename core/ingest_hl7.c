@@ -607,10 +607,51 @@ static int map_rx(struct ctx *c, long seg, enum rx_kind kind, long tq1,
     }
     e.message_id = c->message_id;
     e.line = pv_hl7_segment_line(c->m, (size_t)seg);
+    e.placer_order = val(c, orc, 2, 1, 1);
+    e.filler_order = val(c, orc, 3, 1, 1);
+    /* ORC-1 XO (change order) / RO (replacement order), issue 15 item 2:
+     * the new order replaces the open exposure of the order it names
+     * (ORC-2/ORC-3), which ends where the new one starts. */
+    const char *control = val(c, orc, 1, 1, 1);
+    if (control && (!strcmp(control, "XO") || !strcmp(control, "RO"))) {
+        int ended;
+        int rc = pv_store_end_exposures(pv_ingest_store(c->p), c->patient,
+                                        e.placer_order, e.filler_order, e.start,
+                                        &ended);
+        if (rc)
+            return rc;
+    }
     int rc = pv_ingest_exposure(c->p, &e, NULL);
     if (!rc)
         c->res->facts++;
     return rc;
+}
+
+/* ORC-1 DC (discontinue) / OD (discontinued as requested), issue 15 item
+ * 2: the open exposure of the same order (ORC-2 placer or ORC-3 filler
+ * order number) ends at the order's transaction time (ORC-9), else at the
+ * message time (MSH-7). An order without either number matches nothing: it
+ * is logged in the ACK as a warning, since the exposure it meant stays
+ * open. */
+static int end_order(struct ctx *c, long orc)
+{
+    const char *placer = val(c, orc, 2, 1, 1);
+    const char *filler = val(c, orc, 3, 1, 1);
+    if (!placer && !filler)
+        return skip_segment(c, orc, 2, PV_HL7_ERR_REQUIRED_FIELD,
+                            "discontinued order without ORC-2 or ORC-3: "
+                            "no exposure ended");
+    pv_time_t at;
+    if (!ts(val(c, orc, 9, 1, 1), &at)) {
+        if (!c->has_msh_time)
+            return skip_segment(c, orc, 9, PV_HL7_ERR_REQUIRED_FIELD,
+                                "discontinued order without a time (ORC-9, "
+                                "MSH-7): no exposure ended");
+        at = c->msh_time;
+    }
+    int ended;
+    return pv_store_end_exposures(pv_ingest_store(c->p), c->patient, placer,
+                                  filler, at, &ended);
 }
 
 static int map_rx_message(struct ctx *c, enum rx_kind kind)
@@ -653,15 +694,19 @@ static int map_rx_message(struct ctx *c, enum rx_kind kind)
             if (tq1_after >= 0 && (next < 0 || tq1_after < next))
                 tq1 = tq1_after;
             /* ORC-1 (table 0119), issue 15 item 2: a cancelled, refused,
-             * discontinued or held order is no exposure. Ending or
-             * replacing the matching earlier exposure (DC/OD, XO/RO) needs
-             * the order numbers on the exposure row: not done yet. */
+             * discontinued or held order is no exposure; a discontinued
+             * one (DC, OD) also ends the open exposure of its order
+             * (end_order), and XO/RO replace it (map_rx). */
             static const char *const no_exposure[] = {"CA", "DC", "OC",
                                                       "CR", "OD", "HD"};
             int skip = 0;
             for (size_t k = 0; control && k < 6; k++)
                 skip |= !strcmp(control, no_exposure[k]);
-            int rc = skip ? 0 : map_rx(c, (long)i, kind, tq1, orc, rxr);
+            int rc;
+            if (skip && (!strcmp(control, "DC") || !strcmp(control, "OD")))
+                rc = end_order(c, orc);
+            else
+                rc = skip ? 0 : map_rx(c, (long)i, kind, tq1, orc, rxr);
             tq1 = -1;
             if (rc)
                 return rc;

@@ -30,6 +30,7 @@ enum stmt {
     S_PATIENT,
     S_OBS,
     S_EXPOSURE,
+    S_EXPOSURE_END,
     S_EVENT,
     S_LABS,
     S_EVENTS,
@@ -75,8 +76,18 @@ static const char *const stmt_sql[S__COUNT] = {
               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_EXPOSURE] = "INSERT INTO exposures (patient_id, drug, drug_code, "
                    "code_system, dose, dose_unit, route, start_at, end_at, "
-                   "message_id, line, start_source) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                   "message_id, line, start_source, placer_order, "
+                   "filler_order) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    /* Ends the open exposures of a patient's order (issue 15 item 2): the
+     * same placer or filler order number, started by ?1, still open at ?1
+     * (no end, or an end after it). An exposure that starts at ?1 itself
+     * ends there too (a replacement at its own start). */
+    [S_EXPOSURE_END] = "UPDATE exposures SET end_at = ?1 WHERE "
+                       "patient_id = ?2 AND start_at <= ?1 AND "
+                       "(end_at IS NULL OR end_at > ?1) AND "
+                       "((?3 IS NOT NULL AND placer_order = ?3) OR "
+                       "(?4 IS NOT NULL AND filler_order = ?4))",
     [S_EVENT] = "INSERT INTO events (patient_id, code, code_system, term, "
                 "onset_at, serious, outcome, message_id, line) "
                 "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -1153,7 +1164,27 @@ int pv_store_add_exposure(pv_store *s, const pv_exposure *e, int64_t *id)
     bind_id(st, 10, e->message_id);
     bind_line(st, 11, e->line);
     bind_text(st, 12, e->start_source);
+    bind_text(st, 13, e->placer_order);
+    bind_text(st, 14, e->filler_order);
     return finish_insert(s, st, id);
+}
+
+int pv_store_end_exposures(pv_store *s, const char *patient, const char *placer,
+                           const char *filler, pv_time_t at, int *count)
+{
+    *count = 0;
+    if (!placer && !filler)
+        return 0;
+    s->exposure_gen++;
+    sqlite3_stmt *st = fresh(s->stmt[S_EXPOSURE_END]);
+    int b = bind_time(st, 1, at) | bind_text(st, 2, patient) |
+            bind_text(st, 3, placer) | bind_text(st, 4, filler);
+    if (b != SQLITE_OK)
+        return bind_failed(s, st, b);
+    int rc = step_done(s, st);
+    if (!rc)
+        *count = sqlite3_changes(s->db);
+    return rc;
 }
 
 int pv_store_add_event(pv_store *s, const pv_event *e, int64_t *id)

@@ -134,6 +134,12 @@ int pv_store_patient(pv_store *s, const char *id, const char *birth_date,
 /* Insert facts; *id (may be NULL) receives the new row id. */
 int pv_store_add_obs(pv_store *s, const pv_obs *o, int64_t *id);
 int pv_store_add_exposure(pv_store *s, const pv_exposure *e, int64_t *id);
+/* Ends the patient's exposures of an order, the same placer or filler
+ * order number (either may be NULL, not both), that started by 'at' and
+ * are still open then: their end becomes 'at' (issue 15 item 2: ORC-1
+ * DC/OD/XO/RO). *count: how many. */
+int pv_store_end_exposures(pv_store *s, const char *patient, const char *placer,
+                           const char *filler, pv_time_t at, int *count);
 int pv_store_add_event(pv_store *s, const pv_event *e, int64_t *id);
 
 /* History queries. Each result row is passed to fn with the statement

@@ -25,7 +25,7 @@ local fmt, dose_text, void = pack.fmt, pack.dose_text, pack.void
 local SEVERITY = { [2] = "medium", [3] = "high", [4] = "critical" }
 
 -- The alert for one ANC result, or nil.
-local function assess(obs, exposure)
+local function assess(obs, exposure, patient)
   if obs.value == nil then return nil end
   -- An ANC that cannot be graded (a unit CTCAE has no band for, a %) is
   -- an error for the engine alert, never a silent pass.
@@ -44,9 +44,9 @@ local function assess(obs, exposure)
     grade = grade,
     title = ("Neutropenia grade %d on baricitinib"):format(grade),
     detail = ("ANC %s %s (= %g cells/mm3) on %s; CTCAE v5 grade %d. "
-      .. "On baricitinib%s since %s."):format(
+      .. "%s."):format(
       obs.value_text or tostring(obs.value), obs.unit or "", anc,
-      pv.date(obs.at), grade, dose_text(exposure), pv.date(exposure.start)),
+      pv.date(obs.at), grade, pack.On(exposure, obs.at, patient)),
     action = interrupt and text
       or ("CTCAE v5 grade %d neutropenia: repeat the CBC with differential "
         .. "and review; the label's interruption threshold is not reached "
@@ -69,7 +69,7 @@ local neutropenia = pv.rule {
   when = function(fact, patient)
     if fact.kind == "lab" then
       local exposed, exposure = patient:exposed("baricitinib", fact.at)
-      if exposed then return assess(fact, exposure) end
+      if exposed then return assess(fact, exposure, patient) end
       return nil
     end
     -- A new exposure: judge the ANC results it covers, oldest first, so
@@ -80,7 +80,7 @@ local neutropenia = pv.rule {
       local obs = labs[i]
       local exposed, exposure = patient:exposed("baricitinib", obs.at)
       if exposed and exposure.id == fact.id then
-        alerts[#alerts + 1] = assess(obs, exposure)
+        alerts[#alerts + 1] = assess(obs, exposure, patient)
       end
     end
     return alerts
@@ -117,8 +117,8 @@ end
 -- label sets no threshold), title, no_label (action text builder when
 -- analyte is nil).
 local function count_rule(spec)
-  -- judge(obs, exposure) -> alert | nil | nil, error.
-  local function judge(obs, exposure)
+  -- judge(obs, exposure, patient) -> alert | nil | nil, error.
+  local function judge(obs, exposure, patient)
     if void(obs) then return nil end
     local grade, why = ctcae.grade(spec.term, obs)
     if not grade then
@@ -157,9 +157,9 @@ local function count_rule(spec)
       severity = severity,
       grade = grade,
       title = ("%s grade %d on baricitinib"):format(spec.title, grade),
-      detail = ("%s %s on %s; %s. On baricitinib%s since %s.")
+      detail = ("%s %s on %s; %s. %s.")
         :format(spec.abbrev, shown(obs, value, spec.unit), pv.date(obs.at),
-        why, dose_text(exposure), pv.date(exposure.start)),
+        why, pack.On(exposure, obs.at, patient)),
       action = action,
       key = spec.key,
       evidence = { obs, exposure },
@@ -176,7 +176,7 @@ local function count_rule(spec)
       if fact.kind == "lab" then
         local exposed, exposure = patient:exposed("baricitinib", fact.at)
         if not exposed then return nil end
-        local alert, err = judge(fact, exposure)
+        local alert, err = judge(fact, exposure, patient)
         if err then error(err, 0) end
         return alert
       end
@@ -187,7 +187,7 @@ local function count_rule(spec)
         local obs = labs[i]
         local exposed, exposure = patient:exposed("baricitinib", obs.at)
         if exposed and exposure.id == fact.id then
-          local alert, err = judge(obs, exposure)
+          local alert, err = judge(obs, exposure, patient)
           if err then pv.log.warn(err) end
           alerts[#alerts + 1] = alert
         end

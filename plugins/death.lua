@@ -25,7 +25,6 @@
 -- covers.
 local codes = require "codes"
 local pack = require "pack"
-local dose_text = pack.dose_text
 
 local ALL = {}
 for c in ("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"):gmatch(".") do
@@ -42,18 +41,17 @@ local function is_death(ev)
   return codes.icd_match("death", ev.code)
 end
 
-local function assess(ev, exposure)
+local function assess(ev, exposure, patient)
   if not is_death(ev) then return nil end
   local cv = codes.icd_match("cv_death", ev.code)
   return pv.alert {
     severity = "critical",
     title = cv and "Cardiovascular death (MACE) on baricitinib"
       or "Death of a patient on baricitinib",
-    detail = ("ICD-10-CM %s%s on %s%s. On baricitinib%s since %s%s.")
+    detail = ("ICD-10-CM %s%s on %s%s. %s.")
       :format(ev.code or "?", ev.term and (" '" .. ev.term .. "'") or "",
       pv.date(ev.onset), ev.outcome and ("; outcome: " .. ev.outcome) or "",
-      dose_text(exposure), pv.date(exposure.start),
-      exposure["end"] and ("; last dose " .. pv.date(exposure["end"])) or ""),
+      pack.On(exposure, ev.onset, patient)),
     action = "Report as a fatal serious adverse event; the US boxed warning "
       .. "names a higher rate of all-cause mortality, including sudden "
       .. "cardiovascular death, with another JAK inhibitor (USPI-HL22 5.2)"
@@ -79,7 +77,7 @@ local death = pv.rule {
       if not is_death(fact) then return nil end
       local exposed, exposure = patient:exposed("baricitinib", fact.onset)
       if not exposed then return nil end
-      return assess(fact, exposure)
+      return assess(fact, exposure, patient)
     end
     local alerts = {}
     local events = patient:events(nil, { since = fact.start })
@@ -88,7 +86,7 @@ local death = pv.rule {
       if is_death(ev) then
         local exposed, exposure = patient:exposed("baricitinib", ev.onset)
         if exposed and exposure.id == fact.id then
-          alerts[#alerts + 1] = assess(ev, exposure)
+          alerts[#alerts + 1] = assess(ev, exposure, patient)
         end
       end
     end

@@ -41,13 +41,13 @@ local function taking(e, at)
   return e["end"] == nil or at < e["end"] - e["end"] % DAY + DAY
 end
 
-local function perforation(ev, exposure)
+local function perforation(ev, exposure, patient)
   return pv.alert {
     severity = "critical",
     title = "Gastrointestinal perforation on baricitinib",
-    detail = ("ICD-10-CM %s%s with onset %s. On baricitinib%s since %s.")
+    detail = ("ICD-10-CM %s%s with onset %s. %s.")
       :format(ev.code or "?", ev.term and (" '" .. ev.term .. "'") or "",
-      pv.date(ev.onset), dose_text(exposure), pv.date(exposure.start)),
+      pv.date(ev.onset), pack.On(exposure, ev.onset, patient)),
     action = "Evaluate promptly and review continuing baricitinib: GI "
       .. "perforation has been reported; use with caution in patients at "
       .. "risk (USPI-OLD); evaluate new abdominal signs and symptoms "
@@ -119,7 +119,9 @@ local gi_perforation = pv.rule {
     if fact.kind == "event" then
       if codes.icd_match("gi_perforation", fact.code) then
         local exposed, exposure = patient:exposed("baricitinib", fact.onset)
-        if exposed then alerts[#alerts + 1] = perforation(fact, exposure) end
+        if exposed then
+          alerts[#alerts + 1] = perforation(fact, exposure, patient)
+        end
       end
       for _, c in ipairs(courses(patient)) do
         if fact.onset < c[1] then
@@ -138,7 +140,7 @@ local gi_perforation = pv.rule {
         local exposed, exposure = patient:exposed("baricitinib",
           events[i].onset)
         if exposed and exposure.id == fact.id then
-          alerts[#alerts + 1] = perforation(events[i], exposure)
+          alerts[#alerts + 1] = perforation(events[i], exposure, patient)
         end
       end
       return alerts

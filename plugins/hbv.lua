@@ -20,7 +20,6 @@
 -- Results with HL7 status D, W or X do not count.  Facts may arrive in
 -- any order: an exposure looks back at the results it covers.
 local pack = require "pack"
-local dose_text = pack.dose_text
 require "codes"
 
 local SETS = { "hbv_dna", "hbsag" }
@@ -59,13 +58,12 @@ local function dna_detected(obs)
   return obs.ref_low == nil or obs.value >= obs.ref_low
 end
 
-local function assess(obs, exposure)
+local function assess(obs, exposure, patient)
   if not counts(obs) then return nil end
   local result = ("%s %s%s on %s"):format(obs.name or obs.code,
     obs.value_text or pack.fmt(obs.value or 0),
     obs.unit and (" " .. obs.unit) or "", pv.date(obs.at))
-  local on = ("On baricitinib%s since %s."):format(dose_text(exposure),
-    pv.date(exposure.start))
+  local on = pack.On(exposure, obs.at, patient) .. "."
   if HBSAG[obs.code] then
     if not (text_positive(obs.value_text) or FLAGS[obs.flag or ""]) then
       return nil
@@ -107,14 +105,14 @@ local hbv = pv.rule {
     if fact.kind == "lab" then
       local exposed, exposure = patient:exposed("baricitinib", fact.at)
       if not exposed then return nil end
-      return assess(fact, exposure)
+      return assess(fact, exposure, patient)
     end
     local alerts = {}
     local labs = patient:labs(SETS, { since = fact.start })
     for i = #labs, 1, -1 do
       local exposed, exposure = patient:exposed("baricitinib", labs[i].at)
       if exposed and exposure.id == fact.id then
-        alerts[#alerts + 1] = assess(labs[i], exposure)
+        alerts[#alerts + 1] = assess(labs[i], exposure, patient)
       end
     end
     return alerts

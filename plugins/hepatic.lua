@@ -19,7 +19,7 @@ local ctcae = require "ctcae"
 local codes = require "codes"
 local units = require "units"
 local pack = require "pack"
-local fmt, dose_text, void = pack.fmt, pack.dose_text, pack.void
+local fmt, void = pack.fmt, pack.void
 
 local DAY = pv.days
 local SEVERITY = { [2] = "medium", [3] = "high", [4] = "critical" }
@@ -87,13 +87,13 @@ local function assess_transaminase(obs, exposure, patient)
     grade = grade,
     title = ("%s rise grade %d on baricitinib"):format(name, grade),
     detail = ("%s %s %s on %s (ULN %s U/L, %.1f x ULN); %s. Baseline: %s. "
-      .. "On baricitinib%s since %s (course started %s).")
+      .. "%s (course started %s).")
       :format(name, obs.value_text or fmt(obs.value), obs.unit or "",
       pv.date(obs.at), fmt(uln), obs:value_in("U/L") / uln, why,
       base and ("%s %s %s on %s"):format(name, fmt(base.value),
         base.unit or "", pv.date(base.at))
         or "none before the course (taken as normal)",
-      dose_text(exposure), pv.date(exposure.start), pv.date(start)),
+      pack.On(exposure, obs.at, patient), pv.date(start)),
     action = ("CTCAE v5 grade %d %s increased: repeat ALT, AST and total "
       .. "bilirubin and look for other causes; %s."):format(grade,
       analyte == "alt" and "alanine aminotransferase"
@@ -214,9 +214,9 @@ local function assess_hys(obs, exposure, patient)
     title = "Possible Hy's law case (drug-induced liver injury) on "
       .. "baricitinib",
     detail = ("%s and %s, %d day%s apart: transaminase >= 3 x ULN with "
-      .. "total bilirubin >= 2 x ULN. On baricitinib%s since %s.")
+      .. "total bilirubin >= 2 x ULN. %s.")
       :format(tx_text, bili_text, days, days == 1 and "" or "s",
-      dose_text(exposure), pv.date(exposure.start)),
+      pack.On(exposure, obs.at, patient)),
     action = "Interrupt baricitinib: drug-induced liver injury is "
       .. "suspected; keep it interrupted until DILI is excluded (EU SmPC "
       .. "via LILLY-EU-LAB; MIMS-TH). Repeat ALT, AST, total bilirubin and "

@@ -30,7 +30,6 @@
 -- while a different infection opens its own.
 local codes = require "codes"
 local pack = require "pack"
-local dose_text = pack.dose_text
 
 -- category(code) is the ICD-10-CM category: "B02.9" -> "B02".
 local function category(code)
@@ -52,14 +51,14 @@ local function seriousness(event)
   return "seriousness not reported"
 end
 
--- describe(event, exposure) is the common part of every detail.
-local function describe(event, exposure)
-  return ("ICD-10-CM %s%s with onset %s (%s%s). On baricitinib%s since %s.")
+-- describe(event, exposure, patient) is the common part of every detail.
+local function describe(event, exposure, patient)
+  return ("ICD-10-CM %s%s with onset %s (%s%s). %s.")
     :format(event.code or "?",
       event.term and (" '" .. event.term .. "'") or "",
       pv.date(event.onset), seriousness(event),
       event.outcome and ("; outcome: " .. event.outcome) or "",
-      dose_text(exposure), pv.date(exposure.start))
+      pack.On(exposure, event.onset, patient))
 end
 
 -- SERIOUS_ACTION: the US boxed warning's instruction for serious
@@ -75,9 +74,10 @@ local ASSESS_ACTION = "Assess whether the infection is serious "
 -- description, assess(event, exposure) -> alert fields (severity, title,
 -- action; detail and evidence are added here).
 local function event_rule(spec)
-  local function assess(event, exposure)
+  local function assess(event, exposure, patient)
     local a = spec.assess(event, exposure)
-    a.detail = describe(event, exposure) .. (a.note and (" " .. a.note) or "")
+    a.detail = describe(event, exposure, patient)
+      .. (a.note and (" " .. a.note) or "")
     a.note = nil
     a.key = spec.key .. ":" .. category(event.code)
     a.evidence = { event, exposure }
@@ -92,7 +92,7 @@ local function event_rule(spec)
     when = function(fact, patient)
       if fact.kind == "event" then
         local exposed, exposure = patient:exposed("baricitinib", fact.onset)
-        if exposed then return assess(fact, exposure) end
+        if exposed then return assess(fact, exposure, patient) end
         return nil
       end
       -- A new exposure: the events of its window, oldest first.
@@ -102,7 +102,7 @@ local function event_rule(spec)
         local ev = events[i]
         local exposed, exposure = patient:exposed("baricitinib", ev.onset)
         if exposed and exposure.id == fact.id then
-          alerts[#alerts + 1] = assess(ev, exposure)
+          alerts[#alerts + 1] = assess(ev, exposure, patient)
         end
       end
       return alerts

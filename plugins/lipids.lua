@@ -20,7 +20,7 @@
 -- plugins/cytopenia.lua).  One dedup key per term.
 local ctcae = require "ctcae"
 local pack = require "pack"
-local fmt, dose_text = pack.fmt, pack.dose_text
+local fmt = pack.fmt
 
 local SEVERITY = { [2] = "medium", [3] = "high", [4] = "critical" }
 local SETS = { "cholesterol", "triglycerides" }
@@ -31,7 +31,7 @@ local NAME = {
     "triglycerides" },
 }
 
-local function assess(obs, exposure)
+local function assess(obs, exposure, patient)
   if obs.value == nil or obs.status == "D" or obs.status == "W"
     or obs.status == "X" then
     return nil
@@ -49,9 +49,9 @@ local function assess(obs, exposure)
     severity = SEVERITY[grade] or "critical",
     grade = grade,
     title = ("%s grade %d on baricitinib"):format(name[2], grade),
-    detail = ("%s %s %s on %s; %s. On baricitinib%s since %s.")
+    detail = ("%s %s %s on %s; %s. %s.")
       :format(name[1], obs.value_text or fmt(obs.value), obs.unit or "",
-      pv.date(obs.at), why, dose_text(exposure), pv.date(exposure.start)),
+      pv.date(obs.at), why, pack.On(exposure, obs.at, patient)),
     action = ("CTCAE v5 grade %d %s: manage according to clinical "
       .. "guidelines for hyperlipidaemia (EU SmPC via LILLY-EU-LAB: lipids "
       .. "12 weeks after initiation and thereafter per international "
@@ -78,7 +78,7 @@ local lipid_rise = pv.rule {
     if fact.kind == "lab" then
       local exposed, exposure = patient:exposed("baricitinib", fact.at)
       if not exposed then return nil end
-      local alert, err = assess(fact, exposure)
+      local alert, err = assess(fact, exposure, patient)
       if err then error(err, 0) end
       return alert
     end
@@ -88,7 +88,7 @@ local lipid_rise = pv.rule {
       local obs = labs[i]
       local exposed, exposure = patient:exposed("baricitinib", obs.at)
       if exposed and exposure.id == fact.id then
-        local alert, err = assess(obs, exposure)
+        local alert, err = assess(obs, exposure, patient)
         if err then pv.log.warn(err) end
         alerts[#alerts + 1] = alert
       end

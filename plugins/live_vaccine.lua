@@ -21,7 +21,6 @@
 -- Dedup key: "live_vaccine:<CVX>:<date given>" — each administration.
 local codes = require "codes"
 local pack = require "pack"
-local dose_text = pack.dose_text
 
 local VACCINE_WORDS = { "baricitinib", "vaccin", "vax", "mmr", "measles",
   "mumps", "rubella", "varicella", "zoster", "yellow fever", "typhoid",
@@ -29,17 +28,16 @@ local VACCINE_WORDS = { "baricitinib", "vaccin", "vax", "mmr", "measles",
   "opv", "cholera", "vaccinia", "smallpox", "priorix", "proquad", "stamaril",
   "vivotif" }
 
-local function assess(v, bari)
+local function assess(v, bari, patient)
   local cvx, label, verified = codes.live_vaccine(v)
   if not cvx then return nil end
   return pv.alert {
     severity = "high",
     title = ("Live vaccine (%s) given on baricitinib"):format(label),
-    detail = ("%s (CVX %s%s) given %s. On baricitinib%s since %s%s.")
+    detail = ("%s (CVX %s%s) given %s. %s.")
       :format(v.drug or "vaccine", cvx, verified and ""
-        or ", live status UNVERIFIED", pv.date(v.start), dose_text(bari),
-      pv.date(bari.start), bari["end"] and ("; last dose " .. pv.date(bari["end"])
-        .. ", within the washout") or ""),
+        or ", live status UNVERIFIED", pv.date(v.start),
+      pack.On(bari, v.start, patient)),
     action = "Avoid live vaccines during baricitinib treatment (USPI-OLD; "
       .. "EU SmPC, MIMS-TH): assess for vaccine-strain infection and "
       .. "report.",
@@ -62,7 +60,7 @@ local live_vaccine = pv.rule {
         if codes.live_vaccine(v) then
           local exposed, bari = patient:exposed("baricitinib", v.start)
           if exposed and bari.id == e.id then
-            alerts[#alerts + 1] = assess(v, bari)
+            alerts[#alerts + 1] = assess(v, bari, patient)
           end
         end
       end
@@ -70,7 +68,7 @@ local live_vaccine = pv.rule {
     end
     local exposed, bari = patient:exposed("baricitinib", e.start)
     if not exposed then return nil end
-    return assess(e, bari)
+    return assess(e, bari, patient)
   end,
 }
 

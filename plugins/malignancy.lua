@@ -108,9 +108,8 @@ local function assess(ev, exposure, patient)
   return pv.alert {
     severity = severity,
     title = title,
-    detail = ("%s. On baricitinib%s since %s (course started %s)."):format(
-      event_text(ev), dose_text(exposure), pv.date(exposure.start),
-      pv.date(start)),
+    detail = ("%s. %s (course started %s)."):format(
+      event_text(ev), pack.On(exposure, ev.onset, patient), pv.date(start)),
     action = action,
     key = "malignancy:" .. cat,
     evidence = { ev, exposure },

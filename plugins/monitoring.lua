@@ -33,7 +33,7 @@
 -- dedup key names the same date.
 local label = require "label"
 local pack = require "pack"
-local fmt, dose_text = pack.fmt, pack.dose_text
+local fmt = pack.fmt
 -- Loaded at load time, so a broken codes.lua fails the plugin load rather
 -- than the first tick (patient:exposures() needs it to match drug codes).
 require "codes"
@@ -93,9 +93,10 @@ local lipids_overdue = pv.rule {
     return pv.alert {
       severity = "low",
       title = "Lipids not checked 12 weeks after starting baricitinib",
-      detail = ("Baricitinib%s started on %s; no lipid result between week "
-        .. "12 (%s) and week 16 (%s). %s"):format(dose_text(exposure),
-        pv.date(start), pv.date(from), pv.date(to),
+      detail = ("%s (course started %s); no lipid result between week "
+        .. "12 (%s) and week 16 (%s). %s"):format(
+        pack.On(exposure, now, patient), pv.date(start), pv.date(from),
+        pv.date(to),
         last_text(last, "lipid")),
       action = "Check a lipid panel: the label asks for lipid assessment "
         .. "12 weeks after initiation (LILLY-US-MON; EU SmPC via "
@@ -130,9 +131,9 @@ local cbc_overdue = pv.rule {
       severity = "medium",
       title = ("CBC overdue on baricitinib: none for %d weeks"):format(
         weeks),
-      detail = ("Baricitinib%s since %s (course started %s); no CBC result "
-        .. "since %s. %s"):format(dose_text(exposure),
-        pv.date(exposure.start), pv.date(start), pv.date(ref),
+      detail = ("%s (course started %s); no CBC result "
+        .. "since %s. %s"):format(pack.On(exposure, now, patient),
+        pv.date(start), pv.date(ref),
         last_text(last, "CBC")),
       action = ("Check a CBC with differential (ANC, ALC, Hb): the label "
         .. "monitors them during treatment and interrupts baricitinib with "

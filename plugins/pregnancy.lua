@@ -15,7 +15,6 @@
 -- patient (key "pregnancy"); further evidence adds occurrences.  Facts may
 -- arrive in any order: an exposure looks back at what it covers.
 local pack = require "pack"
-local dose_text = pack.dose_text
 require "codes"
 
 local FLAGS = { A = true, AA = true, H = true, HH = true, POS = true }
@@ -51,29 +50,29 @@ local function action()
     .. "follow up the pregnancy and report."
 end
 
-local function alert(fact, what, exposure)
+local function alert(fact, what, exposure, patient)
   return pv.alert {
     severity = "high",
     title = "Pregnancy on baricitinib",
-    detail = ("%s on %s. On baricitinib%s since %s."):format(what,
-      pv.date(fact.at or fact.onset), dose_text(exposure),
-      pv.date(exposure.start)),
+    detail = ("%s on %s. %s."):format(what,
+      pv.date(fact.at or fact.onset),
+      pack.On(exposure, fact.at or fact.onset, patient)),
     action = action(),
     key = "pregnancy",
     evidence = { fact, exposure },
   }
 end
 
-local function assess_lab(obs, exposure)
+local function assess_lab(obs, exposure, patient)
   if not positive(obs) then return nil end
   return alert(obs, ("Positive hCG %s %s%s (LOINC %s)"):format(
     obs.name or obs.code, obs.value_text or pack.fmt(obs.value or 0),
-    obs.unit and (" " .. obs.unit) or "", obs.code), exposure)
+    obs.unit and (" " .. obs.unit) or "", obs.code), exposure, patient)
 end
 
-local function assess_event(ev, exposure)
+local function assess_event(ev, exposure, patient)
   return alert(ev, ("ICD-10-CM %s%s"):format(ev.code or "?",
-    ev.term and (" '" .. ev.term .. "'") or ""), exposure)
+    ev.term and (" '" .. ev.term .. "'") or ""), exposure, patient)
 end
 
 local pregnancy = pv.rule {
@@ -89,8 +88,8 @@ local pregnancy = pv.rule {
     if fact.kind ~= "exposure" then
       local exposed, exposure = patient:exposed("baricitinib", fact.at)
       if not exposed then return nil end
-      if fact.kind == "lab" then return assess_lab(fact, exposure) end
-      return assess_event(fact, exposure)
+      if fact.kind == "lab" then return assess_lab(fact, exposure, patient) end
+      return assess_event(fact, exposure, patient)
     end
     local found = {}
     for _, obs in ipairs(patient:labs("hcg", { since = fact.start })) do
@@ -104,7 +103,7 @@ local pregnancy = pv.rule {
     for _, f in ipairs(found) do
       local exposed, exposure = patient:exposed("baricitinib", f[1])
       if exposed and exposure.id == fact.id then
-        alerts[#alerts + 1] = f[3](f[2], exposure)
+        alerts[#alerts + 1] = f[3](f[2], exposure, patient)
       end
     end
     return alerts

@@ -105,13 +105,14 @@ local function assess_renal(obs, exposure)
     severity = r.recommended and "medium" or "high",
     grade = grade and grade >= 2 and grade or nil,
     title = title,
-    detail = ("eGFR %s %s on %s%s; baricitinib %s since %s.%s")
+    detail = ("eGFR %s %s on %s%s; %s.%s")
       :format(obs.value_text or fmt(obs.value), obs.unit or "",
       pv.date(obs.at),
       grade and grade >= 2
         and (" (CTCAE v5 chronic kidney disease grade %d)"):format(grade)
         or "",
-      dose_text(exposure), pv.date(exposure.start),
+      pack.exposure_text(exposure, obs.at)
+        .. (exposure.dose and "" or " (dose not recorded)"),
       r.unverified and " The label row used is UNVERIFIED (domain §1.5)."
         or ""),
     action = action,

@@ -23,27 +23,27 @@
 -- the boxed warning for arterial events.
 local codes = require "codes"
 local pack = require "pack"
-local fmt, dose_text = pack.fmt, pack.dose_text
+local fmt = pack.fmt
 
 -- category(code) is the ICD-10-CM category: "I82.401" -> "I82".
 local function category(code)
   return (code or ""):upper():gsub("[%.%s]", ""):sub(1, 3)
 end
 
-local function describe(event, exposure)
-  return ("ICD-10-CM %s%s with onset %s%s. On baricitinib%s since %s.")
+local function describe(event, exposure, patient)
+  return ("ICD-10-CM %s%s with onset %s%s. %s.")
     :format(event.code or "?",
       event.term and (" '" .. event.term .. "'") or "",
       pv.date(event.onset),
       event.outcome and ("; outcome: " .. event.outcome) or "",
-      dose_text(exposure), pv.date(exposure.start))
+      pack.On(exposure, event.onset, patient))
 end
 
 -- exposure_rule(spec) builds a rule that judges a fact (event or lab) when
 -- it arrives during an exposure, and the facts an exposure covers when the
 -- exposure arrives later.  spec: name, description, on (trigger table
 -- without the exposure), kind ("event" or "lab"), set, assess(fact,
--- exposure) -> alert or nil.
+-- exposure, patient) -> alert or nil.
 local function exposure_rule(spec)
   local on = { exposure = "baricitinib" }
   on[spec.kind] = spec.set
@@ -56,7 +56,7 @@ local function exposure_rule(spec)
     when = function(fact, patient)
       if fact.kind == spec.kind then
         local exposed, exposure = patient:exposed("baricitinib", fact.at)
-        if exposed then return spec.assess(fact, exposure) end
+        if exposed then return spec.assess(fact, exposure, patient) end
         return nil
       end
       local alerts = {}
@@ -70,7 +70,7 @@ local function exposure_rule(spec)
         local f = facts[i]
         local exposed, exposure = patient:exposed("baricitinib", f.at)
         if exposed and exposure.id == fact.id then
-          alerts[#alerts + 1] = spec.assess(f, exposure)
+          alerts[#alerts + 1] = spec.assess(f, exposure, patient)
         end
       end
       return alerts
@@ -92,14 +92,14 @@ local vte = exposure_rule {
   severities = { "critical" },
   description = "venous thromboembolism (PE, lower-limb DVT) while "
     .. "exposed to baricitinib",
-  assess = function(event, exposure)
+  assess = function(event, exposure, patient)
     local pe = codes.icd_match("I26", event.code)
     return pv.alert {
       severity = "critical",
       grade = pe and 3 or nil,
       title = (pe and "Pulmonary embolism" or "Deep vein thrombosis")
         .. " on baricitinib",
-      detail = describe(event, exposure)
+      detail = describe(event, exposure, patient)
         .. (pe and " CTCAE v5 thromboembolic event: pulmonary embolism is "
           .. "the grade 3 example." or ""),
       action = "Discontinue baricitinib in a patient with suspected VTE, "
@@ -131,7 +131,7 @@ local arterial_thrombosis = exposure_rule {
   severities = { "critical" },
   description = "arterial thrombosis, ischaemic stroke or MI while exposed "
     .. "to baricitinib",
-  assess = function(event, exposure)
+  assess = function(event, exposure, patient)
     local cat = category(event.code)
     local mace = cat == "I63" or cat == "I21"
     return pv.alert {
@@ -139,7 +139,7 @@ local arterial_thrombosis = exposure_rule {
       grade = cat == "I74" and 3 or nil,
       title = (ARTERIAL_TITLE[cat] or "Arterial thrombosis")
         .. " on baricitinib",
-      detail = describe(event, exposure)
+      detail = describe(event, exposure, patient)
         .. (mace and " This is a MACE component (USPI-HL22)." or ""),
       action = "Evaluate promptly and review continuing baricitinib: "
         .. "arterial thrombosis is in the US boxed warning (USPI-HL22: "
@@ -164,7 +164,7 @@ local ddimer = exposure_rule {
   severities = { "medium" },
   description = "D-dimer above the reference range while exposed to "
     .. "baricitinib",
-  assess = function(obs, exposure)
+  assess = function(obs, exposure, patient)
     if obs.value == nil or obs.ref_high == nil then return nil end
     if obs.status == "D" or obs.status == "W" or obs.status == "X" then
       return nil
@@ -174,11 +174,11 @@ local ddimer = exposure_rule {
       severity = "medium",
       title = "D-dimer above range on baricitinib",
       detail = ("D-dimer %s %s on %s, above the reference range "
-        .. "(upper limit %s %s; %s x). On baricitinib%s since %s.")
+        .. "(upper limit %s %s; %s x). %s.")
         :format(obs.value_text or fmt(obs.value), obs.unit or "",
         pv.date(obs.at), fmt(obs.ref_high), obs.unit or "",
         obs.ref_high > 0 and ("%.1f"):format(obs.value / obs.ref_high)
-          or "?", dose_text(exposure), pv.date(exposure.start)),
+          or "?", pack.On(exposure, obs.at, patient)),
       action = "Evaluate for venous thromboembolism (thrombosis is in the "
         .. "US boxed warning, USPI-HL22); if VTE is suspected, discontinue "
         .. "baricitinib regardless of dose or indication (EU SmPC, "

@@ -167,6 +167,54 @@ pv ingest -c pv.lua rde_NW.hl7
 assert_eq 1 "$(q "SELECT count(*) FROM exposures WHERE patient_id='ONW'")" "ORC-1 NW (new order) is an exposure"
 cd .. || exit 1
 
+section "issue15_item02_discontinued_and_replaced_orders"
+mkdir orc2 && cd orc2 || exit 1
+write_config pv.lua
+# rde FILE CTL MSH7 PATIENT ORC [RXE-1 START] [DOSE]: one RDE^O11.
+rde() {
+    printf 'MSH|^~\\&|PHARM|HOSP|PV|PV|%s||RDE^O11^RDE_O11|%s|P|2.5.1\rPID|1||%s\r%s\rRXE|^^^%s|2047232^baricitinib^RXNORM|%s||mg\r' \
+        "$3" "$2" "$4" "$5" "${6:-20261001}" "${7:-4}" >"$1"
+}
+# DC1: ordered 2026-10-01, discontinued by MSH-7 2026-10-05 (washout ends
+# 2026-11-02); DC2 by ORC-9 2026-10-03 and filler number only; KEEP: the
+# same order never discontinued; DCX: a DC naming another order.
+for p in DC1 DC2 KEEP DCX; do
+    rde "nw_$p.hl7" "NW$p" 20261001080000 "$p" "ORC|NW|PL$p|FI$p"
+done
+rde dc_DC1.hl7 DCDC1 20261005080000 DC1 'ORC|DC|PLDC1'
+rde dc_DC2.hl7 DCDC2 20261005080000 DC2 'ORC|DC||FIDC2||||||20261003120000'
+rde dc_DCX.hl7 DCDCX 20261005080000 DCX 'ORC|DC|PLOTHER|FIOTHER'
+for p in DC1 DC2 KEEP DCX; do
+    oru "low_$p.hl7" "LOW$p" "$p" 'OBX|1|NM|751-8^Neutrophils^LN||0.4|10*9/L|||||F|||20261201070000'
+done
+pv ingest -c pv.lua nw_DC1.hl7 nw_DC2.hl7 nw_KEEP.hl7 nw_DCX.hl7 dc_DC1.hl7 dc_DC2.hl7 dc_DCX.hl7
+assert_eq 0 "$RC" "orders and discontinuations accepted ($OUT)"
+assert_eq "2026-10-05T08:00:00Z" "$(q "SELECT end_at FROM exposures WHERE patient_id='DC1'")" \
+    "DC by placer number ends the exposure at the message time"
+assert_eq "2026-10-03T12:00:00Z" "$(q "SELECT end_at FROM exposures WHERE patient_id='DC2'")" \
+    "DC by filler number ends it at ORC-9"
+assert_eq "" "$(q "SELECT end_at FROM exposures WHERE patient_id='DCX'")" \
+    "a DC of another order number ends nothing"
+assert_eq "PLKEEP|FIKEEP" "$(q "SELECT placer_order, filler_order FROM exposures WHERE patient_id='KEEP'")" \
+    "the order numbers are kept on the exposure row"
+pv ingest -c pv.lua low_DC1.hl7 low_DC2.hl7 low_KEEP.hl7 low_DCX.hl7
+for p in DC1 DC2; do
+    assert_eq 0 "$(q "SELECT count(*) FROM alerts WHERE patient_id='$p' AND rule LIKE 'baricitinib.%'")" \
+        "$p: a low ANC after the discontinued course and its washout raises no baricitinib alert"
+done
+for p in KEEP DCX; do
+    assert_ne 0 "$(q "SELECT count(*) FROM alerts WHERE patient_id='$p' AND rule LIKE 'baricitinib.%'")" \
+        "$p: still exposed, the same low ANC alerts"
+done
+# XO: the 4 mg order changed to 2 mg from 2026-10-15: one row each.
+rde nw_XO.hl7 NWXO 20261001080000 XO1 'ORC|NW|PLXO|FIXO'
+rde xo_XO.hl7 XOXO 20261015080000 XO1 'ORC|XO|PLXO|FIXO' 20261015 2
+pv ingest -c pv.lua nw_XO.hl7 xo_XO.hl7
+assert_eq "4.0|2026-10-01T00:00:00Z|2026-10-15T00:00:00Z;2.0|2026-10-15T00:00:00Z|" \
+    "$(q "SELECT dose, start_at, end_at FROM exposures WHERE patient_id='XO1' ORDER BY id" | tr '\n' ';' | sed 's/;$//')" \
+    "XO ends the old order where the new one starts; the new one is open"
+cd .. || exit 1
+
 section "issue15_item09_utf8_bom_hl7_file"
 mkdir bom && cd bom || exit 1
 write_config pv.lua
@@ -291,6 +339,19 @@ check_wait "[ \"\$(q \"SELECT count(*) FROM alerts WHERE rule='pvwatch.hl7' AND 
     "an engine alert names the reused control id"
 assert_eq 0 "$(q "SELECT count(*) FROM observations WHERE patient_id='R1' AND value_num=0.2")" \
     "its result is not stored"
+# Item 2 over MLLP: a discontinued order ends its exposure, XO replaces it.
+rde m_nw.hl7 MNW 20261001080000 MO1 'ORC|NW|PLM1|FIM1'
+rde m_dc.hl7 MDC 20261005080000 MO1 'ORC|DC|PLM1|FIM1'
+rde m_nw2.hl7 MNW2 20261001080000 MO2 'ORC|NW|PLM2'
+rde m_xo.hl7 MXO 20261015080000 MO2 'ORC|XO|PLM2' 20261015 2
+for f in m_nw m_dc m_nw2 m_xo; do
+    assert_match "MSA\|AA\|" "$(ack "$f.hl7")" "$f.hl7 is AA"
+done
+assert_eq "2026-10-05T08:00:00Z" "$(q "SELECT end_at FROM exposures WHERE patient_id='MO1'")" \
+    "over MLLP: DC ends the exposure of its order"
+assert_eq "2026-10-15T00:00:00Z|2.0" \
+    "$(q "SELECT (SELECT end_at FROM exposures WHERE patient_id='MO2' AND dose=4), (SELECT dose FROM exposures WHERE patient_id='MO2' AND end_at IS NULL)")" \
+    "over MLLP: XO ends the old order where the new one starts"
 stop_pv
 assert_eq 0 "$STOP_RC" "pvwatch run stops cleanly"
 # mllp.duplicates = "by_content" stores it as a new message; as a file too.

@@ -124,6 +124,40 @@ do
 end
 
 do
+  -- Issue 21: the detail says whether the lab fell while taking the drug
+  -- (through the whole last day) or in the washout after it
+  -- (pack.exposure_text; washout 28 days, config default).
+  local t = pv.test "lymphopenia: detail wording during exposure and washout"
+  on(t, "D1", "2025-11-01", "2026-01-15"); alc(t, "D1", 450, nil,
+    "2025-12-01")
+  on(t, "D2", "2025-11-01", "2026-01-15"); alc(t, "D2", 450, nil,
+    "2026-01-15T23:59:59Z")                 -- last day of dosing
+  on(t, "D3", "2025-11-01", "2026-01-15"); alc(t, "D3", 450, nil,
+    "2026-01-16")                           -- one day after the end
+  t:expect_alert { rule = "baricitinib.lymphopenia", patient_id = "D1",
+    detail = "ALC 450 cells/mm3 on 2025-12-01; ALC 450 cells/mm3 < 500: "
+      .. "grade 3 (CTCAE v5 lymphocyte count decreased). On baricitinib 2 mg "
+      .. "since 2025-11-01." }
+  t:expect_alert { rule = "baricitinib.lymphopenia", patient_id = "D2",
+    detail_has = ". On baricitinib 2 mg since 2025-11-01." }
+  t:expect_alert { rule = "baricitinib.lymphopenia", patient_id = "D3",
+    detail_has = "lymphocyte count decreased). Baricitinib 2 mg 2025-11-01 to "
+      .. "2026-01-15, within the 28-day washout." }
+  t:expect_no_alert { detail_has = "On baricitinib 2 mg since 2025-11-01.",
+    patient_id = "D3" }
+end
+
+do
+  -- A dose change: the 4 mg exposure is in its washout on 2026-02-10 but
+  -- the 2 mg one is being taken, so the detail names the 2 mg one.
+  local t = pv.test "lymphopenia: detail after a dose change says the new dose"
+  on(t, "C1", "2026-01-01", "2026-01-31", 4); on(t, "C1", "2026-02-01")
+  alc(t, "C1", 450, nil, "2026-02-10")
+  t:expect_alert { rule = "baricitinib.lymphopenia", patient_id = "C1",
+    detail_has = "decreased). On baricitinib 2 mg since 2026-02-01." }
+end
+
+do
   local t = pv.test "out of order: the lab arrives before the exposure"
   alc(t, "O1", 450, nil, "2026-02-01")
   hb(t, "O1", 9.0, nil, "2026-02-01")

@@ -40,9 +40,11 @@ do
   event(t, "WASHOUT", "R99", "2026-02-28T23:59:59Z")
   event(t, "AFTER", "R99", "2026-03-01")
   t:expect_no_alert { rule = RULE, patient_id = "BEFORE" }
-  t:expect_alert { rule = RULE, patient_id = "START" }
+  t:expect_alert { rule = RULE, patient_id = "START",
+    detail_has = ". On baricitinib 2 mg since 2026-01-10." }
   t:expect_alert { rule = RULE, patient_id = "WASHOUT",
-    detail_has = "; last dose 2026-01-31." }
+    detail_has = ". Baricitinib 2 mg 2026-01-10 to 2026-01-31, within the "
+      .. "28-day washout." }
   t:expect_no_alert { rule = RULE, patient_id = "AFTER" }
 end
 

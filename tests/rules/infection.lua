@@ -27,6 +27,23 @@ do
 end
 
 do
+  -- Issue 21: during the exposure the detail says "since"; one day after
+  -- its last day it names the range and the washout (pack.exposure_text).
+  local t = pv.test "herpes zoster: detail wording during exposure and washout"
+  on(t, "ON", "2025-11-01", "2026-01-15")
+  event(t, "ON", "B02.9", "2026-01-15")
+  on(t, "WO", "2025-11-01", "2026-01-15")
+  event(t, "WO", "B02.9", "2026-01-16")
+  t:expect_alert { rule = "baricitinib.herpes_zoster", patient_id = "ON",
+    detail = "ICD-10-CM B02.9 with onset 2026-01-15 (seriousness not "
+      .. "reported). On baricitinib 2 mg since 2025-11-01." }
+  t:expect_alert { rule = "baricitinib.herpes_zoster", patient_id = "WO",
+    detail = "ICD-10-CM B02.9 with onset 2026-01-16 (seriousness not "
+      .. "reported). Baricitinib 2 mg 2025-11-01 to 2026-01-15, within the "
+      .. "28-day washout." }
+end
+
+do
   local t = pv.test "herpes zoster: severity by seriousness and outcome"
   on(t, "Z2"); event(t, "Z2", "B02.7", nil, true)
   on(t, "Z3"); event(t, "Z3", "B029", nil, false)

@@ -34,9 +34,11 @@ do
   vaccine(t, "WASHOUT", "Zostavax zoster vaccine live", "121", "2026-02-28")
   vaccine(t, "AFTER", "Zostavax zoster vaccine live", "121", "2026-03-01")
   t:expect_no_alert { patient_id = "BEFORE" }
-  t:expect_alert { patient_id = "START", rule = RULE }
+  t:expect_alert { patient_id = "START", rule = RULE,
+    detail_has = ". On baricitinib 2 mg since 2026-01-10." }
   t:expect_alert { patient_id = "WASHOUT", rule = RULE,
-    detail_has = "last dose 2026-01-31, within the washout" }
+    detail_has = ". Baricitinib 2 mg 2026-01-10 to 2026-01-31, within the "
+      .. "28-day washout." }
   t:expect_no_alert { patient_id = "AFTER" }
 end
 

@@ -31,7 +31,8 @@ do
   t:expect_alert { rule = "baricitinib.lipids_overdue", patient_id = "A",
     signal = "monitoring", severity = "low", count = 1,
     title = "Lipids not checked 12 weeks after starting baricitinib",
-    detail_has = "started on 2026-01-01; no lipid result between week 12 "
+    detail_has = "On baricitinib 2 mg since 2026-01-01 (course started "
+      .. "2026-01-01); no lipid result between week 12 "
       .. "(2026-03-26) and week 16 (2026-04-23). No lipid result on record.",
     action_has = "12 weeks after initiation (LILLY-US-MON" }
   t:tick "2026-04-25T00:00:00Z"
@@ -66,7 +67,8 @@ do
   t:tick "2026-04-24T00:00:00Z"
   t:expect_no_alert { rule = "baricitinib.lipids_overdue", patient_id = "S1" }
   t:expect_alert { patient_id = "R1", rule = "baricitinib.lipids_overdue",
-    count = 1, detail_has = "started on 2026-01-01" }
+    count = 1, detail_has = "On baricitinib 2 mg since 2026-03-01 (course "
+      .. "started 2026-01-01)" }
 end
 
 do

@@ -30,7 +30,7 @@ do
     action_has = "Reduce baricitinib to 1 mg once daily: eGFR 59 (30 to <60): "
       .. "1 mg once daily (US label, RA) [domain §1.5: LILLY-US-RA",
     detail_has = "eGFR 59 mL/min/{1.73_m2} on 2026-02-01 (CTCAE v5 chronic "
-      .. "kidney disease grade 2); baricitinib 2 mg since 2026-01-01" }
+      .. "kidney disease grade 2); on baricitinib 2 mg since 2026-01-01." }
   t:expect_alert { patient_id = "E30", severity = "medium",
     action_has = "Reduce baricitinib to 1 mg" }
   t:expect_alert { patient_id = "E29", severity = "high", grade = 3,
