@@ -143,6 +143,11 @@ int pv_ingest_open_as(const pv_config *cfg, const char *db_path, int no_rules,
                         &p->alerts, err, sizeof err);
     if (!rc && p->lock_holder && cfg->alert_log)
         pv_alerts_set_queue_only(p->alerts); /* its lines: for the engine */
+    /* Beside a running engine under load the write lock is free only
+     * between its commits: a command waits longer for it than the engine
+     * itself (5 s) rather than fail ("database is locked"). */
+    if (!rc && p->lock_holder)
+        sqlite3_busy_timeout(pv_store_db(p->store), 30000);
     if (!rc)
         rc = pv_notify_open(cfg, p->store, p->alerts, &p->notify, err,
                             sizeof err);

@@ -92,6 +92,7 @@ struct pv_mllp_server {
     unsigned long ack_seq;
     int stopping;
     int open_handles;
+    int commit_open; /* commit_point initialised and not closed */
     pv_mllp_stats stats;
 };
 
@@ -159,13 +160,22 @@ static void conn_maybe_free(struct conn *c)
     }
 }
 
+static void srv_unref(pv_mllp_server *srv);
+
+/* A connection holds the server (open_handles) until both its handles are
+ * closed: at stop they close after the listener, up to STOP_DRAIN_MS
+ * later, and must not find the server freed. */
 static void on_conn_handle_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
+    pv_mllp_server *srv = c->srv;
     c->handles--;
-    if (c->handles == 0)
-        c->srv->nconn--;
+    int last = c->handles == 0;
+    if (last)
+        srv->nconn--;
     conn_maybe_free(c);
+    if (last)
+        srv_unref(srv);
 }
 
 static void conn_close(struct conn *c)
@@ -301,8 +311,6 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
             conn_resume(c, soft_limit(srv) - 1);
     }
 }
-
-static void srv_unref(pv_mllp_server *srv);
 
 /* A committed batch after its sync (rc its result): alert-log lines, the
  * mailer's go-ahead, then the ACKs. After a failed sync the lines and the
@@ -846,6 +854,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->tcp.data = c->idle.data = c;
     c->handles = 2;
     srv->nconn++;
+    srv->open_handles++; /* the connection holds the server */
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return;
@@ -965,6 +974,7 @@ int pv_mllp_server_start(uv_loop_t *loop, pv_ingest *p, const pv_config *cfg,
     uv_check_init(loop, &srv->commit_point);
     srv->commit_point.data = srv;
     srv->open_handles++;
+    srv->commit_open = 1;
     uv_check_start(&srv->commit_point, on_check);
     pv_ingest_set_flush(p, flush, srv);
     *out = srv;
@@ -1046,8 +1056,10 @@ void pv_mllp_server_stop(pv_mllp_server *s)
     pv_ingest_set_flush(s->p, NULL, NULL);
     uv_walk(s->loop, close_conn_walk, s);
     uv_close((uv_handle_t *)&s->listener, on_srv_closed);
-    if (s->open_handles > 1)
+    if (s->commit_open) {
+        s->commit_open = 0;
         uv_close((uv_handle_t *)&s->commit_point, on_srv_closed);
+    }
 }
 
 void pv_mllp_server_stats(const pv_mllp_server *s, pv_mllp_stats *out)
