@@ -1049,6 +1049,21 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
                    "MSH-10 message control id missing");
         return store_unread(s, raw, len, msgtype, peer, res->text);
     }
+    /* Cut to fit, two different long ids (or senders) sharing their first
+     * characters would be one key: the second message a "duplicate" or a
+     * "reused control id". HL7 gives MSH-10 199 characters at most (v2.7;
+     * 20 before): a longer one is refused, never cut. */
+    if (ctl.len >= sizeof control ||
+        app.len + fac.len + sizeof "hl7:|" > sizeof source) {
+        set_result(res, PV_HL7_AR, PV_HL7_ERR_DATA_TYPE,
+                   ctl.len >= sizeof control
+                       ? "MSH-10 message control id is %zu characters long; "
+                         "at most 255 are taken"
+                       : "MSH-3/MSH-4 sending application and facility are "
+                         "%zu characters long; at most 500 are taken",
+                   ctl.len >= sizeof control ? ctl.len : app.len + fac.len);
+        return store_unread(s, raw, len, msgtype, peer, res->text);
+    }
     if (!supported_version(pv_hl7_version(m))) {
         pv_span v = pv_hl7_version(m);
         set_result(res, PV_HL7_AR, PV_HL7_ERR_UNSUPPORTED_VERSION,

@@ -373,6 +373,44 @@ static void issue15_item06_control_id_reused(void)
     cfg.mllp.duplicates = NULL;
 }
 
+/* A control id too long to keep whole is refused (AR), never cut: cut, two
+ * ids sharing their first 255 characters were one key. */
+static void long_control_id_refused_not_cut(void)
+{
+    char id[301], msg[1024];
+    memset(id, 'C', 300);
+    id[300] = '\0';
+    for (int k = 0; k < 2; k++) {
+        id[299] = k ? 'B' : 'A';
+        snprintf(msg, sizeof msg,
+                 "MSH|^~\\&|LAB|L|PV|PV|20261201080000||ORU^R01|%s|P|2.5.1\r"
+                 "PID|1||P-LONG\r"
+                 "OBX|1|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||20261201060000\r",
+                 id);
+        struct out o = ingest_str(msg);
+        CHECK_INT(o.ack, PV_HL7_AR);
+        CHECK(strstr(o.text, "MSH-10 message control id is 300 characters") !=
+              NULL);
+        free(o.ackmsg);
+    }
+    CHECK_STR(q("SELECT count(*) FROM observations WHERE patient_id = "
+                "'P-LONG'"),
+              "0");
+    /* 199 characters (the v2.7 maximum) are taken whole. */
+    id[199] = '\0';
+    snprintf(msg, sizeof msg,
+             "MSH|^~\\&|LAB|L|PV|PV|20261201080000||ORU^R01|%s|P|2.5.1\r"
+             "PID|1||P-LONG\r"
+             "OBX|1|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||20261201060000\r",
+             id);
+    struct out o = ingest_str(msg);
+    CHECK_INT(o.ack, PV_HL7_AA);
+    free(o.ackmsg);
+    CHECK_STR(q("SELECT length(control_id) FROM messages WHERE control_id "
+                "LIKE 'CCC%' AND status != 'rejected'"),
+              "199");
+}
+
 int main(void)
 {
     char cwd0[PATH_MAX];
@@ -398,6 +436,7 @@ int main(void)
     issue15_item01_final_replaces_preliminary_of_its_order();
     issue15_item04_values_units_ranges_codes();
     issue15_item06_control_id_reused();
+    long_control_id_refused_not_cut();
 
     pv_ingest_close(p);
     pv_config_free(&cfg);
