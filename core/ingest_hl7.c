@@ -265,27 +265,8 @@ static int supersede(struct ctx *c, const char *code, pv_time_t at,
                      const char *order, const char *mark, const char *only,
                      int *count)
 {
-    sqlite3_stmt *st;
-    char iso[PV_TIME_BUFSZ];
-    if (sqlite3_prepare_v2(pv_store_db(pv_ingest_store(c->p)),
-                           "UPDATE observations SET status = ? WHERE "
-                           "patient_id = ? AND code = ? AND observed_at = ? "
-                           "AND status NOT IN ('D', 'W') "
-                           "AND (?5 IS NULL OR status = ?5) "
-                           "AND (?6 IS NULL OR filler_order IS NULL OR "
-                           "filler_order = ?6)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return PV_EDB;
-    sqlite3_bind_text(st, 6, order, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, only, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 1, mark, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, c->patient, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, pv_time_format(at, iso), -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    *count = sqlite3_changes(pv_store_db(pv_ingest_store(c->p)));
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : PV_EDB;
+    return pv_store_obs_supersede(pv_ingest_store(c->p), c->patient, code, at,
+                                  order, mark, only, count);
 }
 
 /* OBX-7. Besides what pv_map_ref_range() reads ("3.5-7.0", "<5", ">40"),
@@ -936,21 +917,6 @@ static int same_content(pv_store *s, int64_t id, const char *hex)
     return same;
 }
 
-static int set_content_hash(pv_store *s, int64_t id, const char *hex)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(
-            pv_store_db(s),
-            "UPDATE messages SET content_sha256 = ? WHERE id = ?", -1, &st,
-            NULL) != SQLITE_OK)
-        return PV_EDB;
-    sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, id);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : PV_EDB;
-}
-
 /* A control id reused with other content and mllp.duplicates not
  * "by_content" (issue 15 item 6): AE, the message kept as rejected under a
  * key of its own (source "collision:...", control id#sha256), and an engine
@@ -975,7 +941,7 @@ static int reject_collision(pv_ingest *p, pv_hl7_result *res,
     if (!rc)
         rc = pv_store_message_finish(s, id, "rejected", res->text, 0, 1);
     if (!rc)
-        rc = set_content_hash(s, id, hex);
+        rc = pv_store_message_set_hash(s, id, hex);
     int fresh = !rc;
     if (rc == PV_ESTATE)
         rc = 0; /* the same collision again: kept once */
@@ -1114,7 +1080,7 @@ int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
         }
     }
     if (!rc)
-        rc = set_content_hash(s, c.message_id, hex);
+        rc = pv_store_message_set_hash(s, c.message_id, hex);
     if (rc == PV_ESTATE) {
         pv_store_rollback_to(s);
         res->duplicate = 1;

@@ -40,6 +40,8 @@ enum stmt {
     S_STATE_SET,
     S_STATE_DEL,
     S_MSG_REKEY,
+    S_MSG_HASH,
+    S_OBS_SUPERSEDE,
     S_SAVEPOINT,
     S_RELEASE,
     S_ROLLBACK_TO,
@@ -115,6 +117,13 @@ static const char *const stmt_sql[S__COUNT] = {
                     "UPDATE SET value = ?3, updated_at = ?4",
     [S_STATE_DEL] = "DELETE FROM rule_state WHERE rule = ? AND key = ?",
     [S_MSG_REKEY] = "UPDATE messages SET control_id = ? WHERE id = ?",
+    [S_MSG_HASH] = "UPDATE messages SET content_sha256 = ? WHERE id = ?",
+    [S_OBS_SUPERSEDE] = "UPDATE observations SET status = ?1 WHERE "
+                        "patient_id = ?2 AND code = ?3 AND observed_at = ?4 "
+                        "AND status NOT IN ('D', 'W') "
+                        "AND (?5 IS NULL OR status = ?5) "
+                        "AND (?6 IS NULL OR filler_order IS NULL OR "
+                        "filler_order = ?6)",
     [S_SAVEPOINT] = "SAVEPOINT item",
     [S_RELEASE] = "RELEASE item",
     [S_ROLLBACK_TO] = "ROLLBACK TO item",
@@ -1070,6 +1079,32 @@ int pv_store_message_rekey(pv_store *s, int64_t id, const char *source,
     if (rc == SQLITE_CONSTRAINT)
         return find_dup(s, source, control_id, dup_id);
     return rc == SQLITE_DONE ? 0 : db_err(s, rc);
+}
+
+int pv_store_message_set_hash(pv_store *s, int64_t id, const char *hex)
+{
+    sqlite3_stmt *st = fresh(s->stmt[S_MSG_HASH]);
+    int b = bind_text(st, 1, hex) | sqlite3_bind_int64(st, 2, id);
+    if (b != SQLITE_OK)
+        return bind_failed(s, st, b);
+    return step_done(s, st);
+}
+
+int pv_store_obs_supersede(pv_store *s, const char *patient, const char *code,
+                           pv_time_t at, const char *order, const char *mark,
+                           const char *only, int *count)
+{
+    *count = 0;
+    sqlite3_stmt *st = fresh(s->stmt[S_OBS_SUPERSEDE]);
+    int b = bind_text(st, 1, mark) | bind_text(st, 2, patient) |
+            bind_text(st, 3, code) | bind_time(st, 4, at) |
+            bind_text(st, 5, only) | bind_text(st, 6, order);
+    if (b != SQLITE_OK)
+        return bind_failed(s, st, b);
+    int rc = step_done(s, st);
+    if (!rc)
+        *count = sqlite3_changes(s->db);
+    return rc;
 }
 
 int pv_store_savepoint(pv_store *s)

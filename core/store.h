@@ -133,6 +133,15 @@ int pv_store_patient(pv_store *s, const char *id, const char *birth_date,
 
 /* Insert facts; *id (may be NULL) receives the new row id. */
 int pv_store_add_obs(pv_store *s, const pv_obs *o, int64_t *id);
+/* Marks the patient's earlier live results of 'code' at 'at' (status not
+ * D or W) as 'mark'; only those whose status is 'only' when it is given;
+ * of the same order when 'order' is given (a row without an order number
+ * matches any). *count: how many (issue 15 item 1). */
+int pv_store_obs_supersede(pv_store *s, const char *patient, const char *code,
+                           pv_time_t at, const char *order, const char *mark,
+                           const char *only, int *count);
+/* Records a stored message's content hash (messages.content_sha256). */
+int pv_store_message_set_hash(pv_store *s, int64_t id, const char *hex);
 int pv_store_add_exposure(pv_store *s, const pv_exposure *e, int64_t *id);
 /* Ends the patient's exposures of an order, the same placer or filler
  * order number (either may be NULL, not both), that started by 'at' and
