@@ -6,9 +6,10 @@ set -euo pipefail
 
 PV_BUILD_PACKAGES=(build-essential cmake pkg-config liblua5.4-dev libuv1-dev
                    libsqlite3-dev libcurl4-openssl-dev nettle-dev
-                   libsystemd-dev)
+                   libsystemd-dev libmicrohttpd-dev libsodium-dev)
 PV_TEST_PACKAGES=(sqlite3 python3 python3-aiosmtpd clang libclang-rt-14-dev
-                  valgrind lua-check clang-format nodejs npm)
+                  valgrind lua-check clang-format nodejs npm
+                  prometheus chromium curl)
 # The package build (.ci/deb.sh) and the packaging tests (bash completion,
 # the man page, systemd-analyze).
 PV_DEB_PACKAGES=(debhelper dpkg-dev fakeroot bash-completion man-db systemd)

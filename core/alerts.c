@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 
 enum {
     A_FIND,
@@ -92,6 +93,7 @@ struct pv_alerts {
      * lock: pv_alerts_set_queue_only. */
     int queue_only;
     const char *entered_by; /* pv_alerts_act_as: the login that typed it */
+    const char *outcome;    /* pv_alerts_do: a close's outcome, for the log */
 };
 
 /* Cuts the file back to size: the bytes of a write that failed part-way
@@ -368,6 +370,11 @@ static int event_json(pv_alerts *a, int64_t id, const char *event,
         pv_buf_puts(b, ",\"note\":");
         pv_buf_json_str(b, note, (size_t)-1);
     }
+    if (a->outcome) {
+        /* Issue 16, an addition to the "closed" line. */
+        pv_buf_puts(b, ",\"outcome\":");
+        pv_buf_json_str(b, a->outcome, (size_t)-1);
+    }
     pv_buf_puts(b, "}");
     sqlite3_reset(st);
     return pv_buf_ok(b) ? 0 : PV_ENOMEM;
@@ -439,6 +446,8 @@ static int emit(pv_alerts *a, int64_t id, const char *event,
         pv_alert_event ev = {event, id, pv_buf_cstr(&line)};
         rc = a->hook(a->hook_ud, &ev, in, id);
     }
+    if (!rc) /* /metrics: alert events by rule, severity, event */
+        pv_metrics_alert_line(event, pv_buf_cstr(&line));
     pv_buf_free(&line);
     return rc;
 }
@@ -902,41 +911,355 @@ int pv_alerts_act(pv_alerts *a, int64_t id, const char *action,
     return pv_alerts_act_as(a, id, action, actor, NULL, note, err, errcap);
 }
 
-/* The login that typed the action, in the row just inserted (the signed
- * audit trail, issue 21 part 2; db/migrations/0007). */
-static int set_entered_by(pv_alerts *a, const char *entered_by)
+/* ---------------------------------------------------------------------- */
+/* Workflow (issue 16): acknowledge, assign, comment, close with outcome   */
+
+/* The outcomes, in display order (alerts.h). The "intervention:*" ones
+ * are what rule_stats.c counts as an intervention. */
+const char *const pv_alert_outcomes[] = {"intervention:dose_interrupted",
+                                         "intervention:dose_reduced",
+                                         "intervention:drug_stopped",
+                                         "intervention:labs_repeated",
+                                         "intervention:referred",
+                                         "not_clinically_relevant",
+                                         "duplicate",
+                                         "false_positive_data_error",
+                                         NULL};
+
+static const char *const outcome_labels[] = {"Intervention: dose interrupted",
+                                             "Intervention: dose reduced",
+                                             "Intervention: drug stopped",
+                                             "Intervention: labs repeated",
+                                             "Intervention: referred",
+                                             "Not clinically relevant",
+                                             "Duplicate",
+                                             "False positive (data error)",
+                                             NULL};
+
+int pv_alert_outcome_index(const char *outcome)
 {
-    sqlite3 *db = pv_store_db(a->store);
+    for (int i = 0; outcome && pv_alert_outcomes[i]; i++)
+        if (strcmp(outcome, pv_alert_outcomes[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *pv_alert_outcome_label(const char *outcome)
+{
+    int i = pv_alert_outcome_index(outcome);
+    return i < 0 ? NULL : outcome_labels[i];
+}
+
+/* Ceilings for what a person types: an assignee is a name, a note a few
+ * sentences (a pasted letter is not refused below 8 KiB), a request id a
+ * token the form made. */
+#define ASSIGNEE_MAX_CHARS 64
+#define NOTE_MAX_BYTES 8192
+#define REQUEST_ID_MAX_BYTES 128
+
+/* Copies s without leading and trailing blanks into out (cap bytes).
+ * Returns the length, or -1 when it does not fit. */
+static long trimmed(const char *s, char *out, size_t cap)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
+                     s[n - 1] == '\r'))
+        n--;
+    if (n >= cap)
+        return -1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return (long)n;
+}
+
+/* Characters (UTF-8 code points) in s, or -1 for a control character or
+ * a byte that cannot start or continue one. */
+static long name_chars(const char *s)
+{
+    long n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return -1;
+        if ((*p & 0xc0) != 0x80)
+            n++;
+    }
+    return n;
+}
+
+static int blank(const char *s)
+{
+    if (!s)
+        return 1;
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return 0;
+    return 1;
+}
+
+/* What an action does: the status it moves to (NULL: none), the word in
+ * alert_actions.action, and the alert log event (NULL: no log line). */
+typedef struct {
+    const char *name, *to, *row, *event;
+} act_kind;
+
+static const act_kind act_kinds[] = {
+    {"ack", "acknowledged", "acknowledged", "acknowledged"},
+    {"close", "closed", "closed", "closed"},
+    /* Assignments and comments go to the audit trail only, not to the
+     * alert log: its event list is a contract (DESIGN.md, "Alert log")
+     * that consumers switch on. */
+    {"assign", NULL, "assigned", NULL},
+    {"comment", NULL, "commented", NULL},
+};
+
+/* Checks what the caller gave, before any transaction. */
+static int check_action(const pv_alert_action *act, const act_kind **kind,
+                        char *assignee, size_t acap, char *err, size_t errcap)
+{
+    *kind = NULL;
+    for (size_t i = 0; act->action && i < sizeof act_kinds / sizeof *act_kinds;
+         i++)
+        if (strcmp(act->action, act_kinds[i].name) == 0)
+            *kind = &act_kinds[i];
+    if (!*kind) {
+        snprintf(err, errcap,
+                 "unknown action '%s' (ack, assign, comment, "
+                 "close)",
+                 act->action ? act->action : "");
+        return PV_EINVAL;
+    }
+    const char *name = (*kind)->name;
+    if (blank(act->actor)) {
+        snprintf(err, errcap, "%s: who did it (the actor) is required", name);
+        return PV_EINVAL;
+    }
+    if (act->note && strlen(act->note) > NOTE_MAX_BYTES) {
+        snprintf(err, errcap, "%s: the note is longer than %d bytes", name,
+                 NOTE_MAX_BYTES);
+        return PV_EINVAL;
+    }
+    if (act->request_id &&
+        (!*act->request_id || strlen(act->request_id) > REQUEST_ID_MAX_BYTES ||
+         name_chars(act->request_id) < 0)) {
+        snprintf(err, errcap,
+                 "%s: the request id must be 1 to %d printable bytes", name,
+                 REQUEST_ID_MAX_BYTES);
+        return PV_EINVAL;
+    }
+    int is_close = strcmp(name, "close") == 0;
+    int is_assign = strcmp(name, "assign") == 0;
+    /* An empty form field is a field not given. */
+    const char *outcome = act->outcome && *act->outcome ? act->outcome : NULL;
+    if (outcome && !is_close) {
+        snprintf(err, errcap, "%s: an outcome is given only when closing",
+                 name);
+        return PV_EINVAL;
+    }
+    if (act->assignee && !blank(act->assignee) && !is_assign) {
+        snprintf(err, errcap, "%s: an assignee is given only when assigning",
+                 name);
+        return PV_EINVAL;
+    }
+    if (is_close && outcome && pv_alert_outcome_index(outcome) < 0) {
+        pv_buf b = PV_BUF_INIT;
+        for (int i = 0; pv_alert_outcomes[i]; i++)
+            pv_buf_printf(&b, "%s%s", i ? ", " : "", pv_alert_outcomes[i]);
+        snprintf(err, errcap, "close: unknown outcome '%s' (one of: %s)",
+                 outcome, pv_buf_ok(&b) ? pv_buf_cstr(&b) : "?");
+        pv_buf_free(&b);
+        return PV_EINVAL;
+    }
+    if (is_close && !outcome && act->require_outcome) {
+        snprintf(err, errcap, "close: an outcome is required");
+        return PV_EINVAL;
+    }
+    if (strcmp(name, "comment") == 0 && blank(act->note)) {
+        snprintf(err, errcap, "comment: the note is required");
+        return PV_EINVAL;
+    }
+    if (is_assign) {
+        long n = act->assignee ? trimmed(act->assignee, assignee, acap) : 0;
+        long chars = n > 0 ? name_chars(assignee) : 0;
+        if (n < 0 || chars > ASSIGNEE_MAX_CHARS) {
+            snprintf(err, errcap,
+                     "assign: the assignee is longer than %d characters",
+                     ASSIGNEE_MAX_CHARS);
+            return PV_EINVAL;
+        }
+        if (n == 0) {
+            snprintf(err, errcap, "assign: the assignee is required");
+            return PV_EINVAL;
+        }
+        if (chars < 0) {
+            snprintf(err, errcap,
+                     "assign: the assignee contains a control character");
+            return PV_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* A request id already recorded: 1 when by this very action (a double
+ * submit: nothing more to do), 0 when new, PV_EINVAL when another alert or
+ * action took it, PV_EDB. */
+static int request_seen(pv_alerts *a, const pv_alert_action *act,
+                        const act_kind *kind, char *err, size_t errcap)
+{
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE alert_actions SET entered_by = ? WHERE "
-                           "id = ?",
+    if (sqlite3_prepare_v2(pv_store_db(a->store),
+                           "SELECT alert_id, action FROM alert_actions "
+                           "WHERE request_id = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return PV_EDB;
-    sqlite3_bind_text(st, 1, entered_by, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, sqlite3_last_insert_rowid(db));
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PV_EDB;
+    sqlite3_bind_text(st, 1, act->request_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else if (rc == SQLITE_ROW) {
+        int64_t other = sqlite3_column_int64(st, 0);
+        const char *what = col(st, 1);
+        if (other == act->alert_id && what && strcmp(what, kind->row) == 0) {
+            rc = 1;
+        } else {
+            snprintf(err, errcap,
+                     "request id '%s' was used already (alert %lld, %s)",
+                     act->request_id, (long long)other, what ? what : "?");
+            rc = PV_EINVAL;
+        }
+    } else {
+        rc = rc == SQLITE_BUSY ? PV_EBUSY : PV_EDB;
+    }
     sqlite3_finalize(st);
     return rc;
 }
 
-int pv_alerts_act_as(pv_alerts *a, int64_t id, const char *action,
-                     const char *actor, const char *entered_by,
-                     const char *note, char *err, size_t errcap)
+/* The audit row: actor, who typed it, the note, the outcome and the
+ * request id (db/migrations/0007, 0009). */
+static int add_action_row(pv_alerts *a, const pv_alert_action *act,
+                          const char *row, const char *note)
 {
-    const char *to, *event;
-    if (strcmp(action, "ack") == 0) {
-        to = "acknowledged";
-        event = "acknowledged";
-    } else if (strcmp(action, "close") == 0) {
-        to = "closed";
-        event = "closed";
-    } else {
-        snprintf(err, errcap, "unknown action '%s' (ack, close)", action);
-        return PV_EINVAL;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(a->store),
+                           "INSERT INTO alert_actions (alert_id, at, actor, "
+                           "action, note, entered_by, outcome, request_id) "
+                           "VALUES (?,?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    char now[PV_TIME_BUFSZ];
+    sqlite3_bind_int64(st, 1, act->alert_id);
+    sqlite3_bind_text(st, 2, pv_time_format(pv_store_now(a->store), now), -1,
+                      SQLITE_TRANSIENT);
+    bind_opt(st, 3, act->actor);
+    bind_opt(st, 4, row);
+    bind_opt(st, 5, note);
+    bind_opt(st, 6, act->entered_by);
+    bind_opt(st, 7, act->outcome);
+    bind_opt(st, 8, act->request_id);
+    int rc = done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int set_assignee(pv_alerts *a, int64_t id, const char *assignee)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(a->store),
+                           "UPDATE alerts SET assignee = ?, updated_at = ? "
+                           "WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    char now[PV_TIME_BUFSZ];
+    sqlite3_bind_text(st, 1, assignee, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, pv_time_format(pv_store_now(a->store), now), -1,
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, id);
+    int rc = done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The copies on the alert of its audit trail (db/migrations/0009): the
+ * first acknowledgement's time, the close's outcome. */
+static int set_copies(pv_alerts *a, int64_t id, const act_kind *kind,
+                      const char *outcome, const char *now)
+{
+    int ack = strcmp(kind->to, "acknowledged") == 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(pv_store_db(a->store),
+                           ack ? "UPDATE alerts SET acknowledged_at = "
+                                 "coalesce(acknowledged_at, ?) WHERE id = ?"
+                               : "UPDATE alerts SET outcome = ? WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PV_EDB;
+    bind_opt(st, 1, ack ? now : outcome);
+    sqlite3_bind_int64(st, 2, id);
+    int rc = done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* alerts.assignee of id into out (empty: nobody). */
+static int get_assignee(pv_alerts *a, int64_t id, char *out, size_t cap)
+{
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(pv_store_db(a->store),
+                           "SELECT assignee FROM alerts WHERE id = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return PV_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && col(st, 0))
+        snprintf(out, cap, "%s", col(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : PV_EDB;
+}
+
+/* The status check: 0 when kind may act on an alert in status. */
+static int status_allows(const act_kind *kind, int64_t id, const char *status,
+                         char *err, size_t errcap)
+{
+    int closed = strcmp(status, "closed") == 0;
+    if (kind->to && closed) {
+        snprintf(
+            err, errcap, "alert %lld is closed and cannot be %s", (long long)id,
+            strcmp(kind->to, "closed") == 0 ? "closed again" : "acknowledged");
+        return PV_ESTATE;
     }
-    int rc = pv_store_begin(a->store);
-    if (rc) {
+    if (kind->to && strcmp(status, kind->to) == 0) {
+        snprintf(err, errcap, "alert %lld is already %s", (long long)id,
+                 kind->to);
+        return PV_ESTATE;
+    }
+    if (strcmp(kind->name, "assign") == 0 && closed) {
+        snprintf(err, errcap, "alert %lld is closed and cannot be assigned",
+                 (long long)id);
+        return PV_ESTATE;
+    }
+    /* A comment is allowed in any status: one on a closed alert is for
+     * hand-over and review. */
+    return 0;
+}
+
+int pv_alerts_do(pv_alerts *a, const pv_alert_action *given, char *err,
+                 size_t errcap)
+{
+    /* An empty form field is a field not given. */
+    pv_alert_action norm = *given;
+    if (norm.outcome && !*norm.outcome)
+        norm.outcome = NULL;
+    if (norm.request_id && !*norm.request_id)
+        norm.request_id = NULL;
+    const pv_alert_action *act = &norm;
+    const act_kind *kind;
+    char assignee[4 * ASSIGNEE_MAX_CHARS + 1];
+    int rc = check_action(act, &kind, assignee, sizeof assignee, err, errcap);
+    if (rc)
+        return rc;
+    int64_t id = act->alert_id;
+    if ((rc = pv_store_begin(a->store))) {
         snprintf(err, errcap, "cannot start a transaction: %s",
                  pv_store_errmsg(a->store));
         return rc;
@@ -952,33 +1275,67 @@ int pv_alerts_act_as(pv_alerts *a, int64_t id, const char *action,
     char status[32];
     snprintf(status, sizeof status, "%s", col(g, 9));
     sqlite3_reset(g);
-    if (strcmp(status, "closed") == 0) {
-        pv_store_rollback(a->store);
-        snprintf(err, errcap, "alert %lld is closed and cannot be %s",
-                 (long long)id,
-                 strcmp(to, "closed") == 0 ? "closed again" : "acknowledged");
-        return PV_ESTATE;
+    /* A double submit is answered before the status: the second ack of a
+     * form finds the alert acknowledged by the first. */
+    if (act->request_id) {
+        rc = request_seen(a, act, kind, err, errcap);
+        if (rc) {
+            pv_store_rollback(a->store);
+            if (rc == PV_EDB || rc == PV_EBUSY)
+                snprintf(err, errcap, "database error: %s",
+                         pv_store_errmsg(a->store));
+            return rc == 1 ? 0 : rc;
+        }
     }
-    if (strcmp(status, to) == 0) {
+    if ((rc = status_allows(kind, id, status, err, errcap))) {
         pv_store_rollback(a->store);
-        snprintf(err, errcap, "alert %lld is already %s", (long long)id, to);
-        return PV_ESTATE;
+        return rc;
     }
-    char now[PV_TIME_BUFSZ];
-    sqlite3_stmt *st = a->st[A_STATUS];
-    sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, pv_time_format(pv_store_now(a->store), now), -1,
-                      SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, id);
-    rc = done(st);
-    if (!rc)
-        rc = add_action(a, id, actor, event, note);
-    if (!rc && entered_by)
-        rc = set_entered_by(a, entered_by);
-    a->entered_by = entered_by;
-    if (!rc)
-        rc = emit(a, id, event, NULL, actor, note);
-    a->entered_by = NULL;
+    const char *note = act->note;
+    if (strcmp(kind->name, "assign") == 0) {
+        char current[4 * ASSIGNEE_MAX_CHARS + 64];
+        rc = get_assignee(a, id, current, sizeof current);
+        if (!rc && strcmp(current, assignee) == 0) {
+            pv_store_rollback(a->store);
+            snprintf(err, errcap, "alert %lld is already assigned to %s",
+                     (long long)id, assignee);
+            return PV_ESTATE;
+        }
+        if (!rc)
+            rc = set_assignee(a, id, assignee);
+        /* The row's note names the assignee; a note given with it
+         * follows. */
+        pv_buf b = PV_BUF_INIT;
+        pv_buf_printf(&b, "%s%s%s", assignee, act->note ? ": " : "",
+                      act->note ? act->note : "");
+        if (!rc)
+            rc = pv_buf_ok(&b)
+                     ? add_action_row(a, act, kind->row, pv_buf_cstr(&b))
+                     : PV_ENOMEM;
+        pv_buf_free(&b);
+    } else {
+        if (kind->to) {
+            char now[PV_TIME_BUFSZ];
+            sqlite3_stmt *st = a->st[A_STATUS];
+            sqlite3_bind_text(st, 1, kind->to, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2,
+                              pv_time_format(pv_store_now(a->store), now), -1,
+                              SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 3, id);
+            rc = done(st);
+            if (!rc)
+                rc = set_copies(a, id, kind, act->outcome, now);
+        }
+        if (!rc)
+            rc = add_action_row(a, act, kind->row, note);
+    }
+    if (!rc && kind->event) {
+        a->entered_by = act->entered_by;
+        a->outcome = act->outcome;
+        rc = emit(a, id, kind->event, NULL, act->actor, note);
+        a->entered_by = NULL;
+        a->outcome = NULL;
+    }
     if (!rc)
         rc = pv_store_commit(a->store);
     if (rc) {
@@ -990,21 +1347,43 @@ int pv_alerts_act_as(pv_alerts *a, int64_t id, const char *action,
     return pv_alerts_committed(a);
 }
 
+int pv_alerts_act_as(pv_alerts *a, int64_t id, const char *action,
+                     const char *actor, const char *entered_by,
+                     const char *note, char *err, size_t errcap)
+{
+    if (strcmp(action, "ack") && strcmp(action, "close")) {
+        snprintf(err, errcap, "unknown action '%s' (ack, close)", action);
+        return PV_EINVAL;
+    }
+    pv_alert_action act = {.alert_id = id,
+                           .action = action,
+                           .actor = actor,
+                           .entered_by = entered_by,
+                           .note = note};
+    return pv_alerts_do(a, &act, err, errcap);
+}
 /* ---------------------------------------------------------------------- */
 /* Printing for the CLI                                                    */
 
 int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
                          int json)
 {
+    return pv_alerts_print_list_for(store, out, status, NULL, json);
+}
+
+int pv_alerts_print_list_for(pv_store *store, FILE *out, const char *status,
+                             const char *assignee, int json)
+{
     sqlite3_stmt *st;
     const char *sql =
         "SELECT id, status, severity, grade, patient_id, rule, title, "
         "occurrences, updated_at, signal, detail, action, created_at, "
-        "evidence FROM alerts WHERE (?1 IS NULL OR status = ?1) "
-        "ORDER BY id";
+        "evidence, assignee FROM alerts WHERE (?1 IS NULL OR status = ?1) "
+        "AND (?2 IS NULL OR assignee = ?2) ORDER BY id";
     if (sqlite3_prepare_v2(pv_store_db(store), sql, -1, &st, NULL) != SQLITE_OK)
         return PV_EDB;
     bind_opt(st, 1, status);
+    bind_opt(st, 2, assignee);
     if (!json)
         fprintf(out, "%-5s %-12s %-8s %-2s %-16s %-32s %s\n", "ID", "STATUS",
                 "SEVERITY", "G", "PATIENT", "RULE", "TITLE");
@@ -1018,10 +1397,10 @@ int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
             static const char *const names[] = {
                 "id",     "status", "severity",    "grade",      "patient_id",
                 "rule",   "title",  "occurrences", "updated_at", "signal",
-                "detail", "action", "created_at",  "evidence"};
+                "detail", "action", "created_at",  "evidence",   "assignee"};
             pv_buf_reset(&b);
             pv_buf_puts(&b, "{");
-            for (int i = 0; i < 14; i++) {
+            for (int i = 0; i < 15; i++) {
                 pv_buf_printf(&b, "%s\"%s\":", i ? "," : "", names[i]);
                 int t = sqlite3_column_type(st, i);
                 if (t == SQLITE_NULL)
@@ -1059,9 +1438,13 @@ int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
     for (int i = 0; i < 5; i++)
         pv_buf_free(&e[i]);
     sqlite3_finalize(st);
-    if (!json && n == 0)
-        fprintf(out, "(no alerts%s%s)\n", status ? " with status " : "",
-                status ? status : "");
+    if (!json && n == 0) {
+        pv_buf_reset(&b);
+        fprintf(out, "(no alerts%s%s%s%s)\n", status ? " with status " : "",
+                status ? status : "", assignee ? " assigned to " : "",
+                assignee ? pv_buf_escape(&b, assignee) : "");
+        pv_buf_free(&b);
+    }
     return 0;
 }
 
@@ -1078,17 +1461,38 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
         pv_buf_free(&b);
         return rc;
     }
+    /* Issue 16: who has it, and what its close ended in. */
+    sqlite3_stmt *x;
+    char *assignee = NULL, *outcome = NULL;
+    if (sqlite3_prepare_v2(pv_store_db(store),
+                           "SELECT assignee, outcome FROM alerts WHERE "
+                           "id = ?",
+                           -1, &x, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(x, 1, id);
+        if (sqlite3_step(x) == SQLITE_ROW) {
+            if (col(x, 0))
+                assignee = strdup(col(x, 0));
+            if (col(x, 1))
+                outcome = strdup(col(x, 1));
+        }
+        sqlite3_finalize(x);
+    }
     sqlite3_stmt *g = a->st[A_GET];
     sqlite3_bind_int64(g, 1, id);
     sqlite3_step(g);
     if (json) {
         /* The alert and its audit trail, as one JSON object. */
         b.len--; /* drop the closing brace */
+        pv_buf_puts(&b, ",\"assignee\":");
+        pv_buf_json_str(&b, assignee, (size_t)-1);
+        pv_buf_puts(&b, ",\"outcome\":");
+        pv_buf_json_str(&b, outcome, (size_t)-1);
         pv_buf_puts(&b, ",\"actions\":[");
         sqlite3_stmt *st;
         sqlite3_prepare_v2(pv_store_db(store),
-                           "SELECT at, actor, action, note, entered_by FROM "
-                           "alert_actions WHERE alert_id = ? ORDER BY id",
+                           "SELECT at, actor, action, note, entered_by, "
+                           "outcome FROM alert_actions WHERE alert_id = ? "
+                           "ORDER BY id",
                            -1, &st, NULL);
         sqlite3_bind_int64(st, 1, id);
         int i = 0;
@@ -1103,6 +1507,8 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
             pv_buf_json_str(&b, col(st, 3), (size_t)-1);
             pv_buf_puts(&b, ",\"entered_by\":");
             pv_buf_json_str(&b, col(st, 4), (size_t)-1);
+            pv_buf_puts(&b, ",\"outcome\":");
+            pv_buf_json_str(&b, col(st, 5), (size_t)-1);
             pv_buf_puts(&b, "}");
         }
         sqlite3_finalize(st);
@@ -1115,6 +1521,12 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
 #define ESC(i, v) pv_buf_escape(&e[i], (v))
         fprintf(out, "Alert %lld: %s\n", (long long)id, ESC(0, col(g, 6)));
         fprintf(out, "  status:      %s\n", ESC(0, col(g, 9)));
+        fprintf(out, "  assignee:    %s\n", assignee ? ESC(0, assignee) : "-");
+        if (outcome) {
+            const char *label = pv_alert_outcome_label(outcome);
+            fprintf(out, "  outcome:     %s (%s)\n", ESC(0, outcome),
+                    label ? label : "not in the list of outcomes");
+        }
         fprintf(out, "  severity:    %s", ESC(0, col(g, 4)));
         if (sqlite3_column_type(g, 5) != SQLITE_NULL)
             fprintf(out, " (grade %d)", sqlite3_column_int(g, 5));
@@ -1137,8 +1549,9 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
         fprintf(out, "  audit trail:\n");
         sqlite3_stmt *st;
         sqlite3_prepare_v2(pv_store_db(store),
-                           "SELECT at, actor, action, note, entered_by FROM "
-                           "alert_actions WHERE alert_id = ? ORDER BY id",
+                           "SELECT at, actor, action, note, entered_by, "
+                           "outcome FROM alert_actions WHERE alert_id = ? "
+                           "ORDER BY id",
                            -1, &st, NULL);
         sqlite3_bind_int64(st, 1, id);
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -1150,6 +1563,8 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
                     ESC(1, col(st, 2)), ey);
             if (behalf)
                 fprintf(out, " (entered by %s on behalf of %s)", ESC(4, x), ey);
+            if (col(st, 5))
+                fprintf(out, " [outcome %s]", ESC(1, col(st, 5)));
             fprintf(out, "%s%s\n", col(st, 3) ? ": " : "",
                     col(st, 3) ? ESC(3, col(st, 3)) : "");
         }
@@ -1159,6 +1574,8 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
         sqlite3_finalize(st);
     }
     sqlite3_reset(g);
+    free(assignee);
+    free(outcome);
     pv_buf_free(&b);
     pv_alerts_close(a);
     return 0;

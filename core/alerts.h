@@ -100,6 +100,50 @@ int pv_alerts_act_as(pv_alerts *a, int64_t id, const char *action,
                      const char *actor, const char *entered_by,
                      const char *note, char *err, size_t errcap);
 
+/* Issue 16: the outcome of a closed alert, from a fixed list, NULL-
+ * terminated, in display order. The "intervention:*" ones count as an
+ * intervention in the rule statistics (rule_stats.h). */
+extern const char *const pv_alert_outcomes[];
+/* Human text for an outcome ("Intervention: dose interrupted"); NULL for
+ * an outcome not in pv_alert_outcomes. */
+const char *pv_alert_outcome_label(const char *outcome);
+/* Index of outcome in pv_alert_outcomes, -1 when not in the list. */
+int pv_alert_outcome_index(const char *outcome);
+
+/* One workflow action (issue 16). action is "ack", "assign", "comment" or
+ * "close". actor is required; entered_by, note, outcome, assignee and
+ * request_id may be NULL.
+ * - ack: open -> acknowledged.
+ * - assign: assignee required (trimmed, 1..64 characters, no control
+ *   characters); allowed while open or acknowledged; sets
+ *   alerts.assignee; the person who has it already is PV_ESTATE.
+ * - comment: note required; allowed in any status (closed too: a comment
+ *   on a closed alert is for hand-over and review).
+ * - close: open/acknowledged -> closed; outcome, when given, must be one
+ *   of pv_alert_outcomes; require_outcome (the console sets it) makes it
+ *   required. (The CLI requires a note; the API does not.)
+ * An outcome with another action, or an assignee with another action than
+ * assign, is PV_EINVAL; an empty outcome or request_id ("" from a form)
+ * is one not given. Notes are at most 8 KiB. ack and close write an
+ * alert log line ("acknowledged", "closed"; a close's carries "outcome"
+ * when given); assign and comment are in the audit trail only.
+ * request_id: a one-time id (the form's): an action whose request_id was
+ * recorded already for the same alert and action records nothing and
+ * returns 0 (a double submit); the same request_id for another alert or
+ * action is PV_EINVAL. */
+typedef struct pv_alert_action {
+    int64_t alert_id;
+    const char *action; /* ack|assign|comment|close */
+    const char *actor, *entered_by, *note, *outcome, *assignee, *request_id;
+    int require_outcome; /* close: an outcome is required */
+} pv_alert_action;
+/* Runs in its own transaction, like pv_alerts_act_as (same log queue
+ * behaviour). Returns 0, PV_ENOTFOUND for an unknown id, PV_ESTATE when
+ * the status does not allow the action, PV_EINVAL for bad input (a
+ * sentence in err either way). */
+int pv_alerts_do(pv_alerts *a, const pv_alert_action *act, char *err,
+                 size_t errcap);
+
 /* Counts opened/escalated/repeated since the last reset. */
 typedef struct pv_alerts_counts {
     long opened, escalated, repeated;
@@ -113,7 +157,13 @@ int pv_severity_rank(const char *s);
  * NULL = all. */
 int pv_alerts_print_list(pv_store *store, FILE *out, const char *status,
                          int json);
-/* Prints one alert with its evidence and audit trail. */
+/* The same, only the alerts assigned to assignee (NULL: any). --json
+ * lines carry "assignee" too (issue 16). */
+int pv_alerts_print_list_for(pv_store *store, FILE *out, const char *status,
+                             const char *assignee, int json);
+/* Prints one alert with its evidence and audit trail (and, issue 16, its
+ * assignee and the outcome of its close; --json: "assignee", "outcome",
+ * and "outcome" in each action). */
 int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json);
 
 #endif

@@ -31,6 +31,16 @@ int pv_cli_status(int argc, char **argv);
 /* pvwatch rules [list] [-c CONFIG] [--json|--markdown] (cli_rules.c). */
 int pv_cli_rules(int argc, char **argv);
 
+/* pvwatch users [-c CONFIG] list|add|passwd|disable|enable|role: the
+ * review console's users (cli_users.c, issue 16). */
+int pv_cli_users(int argc, char **argv);
+
+/* pvwatch serve [-c CONFIG] [--listen HOST:PORT]: the review console
+ * alone (cli_serve.c, issue 16). */
+int pv_cli_serve(int argc, char **argv);
+/* pvwatch users ...: the console's users (cli_users.c, issue 16). */
+int pv_cli_users(int argc, char **argv);
+
 /* Prints each line of text on stderr as "pvwatch: LINE", control
  * characters escaped (the lines quote file names and values). */
 void pv_cli_print_lines(const char *text);

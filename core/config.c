@@ -472,6 +472,21 @@ static void limits_field(struct ctx *c, const char *top, const char *name,
         unknown(c, top, name);
 }
 
+/* http = { listen, threads, session_hours } (issue 16; http.h). */
+static void http_field(struct ctx *c, const char *top, const char *name,
+                       pv_config *cfg)
+{
+    if (!strcmp(name, "listen"))
+        want_string(c, top, "http.listen", &cfg->http.listen, 0);
+    else if (!strcmp(name, "threads"))
+        want_long(c, top, "http.threads", 1, 64, &cfg->http.threads);
+    else if (!strcmp(name, "session_hours"))
+        want_long(c, top, "http.session_hours", 1, 24 * 31,
+                  &cfg->http.session_hours);
+    else
+        unknown(c, top, name);
+}
+
 static void check_severity(struct ctx *c, const char *top, const char *label,
                            const char *v)
 {
@@ -630,8 +645,10 @@ static void check_address(struct ctx *c, const char *label, const char *a)
 
 /* mllp.listen as pv_mllp_server_start reads it (parse_listen): an IPv4
  * address, [IPv6] or localhost, ':' and a port 0-65535 -- judged here so
- * that 'pvwatch check' reports it, not only 'run' (issue 21 part 2). */
-static void check_listen(struct ctx *c, const char *spec)
+ * that 'pvwatch check' reports it, not only 'run' (issue 21 part 2).
+ * http.listen is read the same way (top "http"; http.c). */
+static void check_listen_of(struct ctx *c, const char *top, const char *spec,
+                            const char *example)
 {
     if (!spec)
         return;
@@ -661,13 +678,18 @@ static void check_listen(struct ctx *c, const char *spec)
     }
     if (!ok) {
         pv_buf shown = PV_BUF_INIT;
-        cfg_error(c, "mllp",
-                  "mllp.listen '%s' is not HOST:PORT (an IPv4 address, "
+        cfg_error(c, top,
+                  "%s.listen '%s' is not HOST:PORT (an IPv4 address, "
                   "[IPv6 address] or localhost, then ':' and a port "
-                  "0-65535, e.g. \"127.0.0.1:2575\")",
-                  pv_buf_escape(&shown, spec));
+                  "0-65535, e.g. \"%s\")",
+                  top, pv_buf_escape(&shown, spec), example);
         pv_buf_free(&shown);
     }
+}
+
+static void check_listen(struct ctx *c, const char *spec)
+{
+    check_listen_of(c, "mllp", spec, "127.0.0.1:2575");
 }
 
 /* email.url: smtp[s]://HOST[:PORT][/...]: a host, and a port that is a
@@ -923,6 +945,9 @@ static void top_field(struct ctx *c, const char *name, pv_config *cfg)
         each_field(c, name, cfg, label_field);
     } else if (!strcmp(name, "limits")) {
         each_field(c, name, cfg, limits_field);
+    } else if (!strcmp(name, "http")) {
+        cfg->http.enabled = 1;
+        each_field(c, name, cfg, http_field);
     } else {
         cfg_error(c, name, "unknown key '%s'", name);
         lua_pop(c->L, 1);
@@ -957,6 +982,9 @@ static void set_defaults(pv_config *cfg)
     cfg->limits.rule_instructions = 1000000;
     cfg->limits.rule_memory = 8 * 1024 * 1024;
     cfg->limits.rule_time_ms = 2000;
+    cfg->http.listen = strdup("127.0.0.1:8080");
+    cfg->http.threads = 4;
+    cfg->http.session_hours = 12;
 }
 
 /* The installed share directory as seen from the running binary
@@ -1167,6 +1195,8 @@ int pv_config_load(const char *path, pv_config *cfg, pv_buf *errors)
     if (cfg->email.enabled)
         email_checks(&c, cfg);
     check_listen(&c, cfg->mllp.listen);
+    if (cfg->http.enabled)
+        check_listen_of(&c, "http", cfg->http.listen, "127.0.0.1:8080");
     if (cfg->mllp.max_pending_ack_bytes_hard < cfg->mllp.max_pending_ack_bytes)
         cfg_error(&c, "mllp",
                   "mllp.max_pending_ack_bytes_hard (%ld) is below "
@@ -1286,6 +1316,18 @@ int pv_config_warnings(const pv_config *cfg, pv_buf *out)
                       cfg->path ? cfg->path : "(defaults)", l);
         n++;
     }
+    /* The review console (issue 16): TLS is a reverse proxy's job
+     * (docs/operations.md "Review console"). */
+    l = cfg->http.listen;
+    if (cfg->http.enabled && l && strncmp(l, "127.", 4) != 0 &&
+        strncmp(l, "localhost:", 10) != 0 && strncmp(l, "[::1]:", 6) != 0) {
+        pv_buf_printf(out,
+                      "%s: http.listen '%s' accepts connections from other "
+                      "machines; the console speaks plain HTTP (put a TLS "
+                      "reverse proxy in front and listen on loopback)\n",
+                      cfg->path ? cfg->path : "(defaults)", l);
+        n++;
+    }
     struct stat pst;
     if (cfg->email.enabled && cfg->email.password_file &&
         stat(cfg->email.password_file, &pst) == 0 &&
@@ -1345,5 +1387,6 @@ void pv_config_free(pv_config *cfg)
     free(cfg->csv.layouts);
     free(cfg->label.indication);
     free(cfg->label.region);
+    free(cfg->http.listen);
     memset(cfg, 0, sizeof *cfg);
 }

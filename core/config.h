@@ -111,6 +111,14 @@ typedef struct pv_config {
         long rule_memory;
         long rule_time_ms; /* wall-clock limit of one rule call */
     } limits;
+    /* The review console (issue 16; http.h): off unless the file has an
+     * http table. */
+    struct {
+        int enabled;
+        char *listen;       /* HOST:PORT, default 127.0.0.1:8080 */
+        long threads;       /* libmicrohttpd's thread pool, default 4 */
+        long session_hours; /* a login lasts this long, default 12 */
+    } http;
 } pv_config;
 
 /* Loads the configuration. path NULL means "pvwatch.lua in the working

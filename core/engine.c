@@ -8,8 +8,10 @@
 #include <uv.h>
 
 #include "error.h"
+#include "http.h"
 #include "inbox.h"
 #include "log.h"
+#include "metrics.h"
 #include "mllp_server.h"
 #include "notify.h"
 #include "service.h"
@@ -24,6 +26,7 @@ struct engine {
     pv_inbox *inbox;
     pv_tail *tail;
     pv_mllp_server *mllp;
+    pv_http *http;       /* the review console (http table), or NULL */
     uv_timer_t schedule; /* scheduled rules ('every') */
     uv_timer_t reload_debounce;
     uv_timer_t watch;      /* the database's identity, others' log lines */
@@ -47,6 +50,8 @@ static void stop(struct engine *e, const char *why)
     if (e->stopping)
         return;
     e->stopping = 1;
+    /* /readyz: not ready from here on (also when the database is gone). */
+    pv_metrics_set_ready(PV_READY_ALL, 0);
     pv_info("%s: stopping", why);
     pv_service_notify("STOPPING=1"); /* systemd: service.h */
     /* The MLLP batch at hand is committed and acknowledged first. */
@@ -295,11 +300,18 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
         pv_tail_start(&e.loop, p, &cfg->tail, &e.tail, err, sizeof err) ||
         pv_mllp_server_start(&e.loop, p, cfg, &e.mllp, err, sizeof err) ||
         (pv_ingest_notify(p) &&
-         pv_notify_start(pv_ingest_notify(p), &e.loop))) {
+         pv_notify_start(pv_ingest_notify(p), &e.loop)) ||
+        (cfg->http.enabled &&
+         pv_http_start(cfg, NULL, &e.http, err, sizeof err))) {
         pv_error("%s", err);
         status = 1;
         stop(&e, "start-up failed");
     } else {
+        if (e.http) {
+            char web[128];
+            pv_http_address(e.http, web, sizeof web);
+            pv_info("console listening on http://%s/", web);
+        }
         pv_info("running: %zu rules, inbox %s, %zu tailed file%s, MLLP on "
                 "%s",
                 pv_ingest_rules(p) ? pv_rules_count(pv_ingest_rules(p)) : 0,
@@ -310,8 +322,15 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
         char addr[128];
         pv_mllp_server_address(e.mllp, addr, sizeof addr);
         pv_service_ready(cfg, addr);
+        /* /readyz: the writer's store is open, the MLLP listener (if
+         * any) bound; rules loaded unless run without them. */
+        pv_metrics_set_ready(PV_READY_DB | PV_READY_LISTENERS, 1);
+        pv_metrics_set_ready(PV_READY_RULES, pv_ingest_rules(p) != NULL);
     }
     uv_run(&e.loop, UV_RUN_DEFAULT);
+    /* The console's threads finish their requests (an action queues its
+     * alert-log line, written just below) and stop. */
+    pv_http_stop(e.http);
     /* Lines commands queued since the last watch tick: written now, not
      * left for the next start. */
     if (!e.gone)

@@ -29,6 +29,10 @@ const char *pv_strerror(int err)
         return "the database file was deleted or replaced";
     case PV_ELOCKED:
         return "another pvwatch is running on this database";
+    case PV_EAUTH:
+        return "wrong user name or password";
+    case PV_ELIMIT:
+        return "too many attempts; try again later";
     }
     return "unknown error";
 }

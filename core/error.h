@@ -24,6 +24,8 @@ enum {
     PV_EGONE = -11,    /* the database file was deleted or replaced while
                           open: nothing more may be acknowledged */
     PV_ELOCKED = -12,  /* another pvwatch holds the database's lock file */
+    PV_EAUTH = -13,    /* wrong user name or password, or user disabled */
+    PV_ELIMIT = -14,   /* too many attempts: rate-limited, try later */
 };
 
 /* Returns a static, human-readable description of an error code. */

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 
 /* A name in the inbox. in->c is kept sorted by name (strcmp), so that a
  * scan merges what it read in O(n log n) and files are taken in name
@@ -246,6 +247,11 @@ static void report(pv_inbox *in, struct taken *t)
 {
     pv_file_report *rep = &t->rep;
     const char *name = t->c->name;
+    int feed = rep->kind && strcmp(rep->kind, "hl7") == 0 ? PV_FEED_INBOX_HL7
+                                                          : PV_FEED_INBOX_CSV;
+    pv_metrics_received(feed); /* committed: a file is one message */
+    pv_metrics_stored(feed, rep->rejected || rep->failed ? 1 : 0);
+    pv_metrics_rejected(feed, rep->rejected);
     if (rep->duplicate)
         pv_info("%s: same content as message %lld, ingested before; not "
                 "stored again",
@@ -396,6 +402,10 @@ static int slice(pv_inbox *in)
                          pv_strerror(crc),
                          pv_store_errmsg(pv_ingest_store(in->p)));
                 t[i].c->retry_at = now + 5000;
+                pv_metrics_failed(t[i].rep.kind && !strcmp(t[i].rep.kind, "hl7")
+                                      ? PV_FEED_INBOX_HL7
+                                      : PV_FEED_INBOX_CSV,
+                                  1);
                 pv_file_report_free(&t[i].rep);
             }
             nt = 0;

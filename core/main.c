@@ -48,8 +48,9 @@ static const char usage_main[] =
     "                                    the rules, exit\n"
     "  replay  [-c CONFIG] [--since T] [--rule NAME]\n"
     "                                    re-run rules over stored history\n"
-    "  alerts  [-c CONFIG] [list|show ID|ack ID|close ID] [--status S]\n"
-    "          [--json] [--note TEXT] [--by NAME]\n"
+    "  alerts  [-c CONFIG] [list|show ID|ack ID|assign ID|comment ID|\n"
+    "          close ID] [--status S] [--json] [--note TEXT] [--by NAME]\n"
+    "          [--to NAME] [--outcome O] [--assignee NAME]\n"
     "  test    [PATH...]                 run rule specs (default tests/rules)\n"
     "  check   [-c CONFIG]               load config and every rule; report\n"
     "                                    errors; change nothing\n"
@@ -57,8 +58,13 @@ static const char usage_main[] =
     "  outbox  [-c CONFIG] [list|retry [ID]]  the e-mail outbox\n"
     "  status  [-c CONFIG] [--json]      whether pvwatch runs, and what it\n"
     "                                    is doing (exit 3: not running)\n"
-    "  rules   [list] [-c CONFIG] [--json|--markdown]\n"
-    "                                    list the rules of the pack\n"
+    "  rules   [list|stats] [-c CONFIG] [--json|--markdown] [--since D]\n"
+    "                                    list the rules of the pack; stats:\n"
+    "                                    what came of each rule's alerts\n"
+    "  serve   [-c CONFIG] [--listen HOST:PORT]\n"
+    "                                    the review console alone, for the\n"
+    "                                    database of CONFIG\n"
+    "  users   [-c CONFIG] add|list|...  the review console's users\n"
     "  version                           print the version\n"
     "\n"
     "'pvwatch COMMAND --help' describes one command. Without -c, pvwatch\n"
@@ -96,14 +102,35 @@ static const char usage_alerts[] =
     "open|acknowledged|closed] [--json]\n"
     "       pvwatch alerts [-c CONFIG] show ID [--json]\n"
     "       pvwatch alerts [-c CONFIG] ack ID [--note TEXT] [--by NAME]\n"
-    "       pvwatch alerts [-c CONFIG] close ID --note TEXT [--by NAME]\n"
+    "       pvwatch alerts [-c CONFIG] assign ID --to NAME [--note TEXT] "
+    "[--by NAME]\n"
+    "       pvwatch alerts [-c CONFIG] comment ID --note TEXT [--by NAME]\n"
+    "       pvwatch alerts [-c CONFIG] close ID --note TEXT [--outcome O] "
+    "[--by NAME]\n"
     "\n"
-    "Lists and follows up alerts. Every ack and close is recorded with its\n"
-    "author and note in the audit trail; closing needs a note. The author\n"
-    "is your login name: --by NAME for someone else is refused unless the\n"
+    "Lists and follows up alerts. Every ack, assign, comment and close is\n"
+    "recorded with its author and note in the audit trail; closing needs a\n"
+    "note, and may say what came of the alert (--outcome, one of the list\n"
+    "below; 'pvwatch rules stats' counts them per rule). assign hands an\n"
+    "open or acknowledged alert to NAME (1 to 64 characters); list\n"
+    "--assignee NAME shows the alerts NAME has. A comment may be added in\n"
+    "any status, a closed alert's too (hand-over). The author is your\n"
+    "login name: --by NAME for someone else is refused unless the\n"
     "configuration says audit = { allow_by = true }, and is then recorded\n"
     "as entered by you on behalf of NAME. A closed alert cannot be\n"
-    "acknowledged. The database must exist (nothing is created).\n";
+    "acknowledged, assigned or closed again. The database must exist\n"
+    "(nothing is created).\n";
+
+/* The help of 'alerts': the text above and the outcomes, from the one
+ * list (alerts.c, pv_alert_outcomes). */
+static void print_alerts_usage(FILE *f)
+{
+    fputs(usage_alerts, f);
+    fputs("\noutcomes (--outcome):\n", f);
+    for (int i = 0; pv_alert_outcomes[i]; i++)
+        fprintf(f, "  %-31s %s\n", pv_alert_outcomes[i],
+                pv_alert_outcome_label(pv_alert_outcomes[i]));
+}
 
 static const char usage_check[] =
     "usage: pvwatch check [-c CONFIG]\n"
@@ -134,6 +161,9 @@ struct opts {
     const char *by;
     const char *since;
     const char *rule;
+    const char *to;       /* alerts assign --to */
+    const char *outcome;  /* alerts close --outcome */
+    const char *assignee; /* alerts list --assignee */
     int json;
     int explain; /* ingest --explain */
     char **args;
@@ -151,6 +181,9 @@ static int parse_opts(int argc, char **argv, const char *allowed,
         {"by", required_argument, NULL, 'b'},
         {"since", required_argument, NULL, 'S'},
         {"rule", required_argument, NULL, 'r'},
+        {"to", required_argument, NULL, 't'},
+        {"outcome", required_argument, NULL, 'o'},
+        {"assignee", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
         {"explain", no_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
@@ -186,6 +219,15 @@ static int parse_opts(int argc, char **argv, const char *allowed,
             break;
         case 'r':
             o->rule = optarg;
+            break;
+        case 't':
+            o->to = optarg;
+            break;
+        case 'o':
+            o->outcome = optarg;
+            break;
+        case 'a':
+            o->assignee = optarg;
             break;
         case 'j':
             o->json = 1;
@@ -521,15 +563,16 @@ static int cmd_alerts(int argc, char **argv)
 {
     struct opts o;
     if (wants_help(argc, argv)) {
-        fputs(usage_alerts, stdout);
+        print_alerts_usage(stdout);
         return 0;
     }
-    if (parse_opts(argc, argv, "csjnb", &o, usage_alerts))
+    if (parse_opts(argc, argv, "csjnbtoa", &o, usage_alerts))
         return EXIT_USAGE;
     const char *verb = o.nargs ? o.args[0] : "list";
     int need_id = strcmp(verb, "list") != 0;
     if (strcmp(verb, "list") && strcmp(verb, "show") && strcmp(verb, "ack") &&
-        strcmp(verb, "close")) {
+        strcmp(verb, "close") && strcmp(verb, "assign") &&
+        strcmp(verb, "comment")) {
         fprintf(stderr, "pvwatch alerts: unknown action '%s'\n%s", verb,
                 usage_alerts);
         return EXIT_USAGE;
@@ -559,6 +602,38 @@ static int cmd_alerts(int argc, char **argv)
                         "alert is closed; the audit trail keeps it)\n");
         return EXIT_USAGE;
     }
+    /* Issue 16: assign, comment, --outcome, --assignee. */
+    const char *only = o.to && strcmp(verb, "assign")       ? "--to"
+                       : o.outcome && strcmp(verb, "close") ? "--outcome"
+                       : o.assignee && strcmp(verb, "list") ? "--assignee"
+                                                            : NULL;
+    if (only) {
+        fprintf(stderr, "pvwatch alerts %s: %s is not an option of %s\n%s",
+                verb, only, verb, usage_alerts);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(verb, "assign") && !(o.to && o.to[strspn(o.to, " \t")])) {
+        fprintf(stderr, "pvwatch alerts assign: needs --to NAME (who takes "
+                        "the alert over)\n");
+        return EXIT_USAGE;
+    }
+    if (!strcmp(verb, "comment") &&
+        !(o.note && o.note[strspn(o.note, " \t")])) {
+        fprintf(stderr, "pvwatch alerts comment: needs --note TEXT\n");
+        return EXIT_USAGE;
+    }
+    if (o.outcome && pv_alert_outcome_index(o.outcome) < 0) {
+        pv_buf e = PV_BUF_INIT;
+        fprintf(stderr,
+                "pvwatch alerts close: unknown outcome '%s'; it is one "
+                "of:\n",
+                pv_buf_escape(&e, o.outcome));
+        pv_buf_free(&e);
+        for (int i = 0; pv_alert_outcomes[i]; i++)
+            fprintf(stderr, "  %-31s %s\n", pv_alert_outcomes[i],
+                    pv_alert_outcome_label(pv_alert_outcomes[i]));
+        return EXIT_USAGE;
+    }
     pv_config cfg;
     if (load_config(o.config, &cfg)) {
         pv_config_free(&cfg);
@@ -586,7 +661,7 @@ static int cmd_alerts(int argc, char **argv)
     }
     pv_store *s = pv_ingest_store(p);
     if (!strcmp(verb, "list")) {
-        if (pv_alerts_print_list(s, stdout, o.status, o.json))
+        if (pv_alerts_print_list_for(s, stdout, o.status, o.assignee, o.json))
             status = EXIT_RUNTIME;
     } else if (!strcmp(verb, "show")) {
         int rc = pv_alerts_print_show(s, stdout, id, o.json);
@@ -598,15 +673,32 @@ static int cmd_alerts(int argc, char **argv)
         }
     } else {
         char err[512];
-        int rc = pv_alerts_act_as(pv_ingest_alerts(p), id, verb, actor, typed,
-                                  o.note, err, sizeof err);
+        pv_alert_action act = {.alert_id = id,
+                               .action = verb,
+                               .actor = actor,
+                               .entered_by = typed,
+                               .note = o.note,
+                               .outcome = o.outcome,
+                               .assignee = o.to};
+        int rc = pv_alerts_do(pv_ingest_alerts(p), &act, err, sizeof err);
         if (rc) {
-            fprintf(stderr, "pvwatch: %s\n", err);
-            status = rc == PV_ENOTFOUND || rc == PV_ESTATE ? EXIT_USAGE
-                                                           : EXIT_RUNTIME;
+            pv_buf e = PV_BUF_INIT;
+            fprintf(stderr, "pvwatch: %s\n", pv_buf_escape(&e, err));
+            pv_buf_free(&e);
+            status = rc == PV_ENOTFOUND || rc == PV_ESTATE || rc == PV_EINVAL
+                         ? EXIT_USAGE
+                         : EXIT_RUNTIME;
+        } else if (!strcmp(verb, "assign")) {
+            pv_buf e = PV_BUF_INIT;
+            printf("alert %lld assigned to %s\n", (long long)id,
+                   pv_buf_escape(&e, o.to + strspn(o.to, " \t")));
+            pv_buf_free(&e);
+        } else if (!strcmp(verb, "comment")) {
+            printf("alert %lld: comment recorded\n", (long long)id);
         } else {
-            printf("alert %lld %s\n", (long long)id,
-                   strcmp(verb, "ack") == 0 ? "acknowledged" : "closed");
+            printf("alert %lld %s%s%s\n", (long long)id,
+                   strcmp(verb, "ack") == 0 ? "acknowledged" : "closed",
+                   o.outcome ? ", outcome " : "", o.outcome ? o.outcome : "");
         }
     }
     pv_ingest_close(p);
@@ -794,6 +886,7 @@ int main(int argc, char **argv)
         {"test", pv_cli_test},     {"replay", pv_cli_replay},
         {"send", pv_cli_send},     {"outbox", cmd_outbox},
         {"status", pv_cli_status}, {"rules", pv_cli_rules},
+        {"serve", pv_cli_serve},   {"users", pv_cli_users},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

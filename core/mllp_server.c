@@ -9,6 +9,7 @@
 #include "error.h"
 #include "hl7.h"
 #include "log.h"
+#include "metrics.h"
 #include "mllp.h"
 
 /* A batch commits at the latest after this many messages. */
@@ -60,6 +61,7 @@ struct pending {
     /* A batch frame (issue 15 item 8): its batch ACK, built when it was
      * stored; 'batch_failed' the one to send if the commit fails. */
     char *batch_ok, *batch_failed;
+    long kept[3]; /* messages stored, by ACK code (metrics.h) */
 };
 
 /* A committed batch whose ACKs wait until its commit is on disk. Batches
@@ -171,8 +173,10 @@ static void on_conn_handle_closed(uv_handle_t *h)
     pv_mllp_server *srv = c->srv;
     c->handles--;
     int last = c->handles == 0;
-    if (last)
+    if (last) {
         srv->nconn--;
+        pv_metrics_mllp_conn(-1);
+    }
     conn_maybe_free(c);
     if (last)
         srv_unref(srv);
@@ -287,6 +291,11 @@ static void answer(pv_mllp_server *srv, struct pending *pe, int failed)
     } else {
         rc = pv_hl7_ack_unparsed(pe->raw, pe->rawlen, &info, &ack, &len);
     }
+    for (int k = 0; k < 3; k++)
+        if (failed)
+            pv_metrics_failed(PV_FEED_MLLP, pe->kept[k]);
+        else
+            pv_metrics_stored_n(PV_FEED_MLLP, k, pe->kept[k]);
     if (code == PV_HL7_AA)
         srv->stats.aa++;
     else if (code == PV_HL7_AE)
@@ -398,14 +407,23 @@ static void flush(void *ud)
         }
     }
     srv->stats.batches++;
+    if (srv->nbatch)
+        pv_metrics_commit_batch((long)srv->nbatch);
     /* Take the batch first: answering may start reads that add to it. */
     struct pending *b = srv->batch;
     size_t n = srv->nbatch;
     srv->batch = NULL;
     srv->nbatch = srv->capbatch = 0;
     if (failed) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            /* Rolled back: an AE/AR kept as rejected is not stored either. */
+            if (b[i].code != PV_HL7_AA) {
+                for (int k = 0; k < 3; k++)
+                    pv_metrics_failed(PV_FEED_MLLP, b[i].kept[k]);
+                memset(b[i].kept, 0, sizeof b[i].kept);
+            }
             answer(srv, &b[i], b[i].code == PV_HL7_AA);
+        }
         free(b);
         return;
     }
@@ -475,6 +493,7 @@ struct batch_frame {
         int oom;
     } ok, failed;
     long messages, naks, faults;
+    long kept[3]; /* by ACK code, for the metrics */
     int rc;
     char first_fault[200];
 };
@@ -571,6 +590,7 @@ static int on_batch_message(void *ud, pv_span msg, long line)
     struct batch_frame *bf = ud;
     pv_mllp_server *srv = bf->srv;
     srv->stats.messages++;
+    pv_metrics_received(PV_FEED_MLLP);
     pv_hl7_result res;
     int rc = pv_ingest_hl7(srv->p, msg.ptr, msg.len, bf->c->peer, line, &res);
     if (rc) {
@@ -583,6 +603,8 @@ static int on_batch_message(void *ud, pv_span msg, long line)
         return 0;
     }
     bf->messages++;
+    bf->kept[res.ack > 0 && res.ack < 3 ? res.ack : 0]++;
+    pv_metrics_rejected(PV_FEED_MLLP, res.ack != PV_HL7_AA ? 1 : res.skipped);
     if (res.duplicate)
         srv->stats.duplicates++;
     char ctl[64];
@@ -682,6 +704,10 @@ static int on_batch(struct conn *c, pv_span frame)
         return 1;
     }
     struct pending pe = {.c = c, .code = bf.rc ? PV_HL7_AE : PV_HL7_AA};
+    if (bf.rc)
+        pv_metrics_failed(PV_FEED_MLLP, bf.messages);
+    else
+        memcpy(pe.kept, bf.kept, sizeof pe.kept);
     /* After a database error the failed variant is sent (see answer). */
     if (bf.rc) {
         pe.batch_ok = failed.p;
@@ -707,6 +733,7 @@ static int on_message(void *ud, pv_span msg)
     if (is_batch_frame(msg))
         return on_batch(c, msg);
     srv->stats.messages++;
+    pv_metrics_received(PV_FEED_MLLP);
     pv_ingest *p = srv->p;
     int rc = 0;
     if (!pv_store_in_tx(pv_ingest_store(p)))
@@ -723,6 +750,7 @@ static int on_message(void *ud, pv_span msg)
                          "again");
         pv_error("%s: message not stored: %s (%s)", c->peer, pv_strerror(rc),
                  pv_store_errmsg(pv_ingest_store(p)));
+        pv_metrics_failed(PV_FEED_MLLP, 1);
     } else if (res.ack < 0) {
         /* An ACK: never answered (the peer may be acknowledging ours). */
         srv->stats.acks++;
@@ -731,6 +759,9 @@ static int on_message(void *ud, pv_span msg)
         return 0;
     } else {
         pe.code = res.ack;
+        pe.kept[res.ack > 0 && res.ack < 3 ? res.ack : 0] = 1;
+        pv_metrics_rejected(PV_FEED_MLLP,
+                            res.ack != PV_HL7_AA ? 1 : res.skipped);
         pe.error = res.error;
         pe.text = res.text[0] ? strdup(res.text) : NULL;
         if (res.duplicate) {
@@ -768,6 +799,8 @@ static void on_frame_error(void *ud, pv_mllp_fault fault, size_t bytes,
     pv_warn("%s: %s", c->peer, reason);
     if (fault != PV_MLLP_TOO_BIG)
         return;
+    pv_metrics_received(PV_FEED_MLLP);
+    pv_metrics_rejected(PV_FEED_MLLP, 1);
     struct pending pe = {
         .c = c, .code = PV_HL7_AR, .error = PV_HL7_ERR_INTERNAL};
     char text[128];
@@ -854,6 +887,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->tcp.data = c->idle.data = c;
     c->handles = 2;
     srv->nconn++;
+    pv_metrics_mllp_conn(1);
     srv->open_handles++; /* the connection holds the server */
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "sha256.h"
 
 #define MAX_IN_FLIGHT 4
@@ -720,6 +721,7 @@ static void mark_sent(pv_notify *n, int64_t id)
         pv_error("outbox %lld: sent, but could not be marked: %s",
                  (long long)id, pv_store_errmsg(n->store));
     n->sent_count++;
+    pv_metrics_mail(PV_MAIL_SENT);
 }
 
 static void mark_failed(pv_notify *n, int64_t id, const char *error)
@@ -741,6 +743,7 @@ static void mark_failed(pv_notify *n, int64_t id, const char *error)
                     id, error, NULL);
         pv_error("outbox %lld: giving up after %d attempts: %s", (long long)id,
                  attempts, error);
+        pv_metrics_mail(PV_MAIL_GAVE_UP);
         if (n->on_fail)
             n->on_fail(n->on_fail_ud, id, error);
         return;
@@ -758,6 +761,7 @@ static void mark_failed(pv_notify *n, int64_t id, const char *error)
                 id, error, when);
     pv_warn("outbox %lld: attempt %d failed (%s); next at %s", (long long)id,
             attempts, error, when);
+    pv_metrics_mail(PV_MAIL_RETRY);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "sha256.h"
 
@@ -50,7 +51,8 @@ struct rule {
     int on_all_events; /* on.event given: prefixes matched in events[] */
     double every;      /* seconds; 0 = not scheduled */
     pv_time_t next_due;
-    uint64_t calls, nanos; /* for PVWATCH_PROFILE */
+    uint64_t calls, nanos;   /* for PVWATCH_PROFILE */
+    pv_metrics_rule *metric; /* its counters in /metrics (metrics.h) */
 };
 
 /* One class of rule failure (the rule, the first line of the error with
@@ -1190,6 +1192,7 @@ static int add_rules_body(lua_State *L)
             ad->rc = PV_ENOMEM;
             break;
         }
+        ru->metric = pv_metrics_rule_get(ru->name);
         ru->description = field_str(L, t, "description");
         ru->label = field_str(L, t, "label");
         ru->severities = field_str(L, t, "severities");
@@ -1986,6 +1989,13 @@ static int run_call(pv_rules *r, struct call *c, const struct fact_ref *f,
     lua_pushlightuserdata(L, c);
     int rc = protected_call(ru->pl, 1, 0, r->instr_limit, err, sizeof err);
     r->cur = NULL;
+    /* For the metrics: a kill leaves no instructions (count_hook,
+     * prim_charge); one past the deadline was the time limit's. */
+    int outcome = !rc                                     ? PV_RULE_OK
+                  : !strncmp(err, "memory limit of ", 16) ? PV_RULE_KILL_MEM
+                  : r->instr_left > 0                     ? PV_RULE_ERROR
+                  : mono_ns() > r->deadline_ns            ? PV_RULE_KILL_TIME
+                                                          : PV_RULE_KILL_INSNS;
     if (rc) {
         rc = engine_alert(r, ru, f, err, sink, ud);
     } else {
@@ -2023,8 +2033,10 @@ static int run_call(pv_rules *r, struct call *c, const struct fact_ref *f,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     struct rule *mru = (struct rule *)ru;
     mru->calls++;
-    mru->nanos += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
-                             (t1.tv_nsec - t0.tv_nsec));
+    uint64_t took = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                               (t1.tv_nsec - t0.tv_nsec));
+    mru->nanos += took;
+    pv_metrics_rule_call(ru->metric, took, outcome);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrations.h"
 #include "walbuf.h"
 
@@ -321,8 +322,10 @@ static void checkpointer_main(void *arg)
         c->requested = 0;
         uv_mutex_unlock(&c->mu);
         int log = 0, done = 0;
+        uint64_t t0 = pv_metrics_now_ns();
         int crc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                             &log, &done);
+        pv_metrics_checkpoint(pv_metrics_now_ns() - t0, 0);
         uv_mutex_lock(&c->mu);
         c->stats.runs++;
         if (crc == SQLITE_OK) {
@@ -367,6 +370,9 @@ static void checkpoint_here(pv_store *s, int due)
     s->writer_runs++;
     s->writer_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
                                (t1.tv_nsec - t0.tv_nsec) / 1000);
+    pv_metrics_checkpoint((uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                                     (t1.tv_nsec - t0.tv_nsec)),
+                          1);
     if (due == 2 && rc == SQLITE_OK && done >= log)
         s->restarts++;
 }
@@ -741,13 +747,26 @@ int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
     int memory = strcmp(path, ":memory:") == 0;
     if (!memory) {
         /* Create the file ourselves so that it is never readable by others,
-         * whatever the umask: it holds patient data. */
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            snprintf(err, errcap, "%s: %s", path, strerror(errno));
-            return PV_EIO;
+         * whatever the umask: it holds patient data. An existing file is
+         * not opened and closed here: in a process that has the database
+         * open already (the review console beside the engine, http.c),
+         * close() would drop that process's POSIX locks on it, and the
+         * next other process to close the database would take itself for
+         * the last one and delete the WAL under the engine. */
+        struct stat pst;
+        if (stat(path, &pst) == 0) {
+            if (access(path, R_OK | W_OK) != 0) {
+                snprintf(err, errcap, "%s: %s", path, strerror(errno));
+                return PV_EIO;
+            }
+        } else {
+            int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            if (fd < 0) {
+                snprintf(err, errcap, "%s: %s", path, strerror(errno));
+                return PV_EIO;
+            }
+            close(fd);
         }
-        close(fd);
     }
     pv_store *s = calloc(1, sizeof *s);
     if (!s) {
@@ -922,6 +941,7 @@ int pv_store_commit(pv_store *s)
     if (pv_store_check(s) && !s->accept_gone)
         return PV_EGONE;
     int rc = step_done(s, s->stmt[S_COMMIT]);
+    pv_metrics_db_write(rc == 0); /* /readyz */
     if (!rc)
         s->in_tx = 0;
     if (!rc && s->relaxed)
@@ -937,8 +957,12 @@ int pv_store_sync_wal(pv_store *s)
         return 0;
     /* What was committed before the sync starts is on disk after it. */
     uint_fast64_t upto = atomic_load(&s->relaxed_commits);
-    if (fdatasync(s->wal_fd) != 0)
+    uint64_t t0 = pv_metrics_now_ns();
+    if (fdatasync(s->wal_fd) != 0) {
+        pv_metrics_db_write(0);
         return PV_EIO;
+    }
+    pv_metrics_wal_sync(pv_metrics_now_ns() - t0);
     if (upto > atomic_load(&s->synced_commits))
         atomic_store(&s->synced_commits, upto);
     return 0;

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "log.h"
 #include "map.h"
+#include "metrics.h"
 
 /* One read pass takes at most this much, so a huge backlog becomes several
  * transactions of bounded size. */
@@ -373,9 +374,14 @@ static long read_pass(struct follower *f, pv_ingest *p, int *more)
         load_state(pv_ingest_store(p), f);
         pv_error("%s: not ingested, will retry: %s (%s)", f->path,
                  pv_strerror(rc), pv_store_errmsg(pv_ingest_store(p)));
+        pv_metrics_failed(PV_FEED_TAIL, 1);
         pv_file_report_free(&ps.rep);
         return -1;
     }
+    /* Committed: one pass is one message (metrics.h). */
+    pv_metrics_received(PV_FEED_TAIL);
+    pv_metrics_stored(PV_FEED_TAIL, ps.rep.rejected ? 1 : 0);
+    pv_metrics_rejected(PV_FEED_TAIL, ps.rep.rejected);
     /* One "pvwatch: FILE:LINE: reason" line each. */
     for (const char *e = pv_buf_cstr(&ps.rep.errors); e && *e;) {
         const char *nl = strchr(e, '\n');

@@ -9,6 +9,7 @@
  * frame's page write: nothing is visible before it is in the file. */
 #include "walbuf.h"
 #include "error.h"
+#include "metrics.h"
 
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -167,7 +168,13 @@ static int wb_sync(sqlite3_file *file, int flags)
 {
     wb_file *f = (wb_file *)file;
     int rc = flush(f);
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+    if (rc != SQLITE_OK)
+        return rc;
+    uint64_t t0 = f->wal ? pv_metrics_now_ns() : 0;
+    rc = f->real->pMethods->xSync(f->real, flags);
+    if (f->wal && rc == SQLITE_OK) /* /metrics: the writer's WAL syncs */
+        pv_metrics_wal_sync(pv_metrics_now_ns() - t0);
+    return rc;
 }
 
 static int wb_file_size(sqlite3_file *file, sqlite3_int64 *size)

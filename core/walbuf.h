@@ -15,7 +15,8 @@
  * the connection releases the WAL write lock: after that another
  * connection may write at the same offsets.
  *
- * It calls only SQLite's VFS API. The store opens its connections with it.
+ * It calls only SQLite's VFS API (and metrics.h, to time the WAL's syncs).
+ * The store opens its connections with it.
  */
 #ifndef PV_WALBUF_H
 #define PV_WALBUF_H

@@ -10,7 +10,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 pv_install "${PV_BUILD_PACKAGES[@]}" "${PV_TEST_PACKAGES[@]}" \
     "${PV_DEB_PACKAGES[@]}"
 
-# The npm MLLP clients for the end-to-end tests, from the committed lock files.
+# The npm MLLP clients for the end-to-end tests, from the committed lock files
+# (and playwright-core for the console's browser test, which drives Debian's
+# /usr/bin/chromium: never a browser download).
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 for d in "$root"/tests/e2e/npm/*/; do
     [ -f "$d/package-lock.json" ] || continue
     # The registry can fail for a moment: try three times, then say why.

@@ -31,7 +31,7 @@ mkdir -p feeds
 
 run_cases() {
     section "commands ($1)"
-    assert_match "^alerts check ingest outbox replay rules run send status test version " \
+    assert_match "^alerts check ingest outbox replay rules run send serve status test users version " \
         "$(complete_words pvwatch '' | sed 's/--[a-z]* //g; s/help //')" \
         "every command"
     assert_eq "status " "$(complete_words pvwatch st)" "'st' -> status"
@@ -45,7 +45,7 @@ run_cases() {
     assert_eq "--since " "$(complete_words pvwatch replay --si)" "replay --since"
 
     section "actions and values ($1)"
-    assert_eq "ack close list show " "$(complete_words pvwatch alerts '')" \
+    assert_eq "ack assign close comment list show " "$(complete_words pvwatch alerts '')" \
         "alerts actions"
     assert_eq "" "$(complete_words pvwatch alerts list '')" \
         "no second action"
@@ -55,6 +55,10 @@ run_cases() {
         "alert status values"
     assert_eq "failed " "$(complete_words pvwatch outbox --status f)" \
         "outbox status values"
+    assert_eq "reviewer " "$(complete_words pvwatch users add bob --role r)" \
+        "users --role values"
+    assert_eq "list stats " "$(complete_words pvwatch rules '')" \
+        "rules actions"
 
     section "files ($1)"
     assert_eq "feeds/ other.lua pv.lua " \

@@ -72,9 +72,9 @@ pv rules -c odd.lua --markdown
 assert_match '\| label \\\| pipe \|' "$OUT" "markdown escapes |"
 
 section "usage errors exit 2"
-pv rules stats
+pv rules frobnicate
 assert_eq 2 "$RC" "unknown subcommand"
-assert_match "unknown subcommand 'stats' \(list\)" "$ERR" "names the subcommand"
+assert_match "unknown subcommand 'frobnicate' \(list, stats\)" "$ERR" "names the subcommand"
 pv rules list extra
 assert_eq 2 "$RC" "extra argument"
 pv rules --bogus
