@@ -12,6 +12,7 @@
  * codes.drug_matches against what the modules answer, and closes the
  * state. The drawing half only reads that table and the database. */
 #include "chart.h"
+#include "web.h"
 
 #include <ctype.h>
 #include <lauxlib.h>
@@ -1057,35 +1058,12 @@ void pv_chart_free(void)
 
 #define CHART_W 720 /* every chart's width (viewBox units) */
 
-/* Text and attribute values: & < > " ' as entities; control characters
- * dropped (they are not allowed in XML). */
+/* Text and attribute values: the console's escaper (web.h), which also
+ * drops control characters and mends invalid UTF-8, neither allowed in
+ * XML. */
 static void esc(pv_buf *b, const char *s)
 {
-    if (!s)
-        return;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '&':
-            pv_buf_puts(b, "&amp;");
-            break;
-        case '<':
-            pv_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            pv_buf_puts(b, "&gt;");
-            break;
-        case '"':
-            pv_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            pv_buf_puts(b, "&#39;");
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                break;
-            pv_buf_append(b, (const char *)p, 1);
-        }
-    }
+    pv_web_esc(b, s);
 }
 
 /* At most max bytes of s, cut at a UTF-8 boundary, with "..." when cut. */
