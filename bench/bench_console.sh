@@ -17,11 +17,14 @@
 #
 # usage: bench/bench_console.sh [--build DIR] [--alerts N] [--n N]
 #            [--rounds R] [--seconds S] [--clients C] [--mix worklist|all]
-#            [--rate R] [--only a|b] [--keep]
+#            [--rate R] [--threads T] [--clients-nice N] [--only a|b] [--keep]
 # --mix: what the clients of (b) GET: worklist (default; the worklist
 # default, filtered, grouped by patient, page 2, and an alert page) or all
 # (also /?group=rule and /rules, which read every live alert). --rate: at
 # most R requests a second per client (default 0: as fast as answered).
+# --threads: http.threads (default: unset, pvwatch's min(4, cores)).
+# --clients-nice N: the clients of (b) under 'nice -n N' (default 0): they
+# stand for browsers on other machines, but here share pvwatch's cores.
 # DIR (default build-rel) must hold pvwatch and bench/bench_mllp, a
 # Release build for figures that mean something.
 set -euo pipefail
@@ -35,6 +38,8 @@ seconds=10
 clients=8
 mix=worklist
 rate=0
+threads=
+cnice=0
 only=
 keep=0
 while [ $# -gt 0 ]; do
@@ -47,6 +52,8 @@ while [ $# -gt 0 ]; do
     --clients) clients=$2; shift 2 ;;
     --mix) mix=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --clients-nice) cnice=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
@@ -76,10 +83,10 @@ echo "bench_console: $("$pv" version) ($pv, CMAKE_BUILD_TYPE=${btype:-?})"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (shared machine: other work runs beside)"
 
 echo "== fixture: $alerts alerts"
-cat >pv.lua <<'EOF'
+cat >pv.lua <<EOF
 database = "pv.db"
 alert_log = "alerts.jsonl"
-http = { listen = "127.0.0.1:0", threads = 4 }
+http = { listen = "127.0.0.1:0"${threads:+, threads = $threads} }
 EOF
 printf 'patient_id,drug,start\n' >empty.csv
 "$pv" ingest -c pv.lua empty.csv >/dev/null
@@ -146,13 +153,14 @@ print(u.parse_qs(u.urlsplit(sys.argv[1]).query)["after"][0])' "$page50")
 fi
 
 if [ "$only" != a ]; then
-    echo "== (b) MLLP ACK p99 at K=16, console off vs on with $clients clients on the pages (mix: $mix, rate per client: ${rate:-0}/s, 0 = unthrottled)"
+    echo "== (b) MLLP ACK p99 at K=16, console off vs on with $clients clients on the pages (mix: $mix, rate per client: ${rate:-0}/s, 0 = unthrottled; http.threads ${threads:-default}; clients at nice $cnice)"
     mllp=$build/bench/bench_mllp
     [ -x "$mllp" ] || { echo "bench_console: no $mllp (build the bench_mllp target)" >&2; exit 2; }
     stats=$dir/hammer.jsonl
     : >"$stats"
     BENCH_CONSOLE_PVWATCH=$pv BENCH_CONSOLE_STATS=$stats BENCH_CONSOLE_PW=$pw \
         BENCH_CONSOLE_CLIENTS=$clients BENCH_CONSOLE_MIX=$mix BENCH_CONSOLE_RATE=$rate \
+        BENCH_CONSOLE_THREADS=$threads BENCH_CONSOLE_CLIENT_NICE=$cnice \
         "$mllp" --db "$dir/pv.db" --k 16 --rounds "$rounds" --seconds "$seconds" \
         --config "off:$pv:$root/plugins" \
         --config "on:$here/bench_console_pv.sh:$root/plugins" | tee mllp.log

@@ -19,8 +19,11 @@ if [ "${1:-}" != run ] || [ "${2:-}" != -c ] || [ -z "${3:-}" ]; then
     exit 2
 fi
 cfg=$3
-echo 'http = { listen = "127.0.0.1:0", threads = 4 }' >>"$cfg"
-node "$here/bench_console_client.mjs" hammer pv.log bench "$BENCH_CONSOLE_PW" \
+# BENCH_CONSOLE_THREADS: http.threads (unset: pvwatch's default, min(4, cores)).
+echo "http = { listen = \"127.0.0.1:0\"${BENCH_CONSOLE_THREADS:+, threads = $BENCH_CONSOLE_THREADS} }" >>"$cfg"
+# BENCH_CONSOLE_CLIENT_NICE: run the clients under 'nice -n N' (they stand
+# for browsers on other machines; unset: the same priority as pvwatch).
+nice -n "${BENCH_CONSOLE_CLIENT_NICE:-0}" node "$here/bench_console_client.mjs" hammer pv.log bench "$BENCH_CONSOLE_PW" \
     "${BENCH_CONSOLE_CLIENTS:-8}" $$ "$BENCH_CONSOLE_STATS" </dev/null \
     >/dev/null 2>>"${BENCH_CONSOLE_STATS}.err" &
 exec "$pv" "$@"

@@ -25,8 +25,16 @@
  *   bench_mllp PVWATCH [--seconds S] [--messages N] [--k 1,16]
  *              [--patients N] [--dir DIR] [--plugins DIR] [--scripts DIR]
  *              [--db FILE] [--keep]
+ *   bench_mllp --config LABEL:PVWATCH:PLUGINS[:awkward][:walbuf=off] ...
+ *              [--reference raw-sqlite[:LABEL]] [--taskset N] [--rounds R]
+ *
+ * In a comparison (--config), --reference adds the raw-SQLite reference
+ * of issue 17 (pvwatch's writes per message at its own batch sizes) as a
+ * configuration, --taskset N every configuration again on N CPUs; a
+ * single run with --messages reports the soak by tenths (bench/README.md).
  *
  * Every figure printed is measured; nothing is assumed. */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET (--taskset) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +43,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -120,6 +129,8 @@ static struct {
     double exposed_pct, abnormal_pct, spacing;
     int awkward;
     int rounds;
+    int walbuf_off; /* database.walbuf = false in pvwatch's config */
+    int taskset;    /* --taskset N: also every configuration on N CPUs */
 } opt = {NULL,
          20,
          0,
@@ -135,15 +146,24 @@ static struct {
          2,
          60,
          0,
-         5};
+         5,
+         0,
+         0};
 
-/* --config LABEL:PVWATCH:PLUGINS[:awkward]: the configurations a
- * comparison interleaves, round after round. */
+/* --config LABEL:PVWATCH:PLUGINS[:awkward][:walbuf=off]: the
+ * configurations a comparison interleaves, round after round.
+ * --reference raw-sqlite[:LABEL] adds the raw-SQLite reference as one
+ * (is_ref; it repeats the writes configuration ref_of made in the same
+ * round). --taskset N adds each of them again pinned to N CPUs (cpus). */
+#define MAX_CONFIGS 16
 struct config {
     char *label, *pvwatch, *plugins;
-    int awkward;
+    int awkward, walbuf_off;
+    int is_ref, ref_of;
+    int cpus; /* 0: every CPU the bench may use */
+    int twin; /* with cpus: the same configuration on every CPU */
 };
-static struct config configs[8];
+static struct config configs[MAX_CONFIGS];
 static int nconfigs;
 
 static char dir[PATH_MAX];
@@ -182,8 +202,10 @@ static void start_pvwatch(void)
     if (!f)
         die(path);
     /* synchronous=FULL is the store's default: an ACK means on disk. */
+    fputs(opt.walbuf_off ? "database = { path = \"pv.db\", walbuf = false }\n"
+                         : "database = \"pv.db\"\n",
+          f);
     fprintf(f,
-            "database = \"pv.db\"\n"
             "alert_log = \"alerts.jsonl\"\n"
             "inbox = { path = \"inbox\" }\n"
             "plugins = { \"%s\" }\n"
@@ -389,6 +411,7 @@ static void expose_patients(void)
 /* RSS samples of pvwatch taken during the phases, for "RSS flat". */
 static long rss_samples[16384];
 static long seq_samples[16384];       /* messages sent so far, at each sample */
+static double time_samples[16384];    /* now_s() at each sample */
 static size_t nrss, last_phase_first; /* first sample of the last phase */
 static atomic_long next_seq;
 
@@ -396,6 +419,7 @@ static void rss_sample(void)
 {
     if (nrss < sizeof rss_samples / sizeof *rss_samples) {
         seq_samples[nrss] = atomic_load(&next_seq);
+        time_samples[nrss] = now_s();
         rss_samples[nrss++] = rss_kb(pv_pid);
     }
 }
@@ -514,6 +538,7 @@ static struct phase run_phase(int k, int phase_no)
     double t0 = now_s();
     double cpu0 = cpu_seconds(pv_pid);
     last_phase_first = nrss;
+    rss_sample(); /* the phase's start, for the soak's tenths */
     /* Sample the RSS of pvwatch about once a second while the phase runs
      * (until its end, or until every sender has sent its quota). */
     while (phase_quota ? atomic_load(&workers_done) < k
@@ -523,6 +548,7 @@ static struct phase run_phase(int k, int phase_no)
     }
     for (int i = 0; i < k; i++)
         pthread_join(w[i].thread, NULL);
+    rss_sample(); /* the phase's end */
     double elapsed = now_s() - t0;
     double cpu1 = cpu_seconds(pv_pid);
     pthread_barrier_destroy(&start_line);
@@ -665,6 +691,285 @@ static void fsync_probe(double *p50, double *p99)
     *p99 = t[197];
 }
 
+/* ---- The raw-SQLite reference at pvwatch's batch sizes (issue 17) ------ */
+
+/* pvwatch's own account of its commits, from its "stopped: MLLP" line:
+ * messages it read and commits (group commits) it made over the whole
+ * run. Returns 0, or -1 when the line is not in the log. */
+static int stopped_counts(long *messages, long *commits)
+{
+    char line[1024];
+    int found = -1;
+    FILE *l = fopen(log_path, "r");
+    while (l && fgets(line, sizeof line, l)) {
+        const char *m = strstr(line, "stopped: MLLP ");
+        const char *c = m ? strstr(m, ") in ") : NULL;
+        if (m && c && sscanf(m, "stopped: MLLP %*s %*s %ld", messages) == 1 &&
+            sscanf(c, ") in %ld", commits) == 1)
+            found = 0;
+    }
+    if (l)
+        fclose(l);
+    return found;
+}
+
+/* The mean batch of the phases with more than one connection: every
+ * message sent on one connection (the exposures, the warm-up, K=1 phases)
+ * is a commit of its own (stop-and-wait: the next is sent after the ACK,
+ * which follows the commit), so the commits left over are theirs.
+ * single = messages sent on one connection; -1 when it cannot be told. */
+static double multi_batch(long messages, long commits, long single)
+{
+    if (commits <= single || messages <= single)
+        return -1;
+    return (double)(messages - single) / (double)(commits - single);
+}
+
+/* The writes pvwatch makes for one ORU^R01 of the bench, by SQLite alone:
+ * the messages row (with its raw bytes and content hash, written once),
+ * the patient upsert (the store's statement: a no-op once the patient is
+ * known) and the 10 observation rows (the store's 16 columns), into a
+ * database whose schema pv_store_open made (every migration and index). */
+struct ref_db {
+    sqlite3 *db;
+    sqlite3_stmt *msg, *pat, *obs;
+};
+
+static void ref_die(sqlite3 *db, const char *what)
+{
+    fprintf(stderr, "bench_mllp: reference: %s: %s\n", what,
+            db ? sqlite3_errmsg(db) : "no connection");
+    exit(1);
+}
+
+static void ref_open(struct ref_db *r, const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char f[PATH_MAX + 40];
+        snprintf(f, sizeof f, "%s%s", path, suffix[i]);
+        unlink(f);
+    }
+    pv_store *s;
+    char err[512];
+    if (pv_store_open(path, &s, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_mllp: %s\n", err);
+        exit(1);
+    }
+    pv_store_close(s);
+    /* Plain SQLite from here: its default VFS, its own automatic
+     * checkpoint inside COMMIT (every 1000 WAL pages), WAL,
+     * synchronous=FULL (each COMMIT syncs the WAL), the store's cache. */
+    if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(r->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                     "PRAGMA cache_size=-16000; PRAGMA temp_store=MEMORY",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        ref_die(r->db, path);
+    if (sqlite3_prepare_v2(
+            r->db,
+            "INSERT INTO messages (source, control_id, type, name, raw, "
+            "status, received_at, content_sha256, rows_stored) VALUES "
+            "(?,?,?,?,?,?,?,?,?)",
+            -1, &r->msg, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(
+            r->db,
+            "INSERT INTO patients (id, birth_date, sex, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "
+            "birth_date = coalesce(?2, birth_date), "
+            "sex = coalesce(?3, sex), updated_at = ?4 "
+            "WHERE (?2 IS NOT NULL AND birth_date IS NOT ?2) "
+            "OR (?3 IS NOT NULL AND sex IS NOT ?3)",
+            -1, &r->pat, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(
+            r->db,
+            "INSERT INTO observations (patient_id, code, code_system, name, "
+            "value_num, value_text, unit, ref_low, ref_high, flag, status, "
+            "observed_at, message_id, line, comparator, filler_order) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            -1, &r->obs, NULL) != SQLITE_OK)
+        ref_die(r->db, "prepare");
+}
+
+static void ref_close(struct ref_db *r)
+{
+    sqlite3_finalize(r->msg);
+    sqlite3_finalize(r->pat);
+    sqlite3_finalize(r->obs);
+    sqlite3_close(r->db);
+}
+
+static void ref_step(struct ref_db *r, sqlite3_stmt *st)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ref_die(r->db, "insert");
+    sqlite3_reset(st);
+}
+
+/* A reference range as the HL7 mapping stores it: "1.5-7.0" low and
+ * high, "<200" high only, ">60" low only. */
+static void bind_range(sqlite3_stmt *st, int col, const char *range)
+{
+    double lo, hi;
+    if (range[0] == '<') {
+        sqlite3_bind_null(st, col);
+        sqlite3_bind_double(st, col + 1, atof(range + 1));
+    } else if (range[0] == '>') {
+        sqlite3_bind_double(st, col, atof(range + 1));
+        sqlite3_bind_null(st, col + 1);
+    } else if (sscanf(range, "%lf-%lf", &lo, &hi) == 2) {
+        sqlite3_bind_double(st, col, lo);
+        sqlite3_bind_double(st, col + 1, hi);
+    } else {
+        sqlite3_bind_null(st, col);
+        sqlite3_bind_null(st, col + 1);
+    }
+}
+
+/* Message n of the reference: the bench's own ORU^R01 (oru()), so the
+ * raw bytes, the patient and the values are those pvwatch stores. */
+static void ref_message(struct ref_db *r, long n)
+{
+    char frame[8192], ts[32], iso[32], cid[32], hash[65], text[32];
+    int patient = (int)(n % opt.patients);
+    size_t len = oru(frame, sizeof frame, 0, n, patient);
+    time_t at = 1767312000 + (time_t)((double)n * opt.spacing);
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    time_t now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(cid, sizeof cid, "B0-%ld", n);
+    snprintf(hash, sizeof hash, "%064lx", (unsigned long)splitmix((uint64_t)n));
+    sqlite3_stmt *st = r->msg;
+    sqlite3_bind_text(st, 1, "BENCH|LAB", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, cid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, "ORU^R01", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, "127.0.0.1:40000", -1, SQLITE_STATIC);
+    /* Without the MLLP framing (0x0b ... 0x1c 0x0d), as pvwatch keeps it. */
+    sqlite3_bind_blob(st, 5, frame + 1, (int)len - 3, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, "accepted", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, ts, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 8, hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 9, OBX_PER_MESSAGE);
+    ref_step(r, st);
+    sqlite3_int64 mid = sqlite3_last_insert_rowid(r->db);
+    char pid[16];
+    snprintf(pid, sizeof pid, "BP%04d", patient);
+    st = r->pat;
+    sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, "1970-01-01", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, "F", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ts, -1, SQLITE_TRANSIENT);
+    ref_step(r, st);
+    st = r->obs;
+    for (int i = 0; i < OBX_PER_MESSAGE; i++) {
+        /* The same draw as oru() for connection 0. */
+        uint64_t u = splitmix(((uint64_t)n << 4) ^ (uint64_t)i);
+        int abnormal = (double)(u % 1000000) < opt.abnormal_pct * 10000;
+        double v = abnormal ? LABS[i].abnormal : LABS[i].value;
+        const char *unit = LABS[i].unit;
+        if (opt.awkward && i == AWKWARD_LAB) {
+            unit = AWKWARD_UNIT;
+            v = 30;
+        }
+        snprintf(text, sizeof text, "%g", v);
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, LABS[i].code, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, "LN", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, LABS[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 5, v);
+        sqlite3_bind_text(st, 6, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 7, unit, -1, SQLITE_STATIC);
+        bind_range(st, 8, LABS[i].range);
+        sqlite3_bind_text(st, 10, abnormal ? "A" : "N", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, "F", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 12, iso, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 13, mid);
+        sqlite3_bind_int(st, 14, i + 4); /* MSH, PID, OBR, then the OBX */
+        sqlite3_bind_null(st, 15);
+        sqlite3_bind_null(st, 16);
+        ref_step(r, st);
+    }
+}
+
+static void ref_exec(struct ref_db *r, const char *sql)
+{
+    if (sqlite3_exec(r->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        ref_die(r->db, sql);
+}
+
+/* Messages first..first+count-1 in transactions of a mean of batch
+ * messages (sizes floor/ceil of it, so that count/batch commits are
+ * made). Returns msg/s; *p99 is the p99 of a transaction's time (what a
+ * message of it would wait for its ACK), *cpu the CPU seconds used. */
+static double ref_phase(struct ref_db *r, long first, long count, double batch,
+                        double *p99, double *cpu)
+{
+    if (batch < 1)
+        batch = 1;
+    long ntx = (long)((double)count / batch) + 2;
+    double *tx = malloc((size_t)ntx * sizeof *tx);
+    if (!tx)
+        die("malloc");
+    long ntxd = 0;
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    double t0 = now_s(), tb = t0;
+    int open = 0;
+    for (long j = 0; j < count; j++) {
+        if (!open) {
+            ref_exec(r, "BEGIN IMMEDIATE");
+            open = 1;
+            tb = now_s();
+        }
+        ref_message(r, first + j);
+        /* Commit after message j when the running total of batch-sized
+         * transactions passes a whole number. */
+        if ((long)((double)(j + 1) / batch) > (long)((double)j / batch) ||
+            j + 1 == count) {
+            ref_exec(r, "COMMIT");
+            open = 0;
+            if (ntxd < ntx)
+                tx[ntxd++] = (now_s() - tb) * 1000;
+        }
+    }
+    double elapsed = now_s() - t0;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    *cpu = (double)(c1.tv_sec - c0.tv_sec) +
+           (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    qsort(tx, (size_t)ntxd, sizeof *tx, cmp_double);
+    *p99 = ntxd ? tx[(size_t)((double)(ntxd - 1) * 0.99)] : 0;
+    free(tx);
+    return elapsed > 0 ? (double)count / elapsed : 0;
+}
+
+/* ---- --taskset: a run on fewer CPUs ------------------------------------ */
+
+static cpu_set_t all_cpus; /* the bench's own mask, at start */
+
+/* Pins the calling thread (and so pvwatch, forked from it, and the
+ * sender threads it starts) to the first n CPUs of the bench's mask;
+ * n = 0 gives the whole mask back. */
+static void pin_cpus(int n)
+{
+    cpu_set_t set;
+    if (n == 0) {
+        set = all_cpus;
+    } else {
+        CPU_ZERO(&set);
+        for (int c = 0, got = 0; c < CPU_SETSIZE && got < n; c++)
+            if (CPU_ISSET(c, &all_cpus)) {
+                CPU_SET(c, &set);
+                got++;
+            }
+    }
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        die("sched_setaffinity");
+}
+
 /* ---- A comparison of configurations, interleaved ---------------------- */
 
 static int cmp_double(const void *a, const void *b);
@@ -690,12 +995,21 @@ static double load1(void)
 /* --config ...: each round runs every configuration once, in the order
  * given (A/B/A/B...: the machine's other load falls on all alike), each
  * on a fresh database with a fresh pvwatch: set-up, a 2 s warm-up, then a
- * phase per K. Prints every run, then per configuration and K the median
- * and range of msg/s, and the median and range of the per-round ratio of
- * each configuration to each one before it. */
+ * phase per K. The raw-SQLite reference (--reference) is a configuration
+ * too: at its place in the round it makes, into a fresh database, the
+ * writes its pvwatch configuration made earlier in the same round (as
+ * many messages per phase, after as many before them, in transactions of
+ * that phase's mean batch). --taskset N runs every configuration again
+ * on N CPUs (after the others, in the same round). Prints every run, then
+ * per configuration and K the median and range of msg/s, and the median
+ * and range of the per-round ratios: each configuration to each one
+ * before it on the same CPUs, each pvwatch configuration to the
+ * reference, and a pinned configuration to itself on every CPU. */
 static int compare_mode(void)
 {
-    static double rate[8][8][16], p99[8][8][16], cpu[8][8][16];
+    static double rate[MAX_CONFIGS][8][16], p99[MAX_CONFIGS][8][16],
+        cpu[MAX_CONFIGS][8][16], batch[MAX_CONFIGS][8][16];
+    static long msgs[MAX_CONFIGS][8][16], before[MAX_CONFIGS][16];
     int fails = 0;
     const char *base_pv = opt.pvwatch;
     printf("bench_mllp: %d configurations x %d rounds, interleaved; K =",
@@ -704,53 +1018,122 @@ static int compare_mode(void)
         printf(" %d", opt.k[i]);
     printf("; %g s per phase; %d patients, %g %% exposed (%d), %g %% "
            "abnormal results, messages %g s apart; synchronous=FULL; "
-           "database in %s\n",
+           "database in %s; %ld CPUs\n",
            opt.seconds, opt.patients, opt.exposed_pct, exposed_count(),
-           opt.abnormal_pct, opt.spacing, opt.base);
-    for (int c = 0; c < nconfigs; c++)
-        printf("  %-12s %s, plugins %s%s\n", configs[c].label,
-               configs[c].pvwatch, configs[c].plugins,
-               configs[c].awkward ? ", awkward units (ALC in %)" : "");
+           opt.abnormal_pct, opt.spacing, opt.base, (long)CPU_COUNT(&all_cpus));
+    for (int c = 0; c < nconfigs; c++) {
+        const struct config *cf = &configs[c];
+        char on[32] = "";
+        if (cf->cpus)
+            snprintf(on, sizeof on, ", on %d CPU%s", cf->cpus,
+                     cf->cpus == 1 ? "" : "s");
+        if (cf->is_ref)
+            printf("  %-12s raw SQLite (default VFS, WAL, synchronous=FULL, "
+                   "pvwatch's schema) repeating %s's writes at its batch "
+                   "sizes%s\n",
+                   cf->label, configs[cf->ref_of].label, on);
+        else
+            printf("  %-12s %s, plugins %s%s%s%s\n", cf->label, cf->pvwatch,
+                   cf->plugins, cf->awkward ? ", awkward units (ALC in %)" : "",
+                   cf->walbuf_off ? ", database.walbuf = false" : "", on);
+    }
     for (int r = 0; r < opt.rounds; r++) {
         for (int c = 0; c < nconfigs; c++) {
-            opt.pvwatch = configs[c].pvwatch;
-            opt.plugins = configs[c].plugins;
-            opt.awkward = configs[c].awkward;
+            const struct config *cf = &configs[c];
             snprintf(dir, sizeof dir, "%s/bench_mllp.XXXXXX", opt.base);
             if (!mkdtemp(dir))
                 die("mkdtemp");
-            port = 0;
-            nrss = 0;
-            /* Each run's times start again at the first day: they must
-             * stay in the past (oru). */
-            atomic_store(&next_seq, 0);
+            pin_cpus(cf->cpus);
             double l0 = load1();
-            start_pvwatch();
-            expose_patients();
-            double saved = opt.seconds;
-            long saved_m = opt.messages;
-            opt.seconds = 2;
-            opt.messages = 0;
-            (void)run_phase(1, 0);
-            opt.seconds = saved;
-            opt.messages = saved_m;
-            printf("round %d %-12s", r + 1, configs[c].label);
-            for (int i = 0; i < opt.nk; i++) {
-                struct phase ph = run_phase(opt.k[i], i + 1);
-                rate[c][i][r] = ph.msg_s;
-                p99[c][i][r] = ph.p99;
-                cpu[c][i][r] = ph.cpu >= 0 && ph.messages > 0
-                                   ? ph.cpu * 1e6 / (double)ph.messages
-                                   : 0;
-                fails += ph.failed > 0;
-                printf("  K=%d %7.0f msg/s p99 %6.2f ms%s", ph.k, ph.msg_s,
-                       ph.p99, ph.failed ? " (NOT AA!)" : "");
-                if (ph.cpu >= 0 && ph.messages > 0)
-                    printf(" %4.0f us CPU/msg",
-                           ph.cpu * 1e6 / (double)ph.messages);
+            printf("round %d %-12s", r + 1, cf->label);
+            if (cf->is_ref) {
+                const int src = cf->ref_of;
+                char path[PATH_MAX + 32];
+                snprintf(path, sizeof path, "%s/ref.db", dir);
+                struct ref_db db;
+                opt.awkward = configs[src].awkward;
+                ref_open(&db, path);
+                double q, u;
+                /* What pvwatch stored before the phases (exposures and
+                 * the warm-up), untimed, so each phase meets a table of
+                 * the same size. */
+                (void)ref_phase(&db, 0, before[src][r], 100, &q, &u);
+                long first = before[src][r];
+                for (int i = 0; i < opt.nk; i++) {
+                    long n = msgs[src][i][r];
+                    double b = batch[src][i][r];
+                    if (b <= 0)
+                        b = 1;
+                    rate[c][i][r] = ref_phase(&db, first, n, b, &q, &u);
+                    first += n;
+                    p99[c][i][r] = q;
+                    cpu[c][i][r] = n > 0 ? u * 1e6 / (double)n : 0;
+                    batch[c][i][r] = b;
+                    msgs[c][i][r] = n;
+                    printf("  K=%d %7.0f msg/s p99 %6.2f ms %4.0f us CPU/msg "
+                           "(%ld messages, batch %.2f)",
+                           opt.k[i], rate[c][i][r], q, cpu[c][i][r], n, b);
+                }
+                ref_close(&db);
+            } else {
+                opt.pvwatch = cf->pvwatch;
+                opt.plugins = cf->plugins;
+                opt.awkward = cf->awkward;
+                opt.walbuf_off = cf->walbuf_off;
+                port = 0;
+                nrss = 0;
+                /* Each run's times start again at the first day: they
+                 * must stay in the past (oru). */
+                atomic_store(&next_seq, 0);
+                start_pvwatch();
+                expose_patients();
+                double saved = opt.seconds;
+                long saved_m = opt.messages;
+                opt.seconds = 2;
+                opt.messages = 0;
+                struct phase warm = run_phase(1, 0);
+                opt.seconds = saved;
+                opt.messages = saved_m;
+                /* Messages sent on one connection: a commit each. */
+                long single = exposed_count() + warm.messages + warm.failed;
+                before[c][r] = exposed_count() + warm.messages;
+                int nmulti = 0;
+                for (int i = 0; i < opt.nk; i++) {
+                    struct phase ph = run_phase(opt.k[i], i + 1);
+                    rate[c][i][r] = ph.msg_s;
+                    p99[c][i][r] = ph.p99;
+                    msgs[c][i][r] = ph.messages;
+                    cpu[c][i][r] = ph.cpu >= 0 && ph.messages > 0
+                                       ? ph.cpu * 1e6 / (double)ph.messages
+                                       : 0;
+                    if (ph.k == 1)
+                        single += ph.messages + ph.failed;
+                    else
+                        nmulti++;
+                    fails += ph.failed > 0;
+                    printf("  K=%d %7.0f msg/s p99 %6.2f ms%s", ph.k, ph.msg_s,
+                           ph.p99, ph.failed ? " (NOT AA!)" : "");
+                    if (ph.cpu >= 0 && ph.messages > 0)
+                        printf(" %4.0f us CPU/msg",
+                               ph.cpu * 1e6 / (double)ph.messages);
+                }
+                int rc = stop_pvwatch();
+                fails += rc != 0;
+                long m = 0, cm = 0;
+                double mb = -1;
+                if (stopped_counts(&m, &cm) == 0) {
+                    mb = multi_batch(m, cm, single);
+                    printf("  commits %ld for %ld messages", cm, m);
+                    if (mb > 0)
+                        printf(", mean batch %.2f at K>1%s", mb,
+                               nmulti > 1 ? " (all K>1 phases together)" : "");
+                } else {
+                    printf("  (no 'stopped: MLLP' line in pvwatch's log)");
+                }
+                for (int i = 0; i < opt.nk; i++)
+                    batch[c][i][r] = opt.k[i] == 1 ? 1 : mb;
             }
-            int rc = stop_pvwatch();
-            fails += rc != 0;
+            pin_cpus(0);
             printf("  load %.2f\n", l0);
             fflush(stdout);
             if (opt.keep) {
@@ -763,32 +1146,53 @@ static int compare_mode(void)
             }
         }
     }
+    const int n = opt.rounds;
     for (int i = 0; i < opt.nk; i++) {
         for (int c = 0; c < nconfigs; c++) {
-            double v[16], q[16], ratio[16], u[16];
-            for (int r = 0; r < opt.rounds; r++) {
+            const struct config *cf = &configs[c];
+            double v[16], q[16], ratio[16], u[16], b[16];
+            for (int r = 0; r < n; r++) {
                 v[r] = rate[c][i][r];
                 q[r] = p99[c][i][r];
                 u[r] = cpu[c][i][r];
-                ratio[r] =
-                    rate[0][i][r] > 0 ? rate[c][i][r] / rate[0][i][r] : 0;
+                b[r] = batch[c][i][r];
             }
-            double m = median_of(v, opt.rounds), mq = median_of(q, opt.rounds);
-            double mu = median_of(u, opt.rounds);
+            double m = median_of(v, n), mq = median_of(q, n);
+            double mu = median_of(u, n), mb = median_of(b, n);
             printf("K=%-3d %-12s median %7.0f msg/s (%.0f-%.0f), p99 median "
-                   "%.2f ms (%.2f-%.2f), pvwatch CPU median %.0f us/msg "
-                   "(%.0f-%.0f)\n",
-                   opt.k[i], configs[c].label, m, v[0], v[opt.rounds - 1], mq,
-                   q[0], q[opt.rounds - 1], mu, u[0], u[opt.rounds - 1]);
-            /* The per-round ratio to each configuration before it. */
+                   "%.2f ms (%.2f-%.2f), %s CPU median %.0f us/msg "
+                   "(%.0f-%.0f)",
+                   opt.k[i], cf->label, m, v[0], v[n - 1], mq, q[0], q[n - 1],
+                   cf->is_ref ? "its" : "pvwatch", mu, u[0], u[n - 1]);
+            if (mb > 0)
+                printf(", batch median %.2f (%.2f-%.2f)", mb, b[0], b[n - 1]);
+            printf("\n");
+            /* The per-round ratio to each configuration before it on the
+             * same CPUs; a pvwatch configuration over the reference. */
             for (int d = 0; d < c; d++) {
-                for (int r = 0; r < opt.rounds; r++)
-                    ratio[r] =
-                        rate[d][i][r] > 0 ? rate[c][i][r] / rate[d][i][r] : 0;
-                double mr = median_of(ratio, opt.rounds);
-                printf("      %s / %s: median %.3f (%.3f-%.3f)\n",
-                       configs[c].label, configs[d].label, mr, ratio[0],
-                       ratio[opt.rounds - 1]);
+                if (configs[d].cpus != cf->cpus)
+                    continue;
+                int inv = cf->is_ref && !configs[d].is_ref;
+                int num = inv ? d : c, den = inv ? c : d;
+                for (int r = 0; r < n; r++)
+                    ratio[r] = rate[den][i][r] > 0
+                                   ? rate[num][i][r] / rate[den][i][r]
+                                   : 0;
+                double mr = median_of(ratio, n);
+                printf("      %s / %s: median %.3f (%.3f-%.3f)%s\n",
+                       configs[num].label, configs[den].label, mr, ratio[0],
+                       ratio[n - 1],
+                       inv && opt.k[i] == 16 ? " (target >= 0.6)" : "");
+            }
+            /* On fewer CPUs against the same configuration on all. */
+            if (cf->cpus && cf->twin >= 0) {
+                for (int r = 0; r < n; r++)
+                    ratio[r] = rate[cf->twin][i][r] > 0
+                                   ? rate[c][i][r] / rate[cf->twin][i][r]
+                                   : 0;
+                double mr = median_of(ratio, n);
+                printf("      %s / %s: median %.3f (%.3f-%.3f)\n", cf->label,
+                       configs[cf->twin].label, mr, ratio[0], ratio[n - 1]);
             }
         }
     }
@@ -804,8 +1208,9 @@ static void usage(void)
           "[--k 1,16] [--patients N] [--exposed-pct P] [--abnormal-pct P] "
           "[--awkward] [--dir DIR] [--plugins DIR] "
           "[--scripts DIR] [--db FILE] [--keep]\n"
-          "       bench_mllp --config LABEL:PVWATCH:PLUGINS[:awkward] "
-          "[--config ...] [--rounds R] [the options above]\n"
+          "       bench_mllp --config LABEL:PVWATCH:PLUGINS[:awkward]"
+          "[:walbuf=off] [--config ...] [--reference raw-sqlite[:LABEL]] "
+          "[--taskset N] [--rounds R] [the options above]\n"
           "  --seconds S   length of each phase (default 20)\n"
           "  --messages N  messages per phase instead (split over K)\n"
           "  --k LIST      connection counts, comma-separated (default "
@@ -824,6 +1229,14 @@ static void usage(void)
           "                in the order given, on a fresh database (PLUGINS\n"
           "                may be an empty directory: no rules); per-round\n"
           "                ratios of each to each one before it\n"
+          "                (:awkward as --awkward; :walbuf=off runs pvwatch\n"
+          "                with database = { walbuf = false })\n"
+          "  --reference raw-sqlite[:LABEL]  a configuration of the\n"
+          "                comparison: SQLite alone makes LABEL's writes of\n"
+          "                the same round (default: the configuration before\n"
+          "                it) in transactions of LABEL's mean batch\n"
+          "  --taskset N   run every configuration again on N CPUs (the\n"
+          "                bench, pvwatch and the senders), same rounds\n"
           "  --rounds R    rounds of a comparison (default 5, at most 16)\n"
           "  --dir DIR     where the temporary directory (and so the "
           "database) goes\n"
@@ -893,21 +1306,54 @@ int main(int argc, char **argv)
             opt.awkward = 1;
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
             opt.rounds = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc && nconfigs < 8) {
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc &&
+                 nconfigs < MAX_CONFIGS / 2) {
             struct config *c = &configs[nconfigs++];
             char *spec = strdup(argv[++i]);
             c->label = strtok(spec, ":");
             c->pvwatch = strtok(NULL, ":");
             c->plugins = strtok(NULL, ":");
-            char *flag = strtok(NULL, ":");
-            c->awkward = flag && !strcmp(flag, "awkward");
-            if (!c->label || !c->pvwatch || !c->plugins ||
-                (flag && !c->awkward))
+            c->twin = -1;
+            for (char *flag; (flag = strtok(NULL, ":")) != NULL;) {
+                if (!strcmp(flag, "awkward"))
+                    c->awkward = 1;
+                else if (!strcmp(flag, "walbuf=off"))
+                    c->walbuf_off = 1;
+                else if (strcmp(flag, "walbuf=on"))
+                    usage();
+            }
+            if (!c->label || !c->pvwatch || !c->plugins)
                 usage();
-            static char exes[8][PATH_MAX];
+            static char exes[MAX_CONFIGS][PATH_MAX];
             if (!realpath(c->pvwatch, exes[nconfigs - 1]))
                 die(c->pvwatch);
             c->pvwatch = exes[nconfigs - 1];
+        } else if (!strcmp(argv[i], "--reference") && i + 1 < argc &&
+                   nconfigs < MAX_CONFIGS / 2) {
+            char *spec = strdup(argv[++i]);
+            char *kind = strtok(spec, ":"), *of = strtok(NULL, ":");
+            int src = -1;
+            for (int d = nconfigs - 1; d >= 0; d--)
+                if (!configs[d].is_ref &&
+                    (!of || !strcmp(of, configs[d].label))) {
+                    src = d;
+                    break;
+                }
+            /* Its pvwatch configuration runs before it in each round. */
+            if (!kind || strcmp(kind, "raw-sqlite") || src < 0) {
+                fprintf(stderr, "bench_mllp: --reference raw-sqlite[:LABEL] "
+                                "needs a --config LABEL before it\n");
+                usage();
+            }
+            struct config *c = &configs[nconfigs++];
+            c->label = kind;
+            c->is_ref = 1;
+            c->ref_of = src;
+            c->pvwatch = configs[src].pvwatch;
+            c->plugins = configs[src].plugins;
+            c->twin = -1;
+        } else if (!strcmp(argv[i], "--taskset") && i + 1 < argc) {
+            opt.taskset = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--k") && i + 1 < argc) {
             opt.nk = 0;
             for (char *s = strtok(argv[++i], ","); s && opt.nk < 8;
@@ -920,6 +1366,33 @@ int main(int argc, char **argv)
     }
     if (nconfigs && !opt.pvwatch)
         opt.pvwatch = configs[0].pvwatch;
+    if (sched_getaffinity(0, sizeof all_cpus, &all_cpus) != 0)
+        die("sched_getaffinity");
+    if (opt.taskset < 0 || opt.taskset >= CPU_COUNT(&all_cpus) ||
+        (opt.taskset && !nconfigs)) {
+        fprintf(stderr,
+                "bench_mllp: --taskset N needs --config and fewer "
+                "than the %d CPUs the bench may use\n",
+                CPU_COUNT(&all_cpus));
+        usage();
+    }
+    if (opt.taskset) {
+        /* Every configuration again on N CPUs, after the others. */
+        int n = nconfigs;
+        for (int c = 0; c < n; c++) {
+            struct config *d = &configs[nconfigs++];
+            *d = configs[c];
+            size_t len = strlen(configs[c].label) + 16;
+            d->label = malloc(len);
+            if (!d->label)
+                die("malloc");
+            snprintf(d->label, len, "%s@%dcpu", configs[c].label, opt.taskset);
+            d->cpus = opt.taskset;
+            d->twin = c;
+            if (d->is_ref)
+                d->ref_of = configs[c].ref_of + n;
+        }
+    }
     if (!opt.pvwatch || opt.seconds <= 0 || opt.patients <= 0 ||
         opt.rounds < 1 || opt.rounds > 16 || opt.exposed_pct < 0 ||
         opt.abnormal_pct < 0 || opt.abnormal_pct > 100)
@@ -927,6 +1400,22 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt.nk; i++)
         if (opt.k[i] < 1 || opt.k[i] > MAX_K)
             usage();
+    if (opt.messages) {
+        /* Every message time must stay in the past (oru): pvwatch answers
+         * AE to a result more than a day ahead. The warm-up adds a few
+         * thousand messages. */
+        double last = 1767312000.0 +
+                      (double)(opt.messages * opt.nk + 20000) * opt.spacing;
+        if (last > (double)time(NULL)) {
+            fprintf(stderr,
+                    "bench_mllp: %ld messages %g s apart from 2026-01-02 "
+                    "reach past today: give --spacing %.0f or less\n",
+                    opt.messages * opt.nk, opt.spacing,
+                    ((double)time(NULL) - 1767312000.0) /
+                        (double)(opt.messages * opt.nk + 20000));
+            return 2;
+        }
+    }
     /* pvwatch runs in the temporary directory: resolve its path first. */
     static char exe[PATH_MAX];
     if (!realpath(opt.pvwatch, exe))
@@ -1030,15 +1519,51 @@ int main(int argc, char **argv)
            "%ld kB at the end, after %ld messages (%+ld kB since warm-up)\n",
            rss_start, rss_warm, rss_end, total, rss_end - rss_warm);
     size_t n = nrss - last_phase_first;
-    if (n >= 20) {
-        /* Throughput of the last phase in its first and last tenth: does
-         * it hold up as the history of each patient grows? */
+    if (n >= 30) {
+        /* The soak (issue 17 item 5): the last phase by tenths of its
+         * messages, each tenth's start and end time interpolated between
+         * the once-a-second samples: does the rate hold up as the database
+         * and each patient's history grow, and does the RSS stay flat?
+         * (The senders finish their quotas at slightly different times,
+         * so the very end runs with fewer than K of them.) */
         const long *sq = seq_samples + last_phase_first;
-        size_t a = n / 10, b = n - 1 - n / 10;
-        printf("messages/s in the last phase (K=%d): %.0f in its first "
-               "tenth, %.0f in its last tenth\n",
-               opt.k[opt.nk - 1], (double)(sq[a] - sq[0]) / (double)a,
-               (double)(sq[n - 1] - sq[b]) / (double)(n - 1 - b));
+        const double *tq = time_samples + last_phase_first;
+        const long *rq = rss_samples + last_phase_first;
+        long total_sent = sq[n - 1] - sq[0];
+        double at_t[11];
+        long at_rss[11];
+        for (int j = 0, k = 0; j <= 10; j++) {
+            double mark = (double)sq[0] + (double)total_sent * j / 10.0;
+            while ((size_t)k < n - 1 && (double)sq[k] < mark)
+                k++;
+            at_rss[j] = rq[k];
+            if (k == 0 || sq[k] == sq[k - 1])
+                at_t[j] = tq[k];
+            else
+                at_t[j] = tq[k - 1] + (mark - (double)sq[k - 1]) /
+                                          (double)(sq[k] - sq[k - 1]) *
+                                          (tq[k] - tq[k - 1]);
+        }
+        double tr[10];
+        printf("soak, last phase (K=%d, %ld messages in %zu samples) by "
+               "tenths of its messages, msg/s:",
+               opt.k[opt.nk - 1], total_sent, n);
+        for (int j = 0; j < 10; j++) {
+            double dt = at_t[j + 1] - at_t[j];
+            tr[j] = dt > 0 ? (double)total_sent / 10.0 / dt : 0;
+            printf(" %.0f", tr[j]);
+        }
+        printf("\n      VmRSS (kB) at the start of each tenth and at the "
+               "end:");
+        for (int j = 0; j <= 10; j++)
+            printf(" %ld", at_rss[j]);
+        printf("\n      last tenth / first tenth: %.3f (target >= 0.8); "
+               "RSS at the end - at the end of the first tenth: %+ld kB\n",
+               tr[0] > 0 ? tr[9] / tr[0] : 0, at_rss[10] - at_rss[1]);
+    } else if (n > 0) {
+        printf("soak: the last phase had %zu samples (one a second), too "
+               "few for tenths (30 or more)\n",
+               n);
     }
     if (nrss) {
         /* Quartiles of the run: flat means the last ones stay close. */
@@ -1054,6 +1579,24 @@ int main(int argc, char **argv)
            opt.base, f50, f99);
     printf("pvwatch exit status after SIGTERM: %d\n", rc);
     print_summary();
+    long sm, sc;
+    if (stopped_counts(&sm, &sc) == 0 && sc > 0) {
+        long single = exposed_count() + warm.messages + warm.failed;
+        int nmulti = 0;
+        for (int i = 0; i < opt.nk; i++) {
+            if (ph[i].k == 1)
+                single += ph[i].messages + ph[i].failed;
+            else
+                nmulti++;
+        }
+        double mb = multi_batch(sm, sc, single);
+        printf("commits: %ld for %ld messages (%.2f a commit over the run)", sc,
+               sm, (double)sm / (double)sc);
+        if (mb > 0 && nmulti)
+            printf("; %.2f a commit at K>1%s", mb,
+                   nmulti > 1 ? " (all K>1 phases together)" : "");
+        printf("\n");
+    }
 
     if (opt.keep) {
         printf("kept %s\n", dir);

@@ -1547,22 +1547,27 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
                 ESC(0, col(g, 15) ? col(g, 15) : "-"),
                 ESC(1, col(g, 16) ? col(g, 16) : "-"));
         fprintf(out, "  audit trail:\n");
-        sqlite3_stmt *st;
-        sqlite3_prepare_v2(pv_store_db(store),
-                           "SELECT at, actor, action, note, entered_by, "
-                           "outcome FROM alert_actions WHERE alert_id = ? "
-                           "ORDER BY id",
-                           -1, &st, NULL);
-        sqlite3_bind_int64(st, 1, id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(pv_store_db(store),
+                               "SELECT at, actor, action, note, entered_by, "
+                               "outcome FROM alert_actions WHERE alert_id = ? "
+                               "ORDER BY id",
+                               -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+            fprintf(out, "    (cannot be read: %s)\n",
+                    sqlite3_errmsg(pv_store_db(store)));
+            rc = PV_EDB;
+        }
+        while (st && sqlite3_step(st) == SQLITE_ROW) {
             /* "entered by X on behalf of Y" when X typed it for Y. */
-            const char *x = col(st, 4), *y = col(st, 1);
-            int behalf = x && y && strcmp(x, y);
+            const char *typist = col(st, 4), *y = col(st, 1);
+            int behalf = typist && y && strcmp(typist, y);
             const char *ey = ESC(2, y);
             fprintf(out, "    %s  %-13s by %s", ESC(0, col(st, 0)),
                     ESC(1, col(st, 2)), ey);
             if (behalf)
-                fprintf(out, " (entered by %s on behalf of %s)", ESC(4, x), ey);
+                fprintf(out, " (entered by %s on behalf of %s)", ESC(4, typist),
+                        ey);
             if (col(st, 5))
                 fprintf(out, " [outcome %s]", ESC(1, col(st, 5)));
             fprintf(out, "%s%s\n", col(st, 3) ? ": " : "",
@@ -1578,5 +1583,5 @@ int pv_alerts_print_show(pv_store *store, FILE *out, int64_t id, int json)
     free(outcome);
     pv_buf_free(&b);
     pv_alerts_close(a);
-    return 0;
+    return rc;
 }

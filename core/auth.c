@@ -268,9 +268,24 @@ int pv_auth_login_hours(sqlite3 *rw, const char *name, const char *password,
         seterr(err, errcap, "pv_auth_login: missing argument");
         return PV_EINVAL;
     }
+    pv_auth_verdict v;
+    pv_auth_login_verify(rw, name, password, client, &v);
+    return pv_auth_login_record(rw, &v, session_hours, token, user, err,
+                                errcap);
+}
+
+int pv_auth_login_verify(sqlite3 *db, const char *name, const char *password,
+                         const char *client, pv_auth_verdict *v)
+{
+    memset(v, 0, sizeof *v);
+    v->rc = PV_EDB;
+    if (!db) {
+        snprintf(v->err, sizeof v->err, "pv_auth_login: missing argument");
+        return v->rc = PV_EINVAL;
+    }
     if (sodium_init() < 0) {
-        seterr(err, errcap, "libsodium could not start");
-        return PV_EINVAL;
+        snprintf(v->err, sizeof v->err, "libsodium could not start");
+        return v->rc = PV_EINVAL;
     }
     if (!name)
         name = "";
@@ -278,14 +293,111 @@ int pv_auth_login_hours(sqlite3 *rw, const char *name, const char *password,
         password = "";
     /* The keys of the failure counts, bounded so that a hostile form
      * cannot store megabytes per try. */
-    char namekey[PV_AUTH_MAX_NAME + 2], clientkey[128];
-    snprintf(namekey, sizeof namekey, "%s", name);
-    snprintf(clientkey, sizeof clientkey, "%s",
+    snprintf(v->name, sizeof v->name, "%s", name);
+    snprintf(v->client, sizeof v->client, "%s",
              client && *client ? client : "-");
+    char since[PV_TIME_BUFSZ];
+    iso_at(-PV_AUTH_WINDOW_S, since);
+
+    long by_name = count_failures(db, "name", v->name, since);
+    long by_client = count_failures(db, "client", v->client, since);
+    if (by_name < 0 || by_client < 0) {
+        snprintf(v->err, sizeof v->err, "users database: %s",
+                 sqlite3_errmsg(db));
+        return v->rc = PV_EDB;
+    }
+    if (by_name >= PV_AUTH_MAX_FAILURES ||
+        by_client >= PV_AUTH_MAX_CLIENT_FAILURES) {
+        int per_name = by_name >= PV_AUTH_MAX_FAILURES;
+        char after[PV_TIME_BUFSZ];
+        retry_after(
+            db, per_name ? "name" : "client", per_name ? v->name : v->client,
+            per_name ? PV_AUTH_MAX_FAILURES : PV_AUTH_MAX_CLIENT_FAILURES,
+            after);
+        snprintf(v->err, sizeof v->err,
+                 "too many failed logins %s in %d minutes; try again after %s "
+                 "(UTC)",
+                 per_name ? "for this user name" : "from this address",
+                 PV_AUTH_WINDOW_S / 60, after);
+        return v->rc = PV_ELIMIT;
+    }
+
+    /* The user, if there is one; else the dummy hash, verified all the
+     * same so that an unknown name takes as long as a wrong password. */
+    char hash[crypto_pwhash_STRBYTES];
+    int found = 0, disabled = 0;
+    if (strlen(name) <= PV_AUTH_MAX_NAME) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT role, pwhash, disabled FROM users "
+                               "WHERE name = ?1",
+                               -1, &st, NULL) != SQLITE_OK) {
+            snprintf(v->err, sizeof v->err, "users database: %s",
+                     sqlite3_errmsg(db));
+            return v->rc = PV_EDB;
+        }
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            const unsigned char *r = sqlite3_column_text(st, 0);
+            const unsigned char *h = sqlite3_column_text(st, 1);
+            if (r && h && strlen((const char *)h) < sizeof hash &&
+                strlen((const char *)r) < sizeof v->role) {
+                snprintf(v->role, sizeof v->role, "%s", (const char *)r);
+                snprintf(hash, sizeof hash, "%s", (const char *)h);
+                disabled = sqlite3_column_int(st, 2) != 0;
+                found = 1;
+            }
+        }
+        sqlite3_finalize(st);
+        if (step != SQLITE_ROW && step != SQLITE_DONE) {
+            snprintf(v->err, sizeof v->err, "users database: %s",
+                     sqlite3_errmsg(db));
+            return v->rc = PV_EDB;
+        }
+    }
+    if (!found)
+        snprintf(hash, sizeof hash, "%s", dummy_hash);
+    size_t plen = strlen(password);
+    int too_long = plen > PV_AUTH_MAX_PASSWORD;
+    int ok = crypto_pwhash_str_verify(
+                 hash, password, too_long ? PV_AUTH_MAX_PASSWORD : plen) == 0;
+    sodium_memzero(hash, sizeof hash);
+    if (!found || !ok || too_long) {
+        v->failed = 1;
+        snprintf(v->err, sizeof v->err, "wrong user name or password");
+        return v->rc = PV_EAUTH;
+    }
+    if (disabled) {
+        snprintf(v->err, sizeof v->err,
+                 "the user %s is disabled; an administrator can enable it "
+                 "('pvwatch users enable')",
+                 name);
+        return v->rc = PV_EAUTH;
+    }
+    return v->rc = 0;
+}
+
+int pv_auth_login_record(sqlite3 *rw, const pv_auth_verdict *v,
+                         int session_hours, char token[65], pv_web_user *user,
+                         char *err, size_t errcap)
+{
+    if (user)
+        memset(user, 0, sizeof *user);
+    if (token)
+        token[0] = '\0';
+    if (!rw || !v || !token || !user) {
+        seterr(err, errcap, "pv_auth_login: missing argument");
+        return PV_EINVAL;
+    }
     if (session_hours <= 0)
         session_hours = PV_AUTH_SESSION_HOURS_DEFAULT;
     if (session_hours > 24 * 366)
         session_hours = 24 * 366;
+    if (v->rc && !v->failed) { /* refused without a try: nothing to write */
+        seterr(err, errcap, "%s", v->err);
+        return v->rc;
+    }
 
     char now[PV_TIME_BUFSZ], since[PV_TIME_BUFSZ], expires[PV_TIME_BUFSZ];
     iso_at(0, now);
@@ -300,91 +412,39 @@ int pv_auth_login_hours(sqlite3 *rw, const char *name, const char *password,
                  NULL, err, errcap);
     if (rc)
         return rc;
-
-    long by_name = count_failures(rw, "name", namekey, since);
-    long by_client = count_failures(rw, "client", clientkey, since);
-    if (by_name < 0 || by_client < 0) {
-        seterr(err, errcap, "users database: %s", sqlite3_errmsg(rw));
-        return PV_EDB;
-    }
-    if (by_name >= PV_AUTH_MAX_FAILURES ||
-        by_client >= PV_AUTH_MAX_CLIENT_FAILURES) {
-        int per_name = by_name >= PV_AUTH_MAX_FAILURES;
-        char after[PV_TIME_BUFSZ];
-        retry_after(
-            rw, per_name ? "name" : "client", per_name ? namekey : clientkey,
-            per_name ? PV_AUTH_MAX_FAILURES : PV_AUTH_MAX_CLIENT_FAILURES,
-            after);
-        seterr(err, errcap,
-               "too many failed logins %s in %d minutes; try again after %s "
-               "(UTC)",
-               per_name ? "for this user name" : "from this address",
-               PV_AUTH_WINDOW_S / 60, after);
-        return PV_ELIMIT;
-    }
-
-    /* The user, if there is one; else the dummy hash, verified all the
-     * same so that an unknown name takes as long as a wrong password. */
-    char hash[crypto_pwhash_STRBYTES], role[16] = "";
-    int found = 0, disabled = 0;
-    if (strlen(name) <= PV_AUTH_MAX_NAME) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(rw,
-                               "SELECT role, pwhash, disabled FROM users "
-                               "WHERE name = ?1",
-                               -1, &st, NULL) != SQLITE_OK) {
-            seterr(err, errcap, "users database: %s", sqlite3_errmsg(rw));
-            return PV_EDB;
-        }
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-            const unsigned char *r = sqlite3_column_text(st, 0);
-            const unsigned char *h = sqlite3_column_text(st, 1);
-            if (r && h && strlen((const char *)h) < sizeof hash &&
-                strlen((const char *)r) < sizeof role) {
-                snprintf(role, sizeof role, "%s", (const char *)r);
-                snprintf(hash, sizeof hash, "%s", (const char *)h);
-                disabled = sqlite3_column_int(st, 2) != 0;
-                found = 1;
-            }
-        }
-        sqlite3_finalize(st);
-        if (step != SQLITE_ROW && step != SQLITE_DONE) {
-            seterr(err, errcap, "users database: %s", sqlite3_errmsg(rw));
-            return PV_EDB;
-        }
-    }
-    if (!found)
-        snprintf(hash, sizeof hash, "%s", dummy_hash);
-    size_t plen = strlen(password);
-    int too_long = plen > PV_AUTH_MAX_PASSWORD;
-    int ok = crypto_pwhash_str_verify(
-                 hash, password, too_long ? PV_AUTH_MAX_PASSWORD : plen) == 0;
-    sodium_memzero(hash, sizeof hash);
-    if (!found || !ok || too_long) {
+    if (v->failed) {
         rc = run(rw,
                  "INSERT INTO login_failures (name, client, at) "
                  "VALUES (?1, ?2, ?3)",
-                 namekey, clientkey, now, err, errcap);
+                 v->name, v->client, now, err, errcap);
         if (rc)
             return rc;
-        seterr(err, errcap, "wrong user name or password");
-        return PV_EAUTH;
+        seterr(err, errcap, "%s", v->err);
+        return v->rc;
     }
-    if (disabled) {
+    /* Verified outside the write path: the failures that other tries
+     * recorded meanwhile count as if they had come first (a guesser with
+     * http.threads tries at once gains nothing by the last of them). */
+    long by_name = count_failures(rw, "name", v->name, since);
+    if (by_name < 0) {
+        seterr(err, errcap, "users database: %s", sqlite3_errmsg(rw));
+        return PV_EDB;
+    }
+    if (by_name >= PV_AUTH_MAX_FAILURES) {
+        char after[PV_TIME_BUFSZ];
+        retry_after(rw, "name", v->name, PV_AUTH_MAX_FAILURES, after);
         seterr(err, errcap,
-               "the user %s is disabled; an administrator can enable it "
-               "('pvwatch users enable')",
-               name);
-        return PV_EAUTH;
+               "too many failed logins for this user name in %d minutes; try "
+               "again after %s (UTC)",
+               PV_AUTH_WINDOW_S / 60, after);
+        return PV_ELIMIT;
     }
 
     char tok[65], tokhash[65], csrf[65];
     random_hex(tok);
     random_hex(csrf);
     token_hash(tok, tokhash);
-    rc = run(rw, "DELETE FROM login_failures WHERE name = ?1", namekey, NULL,
+    rc = run(rw, "DELETE FROM login_failures WHERE name = ?1", v->name, NULL,
              NULL, err, errcap);
     if (!rc) {
         sqlite3_stmt *st;
@@ -396,7 +456,7 @@ int pv_auth_login_hours(sqlite3 *rw, const char *name, const char *password,
             rc = PV_EDB;
         } else {
             sqlite3_bind_text(st, 1, tokhash, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, v->name, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, csrf, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 5, expires, -1, SQLITE_STATIC);
@@ -412,14 +472,23 @@ int pv_auth_login_hours(sqlite3 *rw, const char *name, const char *password,
     }
     memcpy(token, tok, 65);
     sodium_memzero(tok, sizeof tok);
-    snprintf(user->name, sizeof user->name, "%s", name);
-    snprintf(user->role, sizeof user->role, "%s", role);
+    /* A verified name has at most PV_AUTH_MAX_NAME bytes. */
+    snprintf(user->name, sizeof user->name, "%.*s", PV_AUTH_MAX_NAME, v->name);
+    snprintf(user->role, sizeof user->role, "%s", v->role);
     memcpy(user->csrf, csrf, sizeof user->csrf);
     return 0;
 }
 
 int pv_auth_session(sqlite3 *db, const char *token, pv_web_user *user)
 {
+    return pv_auth_session_seen(db, token, user, NULL);
+}
+
+int pv_auth_session_seen(sqlite3 *db, const char *token, pv_web_user *user,
+                         long *idle_s)
+{
+    if (idle_s)
+        *idle_s = -1;
     if (user)
         memset(user, 0, sizeof *user);
     if (!db || !user || !token_shape_ok(token))
@@ -431,7 +500,8 @@ int pv_auth_session(sqlite3 *db, const char *token, pv_web_user *user)
      * about any token. */
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db,
-                           "SELECT s.user, u.role, s.csrf FROM sessions s "
+                           "SELECT s.user, u.role, s.csrf, s.last_seen "
+                           "FROM sessions s "
                            "JOIN users u ON u.name = s.user "
                            "WHERE s.token_sha256 = ?1 AND s.expires_at > ?2 "
                            "AND u.disabled = 0",
@@ -450,6 +520,12 @@ int pv_auth_session(sqlite3 *db, const char *token, pv_web_user *user)
             snprintf(user->role, sizeof user->role, "%s", r);
             snprintf(user->csrf, sizeof user->csrf, "%s", c);
             res = 0;
+            const char *seen = (const char *)sqlite3_column_text(st, 3);
+            pv_time_t t;
+            if (idle_s && seen && pv_time_parse(seen, strlen(seen), &t) == 0) {
+                pv_time_t d = (pv_time_t)time(NULL) - t;
+                *idle_s = d < 0 ? 0 : d > 0x7fffffff ? 0x7fffffff : (long)d;
+            }
         }
     } else if (step != SQLITE_DONE) {
         res = PV_EDB;

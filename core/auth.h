@@ -56,12 +56,46 @@ int pv_auth_login_hours(sqlite3 *rw, const char *name, const char *password,
                         const char *client, int session_hours, char token[65],
                         pv_web_user *user, char *err, size_t errcap);
 
+/* pv_auth_login_hours in two steps, for a caller whose writes go one at a
+ * time (the console's write mutex): pv_auth_login_verify only reads (a
+ * read-only connection will do) and runs the slow argon2id verification,
+ * outside any lock; pv_auth_login_record then writes what it decided --
+ * the session, or the failure row -- on the writable connection (and, for
+ * a success, counts the name's failures again: tries verified at the same
+ * time that failed count as having come first). verify returns v->rc (0,
+ * PV_EAUTH, PV_ELIMIT, PV_EDB); record returns what pv_auth_login_hours
+ * returns, and writes nothing for a try refused before any verification
+ * (rate-limited, database error). */
+typedef struct pv_auth_verdict {
+    int rc;     /* 0: the password is right and the user enabled */
+    int failed; /* a wrong name or password: record a failure */
+    char name[PV_AUTH_MAX_NAME + 2]; /* the keys of the failure counts */
+    char client[128];
+    char role[16];
+    char err[256];
+} pv_auth_verdict;
+int pv_auth_login_verify(sqlite3 *db, const char *name, const char *password,
+                         const char *client, pv_auth_verdict *v);
+int pv_auth_login_record(sqlite3 *rw, const pv_auth_verdict *v,
+                         int session_hours, char token[65], pv_web_user *user,
+                         char *err, size_t errcap);
+
 /* Looks up a session by its cookie token. 0 and fills user (name, role,
  * csrf) when the token names an unexpired session of an enabled user;
  * 1 when there is none (unknown, expired, malformed, disabled user);
  * PV_EDB on a database error. Works on a read-only connection (it does
  * not update last_seen; see pv_auth_touch). */
 int pv_auth_session(sqlite3 *db, const char *token, pv_web_user *user);
+
+/* pv_auth_session, and *idle_s (NULL: not wanted) the seconds since the
+ * session's last_seen (-1 when there is no session or no readable time). */
+int pv_auth_session_seen(sqlite3 *db, const char *token, pv_web_user *user,
+                         long *idle_s);
+
+/* The console records a session's use (pv_auth_touch) at most this often:
+ * a page never writes, but the first after a minute of the session's idle
+ * time (sessions.last_seen: "last seen, to the minute"). */
+#define PV_AUTH_TOUCH_S 60
 
 /* Records that the session was used now (sessions.last_seen). 0 or
  * PV_EDB. Optional; needs a writable connection. */

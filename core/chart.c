@@ -19,6 +19,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -652,11 +653,15 @@ static void probe_hook(lua_State *L, lua_Debug *ar)
         luaL_error(L, "chart: reading the rule pack took longer than 60 s");
 }
 
-static int fail(struct loader *ld, const char *fmt, const char *a,
-                const char *b)
+__attribute__((format(printf, 2, 3))) static int fail(struct loader *ld,
+                                                      const char *fmt, ...)
 {
-    if (ld->err && ld->errcap)
-        snprintf(ld->err, ld->errcap, fmt, a ? a : "", b ? b : "");
+    if (ld->err && ld->errcap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ld->err, ld->errcap, fmt, ap);
+        va_end(ap);
+    }
     return -1;
 }
 
@@ -874,7 +879,7 @@ static int check_convert(struct loader *ld, int it, int i, void *arg)
     (void)i;
     (void)arg;
     char from[UNAME], to[UNAME], an[UNAME];
-    double want, got = NAN;
+    double want = NAN, got = NAN;
     if (get_str(ld, it, "from", from, sizeof from, 1) ||
         get_str(ld, it, "to", to, sizeof to, 1) ||
         get_str(ld, it, "analyte", an, sizeof an, 0) ||
@@ -1959,7 +1964,7 @@ int pv_chart_alert(sqlite3 *db, int64_t alert_id, pv_buf *out)
         result = 1; /* the facts' results are not numbers in any unit */
         goto done;
     }
-    const pv_time_t YEAR = 365 * 86400;
+    const pv_time_t YEAR = (pv_time_t)365 * 86400;
     pv_time_t lo = ta.t0 - YEAR, hi = ta.t1 + YEAR;
     pv_time_t d0 = ta.t0, d1 = ta.t1;
     for (int i = 0; i < nex; i++) {

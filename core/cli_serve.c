@@ -91,7 +91,8 @@ int pv_cli_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     pv_http *h = NULL;
     char err[1024];
-    rc = pv_http_start(&cfg, listen, &h, err, sizeof err);
+    /* Alone, the console has the cores to itself: no SCHED_IDLE. */
+    rc = pv_http_start_ex(&cfg, listen, 0, &h, err, sizeof err);
     if (rc) {
         fprintf(stderr, "pvwatch serve: %s\n", err);
         pthread_sigmask(SIG_SETMASK, &old, NULL);

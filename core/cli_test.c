@@ -235,8 +235,12 @@ static int feed(lua_State *L, struct tcase *t, int kind)
     } else if (kind == 'x') {
         pv_exposure e = {0};
         e.patient_id = req_str(L, 2, "patient_id");
-        e.drug = req_str(L, 2, "drug");
         e.drug_code = opt_str(L, 2, "drug_code");
+        /* Given only as a code, the code is the drug text, as the feeds
+         * store it (map.c, ingest_hl7.c; issue 21). */
+        e.drug = e.drug_code ? opt_str(L, 2, "drug") : req_str(L, 2, "drug");
+        if (!e.drug)
+            e.drug = e.drug_code;
         e.code_system = opt_str(L, 2, "code_system");
         e.has_dose = opt_num(L, 2, "dose", &e.dose);
         e.dose_unit = opt_str(L, 2, "dose_unit");

@@ -84,7 +84,7 @@ static int read_line_fd(int fd, char *buf, size_t cap)
             break;
         if (n + 1 >= cap) {
             /* Too long: swallow the rest of the line. */
-            while ((r = read(fd, &c, 1)) > 0 && c != '\n')
+            while (read(fd, &c, 1) > 0 && c != '\n')
                 ;
             buf[0] = '\0';
             return -1;

@@ -564,6 +564,199 @@ static void email_routes(struct ctx *c, const char *top, pv_config *cfg)
     lua_pop(L, 1);
 }
 
+/* The line of the first quoted "text" (or 'text') after the first
+ * "digest" in the source, else 0: where a digest signal was written. */
+static int quoted_line(const char *src, const char *text)
+{
+    if (!src)
+        return 0;
+    const char *from = strstr(src, "digest");
+    size_t n = strlen(text);
+    for (int pass = 0; pass < 2; pass++) {
+        for (const char *p = pass ? src : from; p && *p; p++) {
+            if ((*p == '"' || *p == '\'') && !strncmp(p + 1, text, n) &&
+                p[n + 1] == *p) {
+                int line = 1;
+                for (const char *q = src; q < p; q++)
+                    line += *q == '\n';
+                return line;
+            }
+        }
+    }
+    return 0;
+}
+
+/* "HH:MM" -> seconds after midnight, or -1. */
+static long parse_hhmm(const char *s)
+{
+    if (strlen(s) != 5 || s[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    long h = (s[0] - '0') * 10 + (s[1] - '0');
+    long m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h > 23 || m > 59)
+        return -1;
+    return h * 3600 + m * 60;
+}
+
+/* email.digest = { every = "daily"|"weekly"|SECONDS, at = "08:00" (weekly:
+ * also "mon 08:00"), signals, severity, to, send_empty, newest } (issue 21
+ * part 2; docs/operations.md "Digest of open alerts"). Signal names are
+ * judged against the rule pack by 'pvwatch check'
+ * (pv_notify_check_digest). */
+static void digest_field(struct ctx *c, const char *top, const char *name,
+                         pv_config *cfg)
+{
+    lua_State *L = c->L;
+    if (!strcmp(name, "every")) {
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *v = lua_tostring(L, -1);
+            if (!strcmp(v, "daily") || !strcmp(v, "weekly")) {
+                cfg->email.digest.every = v[0] == 'd' ? 86400 : 7 * 86400;
+                set_str(&cfg->email.digest.every_text, v);
+            } else {
+                cfg_error(c, top,
+                          "email.digest.every '%s' is not \"daily\", "
+                          "\"weekly\" or a number of seconds",
+                          v);
+            }
+            lua_pop(L, 1);
+        } else {
+            long v = 0;
+            if (want_long(c, top, "email.digest.every", 1, 366.0 * 86400, &v)) {
+                char text[64];
+                snprintf(text, sizeof text, "every %ld s", v);
+                cfg->email.digest.every = v;
+                set_str(&cfg->email.digest.every_text, text);
+            }
+        }
+    } else if (!strcmp(name, "at")) {
+        want_string(c, top, "email.digest.at", &cfg->email.digest.at, 0);
+    } else if (!strcmp(name, "signals")) {
+        want_strlist(c, top, "email.digest.signals", &cfg->email.digest.signals,
+                     0);
+    } else if (!strcmp(name, "severity")) {
+        if (want_string(c, top, "email.digest.severity",
+                        &cfg->email.digest.severity, 0))
+            check_severity(c, top, "email.digest.severity",
+                           cfg->email.digest.severity);
+    } else if (!strcmp(name, "to")) {
+        want_strlist(c, top, "email.digest.to", &cfg->email.digest.to, 0);
+    } else if (!strcmp(name, "send_empty")) {
+        if (lua_type(L, -1) != LUA_TBOOLEAN)
+            cfg_error(c, top, "email.digest.send_empty must be true or false");
+        else
+            cfg->email.digest.send_empty = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    } else if (!strcmp(name, "newest")) {
+        want_long(c, top, "email.digest.newest", 0, 1000,
+                  &cfg->email.digest.newest);
+    } else {
+        cfg_error(c, top, "unknown key 'email.digest.%s'", name);
+        lua_pop(L, 1);
+    }
+}
+
+static void email_digest(struct ctx *c, const char *top, pv_config *cfg)
+{
+    lua_State *L = c->L;
+    if (!lua_istable(L, -1)) {
+        cfg_error(c, top,
+                  "email.digest must be a table (every = \"daily\", "
+                  "...)");
+        lua_pop(L, 1);
+        return;
+    }
+    int before = c->nerr;
+    cfg->email.digest.enabled = 1;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            cfg_error(c, top, "email.digest has a key that is not a name");
+            lua_pop(L, 1);
+            continue;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "%s", lua_tostring(L, -2));
+        digest_field(c, top, key, cfg);
+    }
+    lua_pop(L, 1);
+    if (c->nerr != before)
+        return;
+    long every = cfg->email.digest.every;
+    if (!every) {
+        cfg_error(c, top,
+                  "email.digest needs 'every' (\"daily\", \"weekly\" or a "
+                  "number of seconds)");
+        return;
+    }
+    /* Boundaries: daily at 'at' UTC; weekly on Monday (1970-01-05 was
+     * one) or the day 'at' names; N seconds from the epoch. */
+    long anchor = 0;
+    const char *at = cfg->email.digest.at;
+    const char *ev = cfg->email.digest.every_text;
+    int weekly = ev && !strcmp(ev, "weekly");
+    int daily = ev && !strcmp(ev, "daily");
+    if (weekly)
+        anchor = 4 * 86400L;
+    if (at && !daily && !weekly) {
+        cfg_error(c, top,
+                  "email.digest.at needs every = \"daily\" or \"weekly\" "
+                  "(with a number of seconds, digests go at multiples of "
+                  "it since 1970-01-01 00:00 UTC)");
+    } else if (at) {
+        static const char *const days[] = {"monday",   "tuesday", "wednesday",
+                                           "thursday", "friday",  "saturday",
+                                           "sunday"};
+        const char *hm = at;
+        long day = 0;
+        const char *sp = strchr(at, ' ');
+        int ok = 1;
+        if (sp) {
+            size_t wl = (size_t)(sp - at);
+            ok = 0;
+            for (long d = 0; d < 7 && !ok; d++)
+                if ((wl == 3 || wl == strlen(days[d])) &&
+                    !strncasecmp(at, days[d], wl)) {
+                    day = d;
+                    ok = 1;
+                }
+            hm = sp + 1;
+        }
+        long off = parse_hhmm(hm);
+        pv_buf shown = PV_BUF_INIT;
+        if (!ok || off < 0)
+            cfg_error(c, top,
+                      "email.digest.at '%s' is not a time \"HH:MM\" (UTC, "
+                      "00:00 to 23:59)%s",
+                      pv_buf_escape(&shown, at),
+                      weekly ? " or a day and a time (\"mon 08:00\")" : "");
+        else if (sp && !weekly)
+            cfg_error(c, top,
+                      "email.digest.at '%s' names a day: only with every = "
+                      "\"weekly\"",
+                      pv_buf_escape(&shown, at));
+        else
+            anchor += day * 86400 + off;
+        pv_buf_free(&shown);
+    }
+    cfg->email.digest.anchor = anchor;
+    size_t ns = cfg->email.digest.signals.count;
+    cfg->email.digest.signal_lines = calloc(ns ? ns : 1, sizeof(int));
+    for (size_t i = 0; i < ns; i++) {
+        const char *sig = cfg->email.digest.signals.items[i];
+        if (cfg->email.digest.signal_lines)
+            cfg->email.digest.signal_lines[i] = quoted_line(c->source, sig);
+        if (!*sig)
+            cfg_error(c, top, "email.digest.signals[%zu] is empty", i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(sig, cfg->email.digest.signals.items[j]))
+                cfg_error(c, top, "email.digest.signals names '%s' twice", sig);
+    }
+}
+
 static void email_field(struct ctx *c, const char *top, const char *name,
                         pv_config *cfg)
 {
@@ -617,6 +810,8 @@ static void email_field(struct ctx *c, const char *top, const char *name,
                         &cfg->email.digest_severity, 0))
             check_severity(c, top, "email.digest_severity",
                            cfg->email.digest_severity);
+    } else if (!strcmp(name, "digest")) {
+        email_digest(c, top, cfg);
     } else if (!strcmp(name, "routes")) {
         email_routes(c, top, cfg);
     } else {
@@ -747,6 +942,8 @@ static void email_checks(struct ctx *c, pv_config *cfg)
         for (size_t j = 0; j < cfg->email.routes[i].to.count; j++)
             check_address(c, "email.routes[].to",
                           cfg->email.routes[i].to.items[j]);
+    for (size_t i = 0; i < cfg->email.digest.to.count; i++)
+        check_address(c, "email.digest.to", cfg->email.digest.to.items[i]);
     const char *url = cfg->email.url;
     int smtps = url && !strncasecmp(url, "smtps://", 8);
     if (url && !smtps && strncasecmp(url, "smtp://", 7))
@@ -916,16 +1113,53 @@ static void csv_field(struct ctx *c, const char *top, const char *name,
     lua_pop(L, 1);
 }
 
+/* database = { path = "pvwatch.db", walbuf = true }: the table form of
+ * the database key (the string form is its path alone). */
+static void database_field(struct ctx *c, const char *top, const char *name,
+                           pv_config *cfg)
+{
+    if (!strcmp(name, "path")) {
+        want_string(c, top, "database.path", &cfg->database, 1);
+    } else if (!strcmp(name, "walbuf")) {
+        if (lua_type(c->L, -1) != LUA_TBOOLEAN)
+            cfg_error(c, top, "database.walbuf must be true or false");
+        else
+            cfg->walbuf = lua_toboolean(c->L, -1);
+        lua_pop(c->L, 1);
+    } else {
+        unknown(c, top, name);
+    }
+}
+
 static void top_field(struct ctx *c, const char *name, pv_config *cfg)
 {
     if (!strcmp(name, "database")) {
-        want_string(c, name, "database", &cfg->database, 1);
+        if (lua_istable(c->L, -1))
+            each_field(c, name, cfg, database_field);
+        else
+            want_string(c, name, "database", &cfg->database, 1);
     } else if (!strcmp(name, "plugins")) {
         want_strlist(c, name, "plugins", &cfg->plugins, 1);
     } else if (!strcmp(name, "scripts")) {
         want_strlist(c, name, "scripts", &cfg->scripts, 1);
     } else if (!strcmp(name, "alert_log")) {
         want_string(c, name, "alert_log", &cfg->alert_log, 1);
+    } else if (!strcmp(name, "log_format")) {
+        /* issue 21 part 2: log.h */
+        static const char *const fmts[] = {"text", "json", NULL};
+        if (want_string(c, name, "log_format", &cfg->log_format, 0) &&
+            !one_of(cfg->log_format, fmts))
+            cfg_error(c, name, "log_format '%s' is not one of text, json",
+                      cfg->log_format);
+    } else if (!strcmp(name, "log_level")) {
+        static const char *const lvls[] = {"error", "warning", "info", "debug",
+                                           NULL};
+        if (want_string(c, name, "log_level", &cfg->log_level, 0) &&
+            !one_of(cfg->log_level, lvls))
+            cfg_error(c, name,
+                      "log_level '%s' is not one of error, warning, info, "
+                      "debug",
+                      cfg->log_level);
     } else if (!strcmp(name, "mllp")) {
         each_field(c, name, cfg, mllp_field);
     } else if (!strcmp(name, "inbox")) {
@@ -958,6 +1192,7 @@ static void set_defaults(pv_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->database = strdup("pvwatch.db");
+    cfg->walbuf = 1;
     cfg->alert_log = strdup("alerts.jsonl");
     cfg->mllp.listen = strdup("127.0.0.1:2575");
     cfg->mllp.max_message = 1048576;
@@ -975,6 +1210,7 @@ static void set_defaults(pv_config *cfg)
     cfg->email.max_attempts = 8;
     cfg->email.retry_base = 5;
     cfg->email.retry_cap = 3600;
+    cfg->email.digest.newest = 10;
     cfg->exposure.washout_days = 28;
     cfg->exposure.rituximab_days = 183; /* ~6 months */
     cfg->label.indication = strdup("ra");
@@ -983,7 +1219,7 @@ static void set_defaults(pv_config *cfg)
     cfg->limits.rule_memory = 8 * 1024 * 1024;
     cfg->limits.rule_time_ms = 2000;
     cfg->http.listen = strdup("127.0.0.1:8080");
-    cfg->http.threads = 4;
+    cfg->http.threads = 0; /* unset: min(4, online cores), http.c */
     cfg->http.session_hours = 12;
 }
 
@@ -1355,6 +1591,8 @@ void pv_config_free(pv_config *cfg)
     pv_strlist_free(&cfg->plugins);
     pv_strlist_free(&cfg->scripts);
     free(cfg->alert_log);
+    free(cfg->log_format);
+    free(cfg->log_level);
     free(cfg->mllp.listen);
     free(cfg->mllp.assigning_authority);
     free(cfg->mllp.duplicates);
@@ -1371,6 +1609,12 @@ void pv_config_free(pv_config *cfg)
     free(cfg->email.password_file);
     free(cfg->email.tls);
     free(cfg->email.digest_severity);
+    free(cfg->email.digest.every_text);
+    free(cfg->email.digest.at);
+    pv_strlist_free(&cfg->email.digest.signals);
+    free(cfg->email.digest.signal_lines);
+    free(cfg->email.digest.severity);
+    pv_strlist_free(&cfg->email.digest.to);
     for (size_t i = 0; i < cfg->email.nroutes; i++) {
         pv_strlist_free(&cfg->email.routes[i].to);
         free(cfg->email.routes[i].min_severity);

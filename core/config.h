@@ -39,9 +39,18 @@ typedef struct pv_csv_layout_cfg {
 typedef struct pv_config {
     char *path; /* the file read, or NULL for built-in defaults */
     char *database;
+    /* database.walbuf (database = { path = ..., walbuf = false }): open
+     * the writer's connection with the WAL-gathering VFS (walbuf.h).
+     * Default 1; read at open, so a SIGHUP does not change it. */
+    int walbuf;
     pv_strlist plugins;
     pv_strlist scripts;
     char *alert_log; /* "-" = stdout */
+    /* log_format "text" | "json", log_level "error" | "warning" | "info" |
+     * "debug" (issue 21 part 2; log.h): NULL when the file does not say
+     * (PVWATCH_LOG_FORMAT, else text; info). */
+    char *log_format;
+    char *log_level;
     struct {
         char *listen;
         long max_message;
@@ -90,6 +99,22 @@ typedef struct pv_config {
         double retry_base, retry_cap;
         double digest_interval; /* seconds; 0 = no digest */
         char *digest_severity;  /* at or below this go to the digest */
+        /* email.digest (issue 21 part 2): a summary of the open alerts per
+         * signal, mailed once per period (notify.c, queue_open_digest).
+         * Periods are [anchor + k * every, anchor + (k + 1) * every). */
+        struct {
+            int enabled;
+            long every;         /* seconds: 86400 daily, 604800 weekly, N */
+            long anchor;        /* a boundary (Unix time): at, weekday */
+            char *every_text;   /* "daily", "weekly" or "N s", for check */
+            char *at;           /* as written ("08:00", "mon 08:00"); NULL */
+            pv_strlist signals; /* empty = every signal */
+            int *signal_lines;  /* the config line of each (0: unknown) */
+            char *severity;     /* at or above this; default "low" */
+            pv_strlist to;      /* empty = email.to */
+            int send_empty;     /* mail "no open alerts" too */
+            long newest;        /* newest open alerts listed per signal */
+        } digest;
         pv_email_route *routes;
         size_t nroutes;
     } email;
@@ -116,7 +141,7 @@ typedef struct pv_config {
     struct {
         int enabled;
         char *listen;       /* HOST:PORT, default 127.0.0.1:8080 */
-        long threads;       /* libmicrohttpd's thread pool, default 4 */
+        long threads;       /* libmicrohttpd's pool; 0: min(4, cores) */
         long session_hours; /* a login lasts this long, default 12 */
     } http;
 } pv_config;

@@ -206,7 +206,7 @@ static int end_field(pv_csv *p)
         set_bad(p, "invalid UTF-8 in field ", p->nfields + 1, "");
     if (!p->bad) {
         if (p->nfields == p->fcap) {
-            size_t ncap = p->fcap * 2;
+            size_t ncap = p->fcap ? p->fcap * 2 : 16;
             pv_span *nf = realloc(p->fields, ncap * sizeof *nf);
             if (!nf)
                 return oom(p);

@@ -14,13 +14,33 @@
 #include "metrics.h"
 #include "mllp_server.h"
 #include "notify.h"
+#include "reload.h"
 #include "service.h"
 #include "store.h"
 #include "tail.h"
 
+/* Configurations loaded by SIGHUP, at most: the current one, the one the
+ * rules were loaded with, the one the inbox was started with, and the one
+ * being installed. */
+#define MAX_HELD 4
+
 struct engine {
     uv_loop_t loop;
+    /* The configuration in force (issue 21 part 2: SIGHUP replaces it).
+     * Who points into which (the audit of reload.h):
+     * - orig, the start's (main.c owns it): the MLLP server (listen and
+     *   limits, restart-only) and the console's threads (http.*, the
+     *   database; they must never see a swap);
+     * - cfg: the pipeline (pv_ingest_set_config), the notifier
+     *   (pv_notify_set_config), the tailed files (through the pipeline);
+     * - rules_cfg: the rule set (rules.c keeps r->cfg: limits, scripts,
+     *   label); replaced only when the rules reload;
+     * - inbox_cfg: the inbox watcher (inbox.owners, taken at its start).
+     * A configuration in held[] is freed once it is none of these
+     * (release_unused). Everything runs on the loop thread. */
     const pv_config *cfg;
+    const pv_config *orig, *rules_cfg, *inbox_cfg;
+    pv_config *held[MAX_HELD];
     pv_ingest *p;
     uv_signal_t sigint, sigterm, sighup;
     pv_inbox *inbox;
@@ -72,6 +92,162 @@ static void stop(struct engine *e, const char *why)
     uv_close((uv_handle_t *)&e->sighup, NULL);
 }
 
+static int in_use(const struct engine *e, const pv_config *c)
+{
+    return c == e->cfg || c == e->rules_cfg || c == e->inbox_cfg;
+}
+
+/* Frees the configurations SIGHUP loaded that nothing points into. */
+static void release_unused(struct engine *e)
+{
+    for (size_t i = 0; i < MAX_HELD; i++)
+        if (e->held[i] && !in_use(e, e->held[i])) {
+            pv_config_free(e->held[i]);
+            free(e->held[i]);
+            e->held[i] = NULL;
+        }
+}
+
+static int hold(struct engine *e, pv_config *c)
+{
+    for (size_t i = 0; i < MAX_HELD; i++)
+        if (!e->held[i]) {
+            e->held[i] = c;
+            return 0;
+        }
+    return -1;
+}
+
+/* Logs each line of text (lines end in '\n') with a prefix. */
+static void log_lines(enum pv_log_level level, const char *prefix,
+                      const char *text)
+{
+    while (text && *text) {
+        const char *nl = strchr(text, '\n');
+        int n = nl ? (int)(nl - text) : (int)strlen(text);
+        if (n)
+            pv_log(level, "%s%.*s", prefix, n, text);
+        text += n + (nl != NULL);
+    }
+}
+
+static int count_lines(const char *text)
+{
+    int n = 0;
+    for (; text && *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+/* The new file has errors: nothing of it is applied. */
+static void config_rejected(struct engine *e, const char *path, const char *why)
+{
+    pv_error("reload: %s has errors; the running configuration stays "
+             "entirely:",
+             path);
+    log_lines(PV_LOG_ERROR, "reload: ", why);
+    pv_ingest_engine_alert(
+        e->p, "pvwatch.config", "reload-failed",
+        "Configuration reload failed; the running configuration stays", why,
+        "Fix the file at the line named in the detail ('pvwatch check -c "
+        "FILE' shows every error), then send SIGHUP again.");
+}
+
+/* SIGHUP: the configuration file again, checked as 'pvwatch check' checks
+ * it, merged with the running one and applied (issue 21 part 2;
+ * reload.h). The rules reload after it (reload). */
+static void reload_config(struct engine *e)
+{
+    const pv_config *old = e->cfg;
+    if (!old->path) {
+        pv_info("reload: running on the built-in defaults (no configuration "
+                "file); only the rules reload");
+        return;
+    }
+    pv_config *neu = calloc(1, sizeof *neu);
+    if (!neu) {
+        pv_error("reload: out of memory; the running configuration stays");
+        return;
+    }
+    pv_buf errors = PV_BUF_INIT, changes = PV_BUF_INIT, restart = PV_BUF_INIT;
+    int rc = pv_config_load(old->path, neu, &errors);
+    if (!rc && pv_config_check_paths(neu, &errors))
+        rc = PV_EINVAL;
+    if (!rc && pv_reload_merge(old, neu, &changes, &restart))
+        rc = PV_ENOMEM;
+    release_unused(e);
+    if (!rc && hold(e, neu))
+        rc = PV_ENOMEM; /* cannot happen: at most three are in use */
+    if (rc) {
+        config_rejected(e, old->path,
+                        rc == PV_ENOMEM        ? "out of memory\n"
+                        : pv_buf_cstr(&errors) ? pv_buf_cstr(&errors)
+                                               : "");
+        pv_config_free(neu);
+        free(neu);
+        pv_buf_free(&errors);
+        pv_buf_free(&changes);
+        pv_buf_free(&restart);
+        return;
+    }
+    pv_buf warn = PV_BUF_INIT;
+    pv_config_warnings(neu, &warn);
+    log_lines(PV_LOG_WARN, "reload: ", pv_buf_cstr(&warn));
+    pv_buf_free(&warn);
+
+    /* The pipeline first: a new inbox takes its owners from it, the new
+     * tail reads csv.layouts through it. */
+    pv_ingest_set_config(e->p, neu);
+    char err[1024];
+    if (pv_reload_inbox_changed(old, neu)) {
+        pv_inbox *in = NULL;
+        if (pv_inbox_start(&e->loop, e->p, neu->inbox.path,
+                           neu->inbox.rescan_interval, neu->inbox.settle, &in,
+                           err, sizeof err) == 0) {
+            pv_inbox_stop(e->inbox);
+            e->inbox = in;
+            e->inbox_cfg = neu;
+        } else {
+            pv_warn("reload: inbox: %s; the inbox stays %s", err,
+                    old->inbox.path);
+            pv_reload_keep_inbox(old, neu);
+        }
+    }
+    if (pv_reload_tail_changed(old, neu)) {
+        pv_tail *t = NULL;
+        if (pv_tail_start(&e->loop, e->p, &neu->tail, &t, err, sizeof err) ==
+            0) {
+            pv_tail_stop(e->tail);
+            e->tail = t;
+        } else {
+            pv_warn("reload: tail: %s; the tailed files stay", err);
+            pv_reload_keep_tail(old, neu);
+        }
+    }
+    pv_reload_feed_lines(old, neu, &changes);
+    pv_notify_set_config(pv_ingest_notify(e->p), neu);
+    pv_notify_kick(pv_ingest_notify(e->p));
+    e->cfg = neu;
+
+    int nchanged = count_lines(pv_buf_cstr(&changes));
+    int nrestart = count_lines(pv_buf_cstr(&restart));
+    log_lines(PV_LOG_INFO, "reload: ", pv_buf_cstr(&changes));
+    log_lines(PV_LOG_WARN, "reload: needs a restart: ", pv_buf_cstr(&restart));
+    if (nchanged || nrestart)
+        pv_info("reload: configuration %s: %d change%s applied, %d need%s a "
+                "restart",
+                neu->path, nchanged, nchanged == 1 ? "" : "s", nrestart,
+                nrestart == 1 ? "s" : "");
+    else
+        pv_info("reload: configuration %s: unchanged", neu->path);
+    /* Last, so that the lines above are in the format they were. */
+    pv_log_configure(neu->log_format, neu->log_level);
+    release_unused(e);
+    pv_buf_free(&errors);
+    pv_buf_free(&changes);
+    pv_buf_free(&restart);
+}
+
 static void reload(struct engine *e)
 {
     pv_buf errors = PV_BUF_INIT;
@@ -87,6 +263,8 @@ static void reload(struct engine *e)
             "every error), then save it again or send SIGHUP.");
     } else {
         pv_ingest_set_rules(e->p, r);
+        e->rules_cfg = e->cfg;
+        release_unused(e);
         pv_info("rules reloaded: %zu rules", pv_rules_count(r));
     }
     pv_buf_free(&errors);
@@ -220,6 +398,7 @@ static void on_signal(uv_signal_t *h, int signum)
     struct engine *e = h->data;
     if (signum == SIGHUP) {
         pv_service_notify("RELOADING=1");
+        reload_config(e);
         reload(e);
         pv_service_notify("READY=1");
     } else
@@ -263,7 +442,7 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
 {
     struct engine e;
     memset(&e, 0, sizeof e);
-    e.cfg = cfg;
+    e.cfg = e.orig = e.rules_cfg = e.inbox_cfg = cfg;
     e.p = p;
     if (uv_loop_init(&e.loop) != 0) {
         pv_error("cannot start the event loop");
@@ -347,5 +526,15 @@ int pv_engine_run(const pv_config *cfg, pv_ingest *p)
     }
     uv_loop_close(&e.loop);
     free(e.plugin_watch);
+    /* What SIGHUP loaded is freed here; the pipeline goes back to the
+     * start's configuration (main.c frees it after pv_ingest_close). The
+     * rules, if loaded from a reloaded one, go with it (nothing calls
+     * them after the loop). */
+    pv_ingest_set_config(p, cfg);
+    pv_notify_set_config(pv_ingest_notify(p), cfg);
+    if (e.rules_cfg != cfg)
+        pv_ingest_set_rules(p, NULL);
+    e.cfg = e.rules_cfg = e.inbox_cfg = cfg;
+    release_unused(&e);
     return status;
 }

@@ -52,8 +52,8 @@ static pv_span mkspan(const char *p, size_t n)
 
 /* ---- Small helpers ---------------------------------------------------- */
 
-static int set_error(pv_hl7_error *err, int code, long line, const char *fmt,
-                     ...)
+__attribute__((format(printf, 4, 5))) static int
+set_error(pv_hl7_error *err, int code, long line, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -1153,7 +1153,8 @@ struct splitter {
     size_t msg_start, msg_end;
 };
 
-static void fault(struct splitter *s, long line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+fault(struct splitter *s, long line, const char *fmt, ...)
 {
     if (!s->on_error)
         return;

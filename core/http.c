@@ -1,11 +1,13 @@
 /* http.c: see http.h. The why of libmicrohttpd, the threads and the write
  * path: docs/architecture.md "The review console". */
+#define _GNU_SOURCE /* SCHED_IDLE (sched.h) */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -14,11 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "alerts.h"
@@ -30,6 +36,7 @@
 #include "metrics.h"
 #include "tmpl.h"
 #include "web.h"
+#include "web_cache.h"
 
 /* The most parameters a query or form may have. */
 #define MAX_PARAMS 256
@@ -41,6 +48,7 @@ struct pv_http {
     char addr[128];
     int session_hours;
     int chart_ok;
+    int yield; /* PV_HTTP_YIELD: pool threads SCHED_IDLE (pvwatch run) */
     atomic_int serving; /* set once the daemon started */
     /* Each pool thread's read-only connection (pthread key), and all of
      * them, to close at stop. */
@@ -77,7 +85,8 @@ struct out {
  * cannot listen), then debug lines -- they are about clients (a browser's
  * preconnected socket closed unused, a malformed request), and a client
  * must not be able to fill the log. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void
+mhd_log(void *cls, const char *fmt, va_list ap)
 {
     pv_http *h = cls;
     char msg[512];
@@ -87,6 +96,45 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         msg[--n] = '\0';
     pv_log(atomic_load(&h->serving) ? PV_LOG_DEBUG : PV_LOG_WARN, "console: %s",
            msg);
+}
+
+/* ---- Scheduling ------------------------------------------------------ */
+
+/* Set on a pool thread at its first request, once it is named and (beside
+ * the engine) has given up its priority. */
+static _Thread_local int thread_ready;
+
+/* At a pool thread's first request: names it "pv-console" (top -H, ps -L,
+ * /proc/PID/task/TID/comm) and, beside the engine (PV_HTTP_YIELD), makes
+ * it yield the CPU to the engine's threads: SCHED_IDLE (it runs when no
+ * normal thread wants the core; any thread may move itself there without
+ * privilege), else nice 19 for this thread alone (Linux's setpriority on a
+ * thread id). The console and the engine share the cores; the ACK must
+ * not wait for a page (docs/architecture.md "The review console"). */
+static void thread_first_request(pv_http *h)
+{
+    if (thread_ready)
+        return;
+    thread_ready = 1;
+    pthread_setname_np(pthread_self(), "pv-console");
+    if (!h->yield)
+        return;
+    struct sched_param sp;
+    memset(&sp, 0, sizeof sp);
+    int e = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    if (e == 0) {
+        pv_debug("console: thread %ld runs SCHED_IDLE",
+                 (long)syscall(SYS_gettid));
+        return;
+    }
+    long tid = (long)syscall(SYS_gettid);
+    if (setpriority(PRIO_PROCESS, (id_t)tid, 19) == 0)
+        pv_debug("console: thread %ld runs at nice 19 (SCHED_IDLE: %s)", tid,
+                 strerror(e));
+    else
+        pv_warn("console: thread %ld keeps its priority: SCHED_IDLE: %s; "
+                "nice 19: %s",
+                tid, strerror(e), strerror(errno));
 }
 
 /* ---- Connections ----------------------------------------------------- */
@@ -141,6 +189,25 @@ static sqlite3 *rw_db(pv_http *h)
     sqlite3_busy_timeout(db, 30000);
     h->rw = db;
     return db;
+}
+
+/* Records a session's use (sessions.last_seen), at most once a minute per
+ * session (the caller checks the idle time). Best effort, and never a
+ * wait for a page: skipped when another write holds the mutex or the
+ * engine holds the write lock for more than 100 ms; the next request of
+ * the session tries again. */
+static void touch_session(pv_http *h, const char *token)
+{
+    if (pthread_mutex_trylock(&h->w_mu))
+        return;
+    sqlite3 *rw = rw_db(h);
+    if (rw) {
+        sqlite3_busy_timeout(rw, 100);
+        if (pv_auth_touch(rw, token))
+            pv_debug("console: last_seen not updated: %s", sqlite3_errmsg(rw));
+        sqlite3_busy_timeout(rw, 30000);
+    }
+    pthread_mutex_unlock(&h->w_mu);
 }
 
 /* ---- Parsing --------------------------------------------------------- */
@@ -230,12 +297,7 @@ static const char *param(const struct params *p, const char *name)
 /* A 'next' that stays on this site: a local path, not "//host". */
 static int local_path(const char *s)
 {
-    if (!s || s[0] != '/' || s[1] == '/' || s[1] == '\\' || strlen(s) > 900)
-        return 0;
-    for (const char *q = s; *q; q++)
-        if ((unsigned char)*q < 0x21 || *q == 0x7f || *q == '\\')
-            return 0;
-    return 1;
+    return pv_web_local_path(s);
 }
 
 /* Appends s percent-encoded for a query value. */
@@ -423,8 +485,8 @@ static void do_login(pv_http *h, struct MHD_Connection *c, pv_web_req *wr,
     }
     const char *name = param(form, "name");
     const char *pw = param(form, "password");
-    const char *next = param(form, "next");
-    if (!next) /* the query of the form's action */
+    const char *next = param(form, "next"); /* the form's hidden field */
+    if (!next || !*next) /* else the query of the form's action */
         next = param(query, "next");
     if (!local_path(next))
         next = "/";
@@ -434,13 +496,21 @@ static void do_login(pv_http *h, struct MHD_Connection *c, pv_web_req *wr,
     pv_web_user user;
     memset(&user, 0, sizeof user);
     int rc = PV_EDB;
+    /* The argon2id verification (0.1-0.2 s of a core) runs on this
+     * thread's read-only connection, outside the write mutex: a login
+     * never holds up an action or another login's write. Only the
+     * session (or failure) row is written under it. */
+    pv_auth_verdict v;
+    pv_auth_login_verify(wr->db, name ? name : "", pw ? pw : "", client, &v);
     pthread_mutex_lock(&h->w_mu);
     sqlite3 *rw = rw_db(h);
     if (rw)
-        rc = pv_auth_login_hours(rw, name ? name : "", pw ? pw : "", client,
-                                 h->session_hours, token, &user, err,
-                                 sizeof err);
+        rc = pv_auth_login_record(rw, &v, h->session_hours, token, &user, err,
+                                  sizeof err);
+    else
+        snprintf(err, sizeof err, "cannot open the database for writing");
     pthread_mutex_unlock(&h->w_mu);
+    sodium_memzero(&v, sizeof v);
     if (rc == 0) {
         snprintf(o->cookie, sizeof o->cookie,
                  PV_AUTH_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; "
@@ -451,9 +521,14 @@ static void do_login(pv_http *h, struct MHD_Connection *c, pv_web_req *wr,
         pv_info("console: %s logged in from %s", user.name, client);
         return;
     }
+    /* The form again, leading where this one led. */
+    pv_web_param np = {"next", next};
+    pv_web_req again = *wr;
+    again.params = &np;
+    again.nparams = 1;
     pv_web_resp resp = {0};
     int prc = pv_web_login_page(
-        wr,
+        &again,
         rc == PV_ELIMIT  ? "Too many failed logins: try again in "
                            "a few minutes."
         : rc == PV_EAUTH ? "Wrong user name or password."
@@ -649,8 +724,12 @@ static void route(pv_http *h, struct MHD_Connection *c, struct req *rq,
     const char *token =
         MHD_lookup_connection_value(c, MHD_COOKIE_KIND, PV_AUTH_COOKIE);
     memset(&user, 0, sizeof user);
-    if (token && pv_auth_session(wr.db, token, &user) == 0)
+    long idle_s = -1;
+    if (token && pv_auth_session_seen(wr.db, token, &user, &idle_s) == 0) {
         wr.user = &user;
+        if (idle_s >= PV_AUTH_TOUCH_S)
+            touch_session(h, token);
+    }
     if (!strcmp(path, "/login")) {
         if (post) {
             do_login(h, c, &wr, &form, &qp, o);
@@ -763,6 +842,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
     struct req *rq = *con_cls;
     if (!rq || !rq->uri)
         return MHD_NO; /* out of memory: drop the connection */
+    thread_first_request(h);
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     int post = !strcmp(method, "POST");
     if (!rq->started) {
@@ -866,12 +946,28 @@ static void free_http(pv_http *h)
     pthread_mutex_destroy(&h->w_mu);
     if (h->chart_ok)
         pv_chart_free();
+    pv_web_cache_clear();
     free(h->db);
     free(h);
 }
 
 int pv_http_start(const pv_config *cfg, const char *listen, pv_http **out,
                   char *err, size_t errcap)
+{
+    return pv_http_start_ex(cfg, listen, PV_HTTP_YIELD, out, err, errcap);
+}
+
+/* The pool's size: http.threads, else min(4, online cores). */
+static unsigned pool_size(const pv_config *cfg)
+{
+    if (cfg->http.threads > 0)
+        return (unsigned)cfg->http.threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 && n < 4 ? (unsigned)n : 4;
+}
+
+int pv_http_start_ex(const pv_config *cfg, const char *listen, unsigned flags,
+                     pv_http **out, char *err, size_t errcap)
 {
     *out = NULL;
     if (!listen)
@@ -902,6 +998,7 @@ int pv_http_start(const pv_config *cfg, const char *listen, pv_http **out,
         return PV_ENOMEM;
     }
     h->cfg = cfg;
+    h->yield = (flags & PV_HTTP_YIELD) != 0;
     h->session_hours = cfg->http.session_hours > 0
                            ? (int)cfg->http.session_hours
                            : PV_AUTH_SESSION_HOURS_DEFAULT;
@@ -919,16 +1016,16 @@ int pv_http_start(const pv_config *cfg, const char *listen, pv_http **out,
         h->chart_ok = 1;
     else
         pv_warn("console: charts without thresholds and grade bands: %s", cerr);
-    unsigned threads = cfg->http.threads > 0 ? (unsigned)cfg->http.threads : 4;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    unsigned threads = pool_size(cfg);
+    unsigned mflags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     /* The pool threads take no signal: the engine's loop (or 'serve''s
      * sigwait) handles them. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, handler, h,
+        mflags, 0, NULL, NULL, handler, h,
         /* First, so that every later message goes to pvwatch's log. */
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,

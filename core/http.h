@@ -34,6 +34,14 @@ typedef struct pv_http pv_http;
  * 0, or an error code with a sentence in err. */
 int pv_http_start(const pv_config *cfg, const char *listen, pv_http **out,
                   char *err, size_t errcap);
+/* pv_http_start with flags. pv_http_start is pv_http_start_ex with
+ * PV_HTTP_YIELD: beside the engine ('pvwatch run'), each pool thread, at
+ * its first request, moves itself to SCHED_IDLE (else nice 19), so that a
+ * page never takes a core the engine's loop wants; 'pvwatch serve' alone
+ * passes 0. */
+#define PV_HTTP_YIELD 1u
+int pv_http_start_ex(const pv_config *cfg, const char *listen, unsigned flags,
+                     pv_http **out, char *err, size_t errcap);
 /* "HOST:PORT" the console is bound to, the port resolved. */
 void pv_http_address(const pv_http *h, char *out, size_t cap);
 /* Stops serving (requests in progress finish), closes the connections.

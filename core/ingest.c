@@ -86,6 +86,11 @@ const pv_config *pv_ingest_config(pv_ingest *p)
     return p->cfg;
 }
 
+void pv_ingest_set_config(pv_ingest *p, const pv_config *cfg)
+{
+    p->cfg = cfg;
+}
+
 void pv_ingest_set_rules(pv_ingest *p, pv_rules *r)
 {
     pv_rules_free(p->rules);
@@ -123,7 +128,7 @@ int pv_ingest_open_as(const pv_config *cfg, const char *db_path, int no_rules,
         free(p);
         return rc;
     }
-    rc = pv_store_open(path, &p->store, err, sizeof err);
+    rc = pv_store_open_with(path, cfg->walbuf, &p->store, err, sizeof err);
     if (rc) {
         pv_buf_printf(errors, "%s\n", err);
         if (p->lock_fd >= 0)
@@ -476,6 +481,49 @@ static const char *final_status(const pv_file_report *rep)
     if (rep->failed || (rep->stored == 0 && rep->rejected > 0))
         return "rejected";
     return rep->rejected ? "partial" : "accepted";
+}
+
+/* One HL7 message: ingest_hl7.c does the work (parse, map, store, the
+ * outcome) on this pipeline, seen through a pv_hl7_pipe, so that it calls
+ * nothing of ingest.c (issue 20 part 3: no ingest.c <-> ingest_hl7.c
+ * cycle). */
+static int hl7_lab(void *ud, const pv_obs *o)
+{
+    return pv_ingest_lab(ud, o, NULL);
+}
+
+static int hl7_exposure(void *ud, const pv_exposure *e)
+{
+    return pv_ingest_exposure(ud, e, NULL);
+}
+
+static int hl7_event(void *ud, const pv_event *e)
+{
+    return pv_ingest_event(ud, e, NULL);
+}
+
+static int hl7_engine_alert(void *ud, const char *rule, const char *key,
+                            const char *title, const char *detail,
+                            const char *action)
+{
+    return pv_ingest_engine_alert(ud, rule, key, title, detail, action);
+}
+
+int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
+                  long first_line, pv_hl7_result *res)
+{
+    const pv_hl7_pipe pipe = {
+        .store = p->store,
+        .alerts = p->alerts,
+        .assigning_authority = p->cfg->mllp.assigning_authority,
+        .duplicates = p->cfg->mllp.duplicates,
+        .ud = p,
+        .lab = hl7_lab,
+        .exposure = hl7_exposure,
+        .event = hl7_event,
+        .engine_alert = hl7_engine_alert,
+    };
+    return pv_hl7_ingest(&pipe, raw, len, peer, first_line, res);
 }
 
 /* HL7 files are read whole: a file of messages is small next to what a

@@ -5,8 +5,9 @@
  * Work happens inside a transaction the caller opens (pv_ingest_begin) and
  * closes (pv_ingest_commit): that is the group commit of DESIGN.md, and a
  * file or message inside it is one savepoint, so it can fail alone. The
- * alert log is written only after commit. Calls store, rules, alerts, csv
- * and map; the engine and the CLI call it. */
+ * alert log is written only after commit. Calls store, rules, alerts, csv,
+ * map and ingest_hl7 (one HL7 message, which calls nothing of ingest.c:
+ * pv_hl7_pipe); the engine and the CLI call it. */
 #ifndef PV_INGEST_H
 #define PV_INGEST_H
 
@@ -18,6 +19,7 @@
 #include "config.h"
 #include "error.h"
 #include "facts.h"
+#include "ingest_hl7.h" /* pv_hl7_result, pv_hl7_result_free */
 #include "map.h"
 #include "rules.h"
 #include "store.h"
@@ -58,6 +60,10 @@ pv_rules *pv_ingest_rules(pv_ingest *p);
 /* The e-mail notifier, or NULL when email is not configured. */
 struct pv_notify *pv_ingest_notify(pv_ingest *p);
 const pv_config *pv_ingest_config(pv_ingest *p);
+/* Replaces the configuration the pipeline reads (csv.layouts, the MLLP
+ * duplicate and authority settings, email.max_attempts) on a SIGHUP
+ * reload (engine.c); the caller keeps cfg alive while it is in use. */
+void pv_ingest_set_config(pv_ingest *p, const pv_config *cfg);
 /* Replaces the rule set (hot reload); the old one is freed. */
 void pv_ingest_set_rules(pv_ingest *p, pv_rules *r);
 
@@ -97,31 +103,16 @@ int pv_ingest_engine_alert(pv_ingest *p, const char *rule, const char *key,
                            const char *title, const char *detail,
                            const char *action);
 
-/* What became of one HL7 message, for its ACK. */
-typedef struct pv_hl7_result {
-    int ack;                /* 0 AA, 1 AE, 2 AR (pv_hl7_ack_code); -1: no ACK at
-                             * all, because the message is itself an ACK */
-    int error;              /* ERR-3 code for AE/AR */
-    char text[512];         /* why, for AE/AR (and logs) */
-    int duplicate;          /* seen before from the same sender: not stored */
-    long facts;             /* facts stored */
-    long skipped;           /* segments left out (AA with warnings: error
-                             * is set and text holds one "ERL<TAB>reason"
-                             * line per segment, see pv_hl7_ack_info) */
-    struct pv_hl7_msg *msg; /* the parsed message (for the ACK), or NULL when
-                             * it could not be parsed; free with
-                             * pv_hl7_result_free */
-} pv_hl7_result;
-
 /* Stores one HL7 message (raw bytes, one message) and its facts inside the
  * open transaction, as one savepoint, and runs the rules on them. 'peer'
  * names where it came from (file or address) for messages; first_line is
  * the line of the message in its file (1 for MLLP). Returns 0 with the
  * outcome in res (AA, AE or AR), or a negative code when the database
- * failed (the savepoint is rolled back; answer AE). */
+ * failed (the savepoint is rolled back; answer AE). The work is
+ * ingest_hl7.c's (pv_hl7_ingest), on this pipeline's store, alerts, mllp
+ * settings and fact steps. */
 int pv_ingest_hl7(pv_ingest *p, const char *raw, size_t len, const char *peer,
                   long first_line, pv_hl7_result *res);
-void pv_hl7_result_free(pv_hl7_result *res);
 
 /* What happened to one file. */
 typedef struct pv_file_report {

@@ -43,7 +43,7 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  run     [-c CONFIG]               run the engine until SIGINT/SIGTERM;\n"
-    "                                    SIGHUP reloads the rules\n"
+    "                                    SIGHUP reloads config and rules\n"
     "  ingest  [-c CONFIG] PATH...       ingest files once ('-' = stdin), run\n"
     "                                    the rules, exit\n"
     "  replay  [-c CONFIG] [--since T] [--rule NAME]\n"
@@ -75,13 +75,23 @@ static const char usage_main[] =
     "database file was deleted or replaced.\n";
 
 static const char usage_run[] =
-    "usage: pvwatch run [-c CONFIG]\n"
+    "usage: pvwatch run [-c CONFIG] [--stats]\n"
+    "\n"
+    "--stats logs, when pvwatch stops, per rule: calls, facts the exposure\n"
+    "gate spared, failed calls and microseconds per call (PVWATCH_PROFILE=1).\n"
     "\n"
     "Runs the engine: watches the inbox directory (default ./inbox; files\n"
     "are moved to inbox/processed/ or inbox/rejected/ with a .error file),\n"
     "follows the 'tail' CSV files, listens for HL7 over MLLP (default\n"
     "127.0.0.1:2575) and runs the rules on every new fact. SIGINT or SIGTERM\n"
-    "finish the batch at hand and exit 0; SIGHUP reloads the rules.\n";
+    "finish the batch at hand and exit 0. SIGHUP reads CONFIG again (checked\n"
+    "as 'pvwatch check' does; on any error the running configuration stays),\n"
+    "applies what can change live (e-mail recipients and routes, limits,\n"
+    "label, inbox and tailed files, log_level, log_format), logs each change\n"
+    "and each key that needs a restart (database, mllp.listen, http, ...),\n"
+    "then reloads the rules. Log lines start with the UTC time\n"
+    "(2026-12-07T16:45:00.123Z pvwatch: ...); log_format = \"json\" or\n"
+    "PVWATCH_LOG_FORMAT=json gives one JSON object per line.\n";
 
 static const char usage_ingest[] =
     "usage: pvwatch ingest [-c CONFIG] [--db FILE] PATH...\n"
@@ -166,6 +176,7 @@ struct opts {
     const char *assignee; /* alerts list --assignee */
     int json;
     int explain; /* ingest --explain */
+    int stats;   /* run --stats */
     char **args;
     int nargs;
 };
@@ -186,6 +197,7 @@ static int parse_opts(int argc, char **argv, const char *allowed,
         {"assignee", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
         {"explain", no_argument, NULL, 'x'},
+        {"stats", no_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -235,6 +247,9 @@ static int parse_opts(int argc, char **argv, const char *allowed,
         case 'x':
             o->explain = 1;
             break;
+        case 'T':
+            o->stats = 1;
+            break;
         }
     }
     o->args = argv + optind;
@@ -248,6 +263,8 @@ static int load_config(const char *path, pv_config *cfg)
     int rc = pv_config_load(path, cfg, &errors);
     if (rc)
         pv_cli_print_lines(pv_buf_cstr(&errors));
+    else /* log_format, log_level (issue 21 part 2; log.h) */
+        pv_log_configure(cfg->log_format, cfg->log_level);
     pv_buf_free(&errors);
     return rc;
 }
@@ -299,12 +316,15 @@ static int cmd_run(int argc, char **argv)
         fputs(usage_run, stdout);
         return 0;
     }
-    if (parse_opts(argc, argv, "c", &o, usage_run) || o.nargs) {
+    if (parse_opts(argc, argv, "cT", &o, usage_run) || o.nargs) {
         if (o.nargs)
             fprintf(stderr, "pvwatch run: unexpected argument '%s'\n%s",
                     o.args[0], usage_run);
         return EXIT_USAGE;
     }
+    /* The per-rule profile is read where the rules are freed (rules.c). */
+    if (o.stats && setenv("PVWATCH_PROFILE", "1", 1) != 0)
+        pv_warn("--stats: %s", strerror(errno));
     pv_config cfg;
     if (load_config(o.config, &cfg)) {
         pv_config_free(&cfg);
@@ -814,6 +834,17 @@ static int cmd_check(int argc, char **argv)
             pv_rules *r = NULL;
             rc = pv_rules_load(&cfg, s, &r, &out);
             pv_cli_print_lines(pv_buf_cstr(&out));
+            /* email.digest.signals: the pack's signals, else DESIGN.md's
+             * (issue 21 part 2; notify.h). */
+            pv_strlist known = {0};
+            for (size_t i = 0; !rc && i < pv_rules_count(r); i++)
+                if (pv_rules_info(r, i, PV_RULE_SIGNAL))
+                    pv_strlist_add(&known, pv_rules_info(r, i, PV_RULE_SIGNAL));
+            pv_buf_reset(&out);
+            if (pv_notify_check_digest(&cfg, rc ? NULL : &known, &out) && !rc)
+                rc = PV_EINVAL;
+            pv_strlist_free(&known);
+            pv_cli_print_lines(pv_buf_cstr(&out));
             if (!rc) {
                 if (bad_paths)
                     printf("configuration %s: %d path problem%s\n",
@@ -829,6 +860,9 @@ static int cmd_check(int argc, char **argv)
                        pv_rules_count(r) == 1 ? "" : "s");
                 if (cfg.email.enabled) {
                     pv_buf rw = PV_BUF_INIT;
+                    /* The digests first: the routing table ends the
+                     * output (tests/e2e/test_mail_routes.sh reads it). */
+                    pv_notify_print_digest(&cfg, stdout, pv_store_now(s));
                     pv_notify_print_routes(&cfg, stdout, &rw);
                     fflush(stdout);
                     pv_cli_print_lines(pv_buf_cstr(&rw));

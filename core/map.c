@@ -577,6 +577,10 @@ static int map_med(const pv_csv_map *m, const char **v, pv_row *row, char *err,
     pv_exposure *e = &row->exp;
     e->patient_id = get(m, v, C_PATIENT);
     e->drug = get(m, v, C_DRUG);
+    /* A medication given only as a code (issue 21): the code stands for
+     * the drug text, as an HL7 CE without text does (ingest_hl7.c). */
+    if (!e->drug)
+        e->drug = get(m, v, C_DRUG_CODE);
     if (required(e->patient_id, LBL(m, C_PATIENT, "patient_id"), err, errcap) ||
         required(e->drug, LBL(m, C_DRUG, "drug"), err, errcap))
         return PV_EINVAL;

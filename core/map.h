@@ -2,10 +2,12 @@
  *
  * The header row decides the kind of file (DESIGN "Feeds": labs,
  * medications, events; Synthea's observations, medications, conditions
- * and patients; a patients file of our own). Column names are
- * case-insensitive and extra columns are ignored. A row that cannot be
- * mapped gets a reason naming the field ("observed_at '2026-13-45' is not a
- * valid time"). Pure: no I/O, no database. */
+ * and patients; a patients file of our own; OMOP CDM tables and the
+ * layouts a site configures, csv_layout.h). Column names are
+ * case-insensitive and extra columns are ignored; a header of more than
+ * PV_MAP_MAX_HEADER_COLS columns is refused. A row that cannot be mapped
+ * gets a reason naming the field ("observed_at '2026-13-45' is not a valid
+ * time"). Pure: no I/O, no database. */
 #ifndef PV_MAP_H
 #define PV_MAP_H
 

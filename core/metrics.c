@@ -106,7 +106,7 @@ static const char *const kill_names[3] = {"instructions", "memory", "time"};
 
 struct pv_metrics_rule {
     char name[128];
-    ctr calls, errors, kills[3], ns;
+    ctr calls, errors, kills[3], ns, gated;
     ctr alerts[NSEV][NEV];
 };
 
@@ -164,6 +164,12 @@ void pv_metrics_rule_call(pv_metrics_rule *r, uint64_t ns, int outcome)
         bump(&r->errors, 1);
     else if (outcome >= PV_RULE_KILL_INSNS && outcome <= PV_RULE_KILL_TIME)
         bump(&r->kills[outcome - PV_RULE_KILL_INSNS], 1);
+}
+
+void pv_metrics_rule_gated(pv_metrics_rule *r)
+{
+    if (r)
+        bump(&r->gated, 1);
 }
 
 static int sev_index(const char *s)
@@ -519,6 +525,15 @@ static void render_rules(pv_buf *out)
         pv_buf_puts(out, "pvwatch_rule_calls_total");
         rule_label(out, r->name);
         pv_buf_printf(out, "} %llu\n", (unsigned long long)get(&r->calls));
+    }
+    family(out, "pvwatch_rule_gated_total", "counter",
+           "Facts a rule was not called for because the patient was never "
+           "exposed to a drug its on.exposure names (the exposure gate).");
+    EACH_RULE(r)
+    {
+        pv_buf_puts(out, "pvwatch_rule_gated_total");
+        rule_label(out, r->name);
+        pv_buf_printf(out, "} %llu\n", (unsigned long long)get(&r->gated));
     }
     family(out, "pvwatch_rule_errors_total", "counter",
            "Calls of a rule that raised a Lua error (budget kills not "

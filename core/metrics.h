@@ -61,6 +61,8 @@ enum pv_metrics_rule_outcome {
 };
 /* One call of a rule that took ns nanoseconds. */
 void pv_metrics_rule_call(pv_metrics_rule *r, uint64_t ns, int outcome);
+/* One fact the exposure gate spared the rule (rules.c gate_skip). */
+void pv_metrics_rule_gated(pv_metrics_rule *r);
 
 /* An alert event for the alert's rule; severity as in the alerts table
  * ("low".."critical", else counted as "unknown"); event one of opened,

@@ -70,8 +70,9 @@ struct pv_notify {
     long sent_count;
     /* While draining: rows up to this id have had their attempt. */
     int64_t drained_id;
-    int64_t durable_upto; /* rows up to here are on disk (pv_notify_durable) */
-    sqlite3_stmt *max_st; /* pv_notify_outbox_max: after every commit */
+    int64_t durable_upto;  /* rows up to here are on disk (pv_notify_durable) */
+    sqlite3_stmt *max_st;  /* pv_notify_outbox_max: after every commit */
+    pv_time_t digest_done; /* email.digest: the period queued (0: none) */
     /* The transport thread. */
     uv_thread_t thread;
     uv_loop_t tloop;
@@ -1152,6 +1153,459 @@ static void send_digest(pv_notify *n, const char *channel)
     }
 }
 
+/* ---------------------------------------------------------------------- */
+/* email.digest: a summary of the open alerts, once per period             */
+
+/* The open-alerts digest (issue 21 part 2; docs/operations.md "Digest of
+ * open alerts"): at each period boundary, one mail per recipient list
+ * with, per signal, the open alerts' counts by severity, the age of the
+ * oldest and the newest email.digest.newest of them. The mail is an
+ * outbox row (alert_id 0: it is about no one alert) written in the same
+ * transaction as the period it is for (rule_state pvwatch.notify /
+ * digest_period), so it goes out through the usual retries, and no
+ * period is mailed twice, whatever restarts. */
+
+pv_time_t pv_notify_digest_period(const pv_config *cfg, pv_time_t t)
+{
+    pv_time_t every = cfg->email.digest.every;
+    pv_time_t anchor = cfg->email.digest.anchor;
+    if (every <= 0)
+        return t;
+    pv_time_t d = t - anchor;
+    pv_time_t k = d >= 0 ? d / every : -((-d + every - 1) / every);
+    return anchor + k * every;
+}
+
+static const char *const digest_sevs[] = {"critical", "high", "medium", "low"};
+
+static const char *digest_min_sev(const pv_config *cfg)
+{
+    return cfg->email.digest.severity ? cfg->email.digest.severity : "low";
+}
+
+/* "severity IN ('critical', ...)": the severities at or above the
+ * digest's (constants only). */
+static void sev_filter(const pv_config *cfg, pv_buf *sql)
+{
+    pv_buf_puts(sql, "severity IN (");
+    int first = 1;
+    for (size_t k = 0; k < 4; k++) {
+        if (rank(digest_sevs[k]) < rank(digest_min_sev(cfg)))
+            continue;
+        pv_buf_printf(sql, "%s'%s'", first ? "" : ", ", digest_sevs[k]);
+        first = 0;
+    }
+    pv_buf_puts(sql, ")");
+}
+
+static void put_age(pv_buf *b, pv_time_t s)
+{
+    if (s < 0)
+        s = 0;
+    if (s >= 86400)
+        pv_buf_printf(b, "%lldd %02lldh", (long long)(s / 86400),
+                      (long long)(s % 86400 / 3600));
+    else if (s >= 3600)
+        pv_buf_printf(b, "%lldh %02lldm", (long long)(s / 3600),
+                      (long long)(s % 3600 / 60));
+    else if (s >= 60)
+        pv_buf_printf(b, "%lldm", (long long)(s / 60));
+    else
+        pv_buf_printf(b, "%llds", (long long)s);
+}
+
+/* Appends the section of one signal; returns its number of open alerts
+ * (negative: a database error). */
+static long digest_signal(pv_notify *n, const char *signal, pv_time_t now,
+                          pv_buf *b)
+{
+    const pv_config *cfg = n->cfg;
+    sqlite3 *db = pv_store_db(n->store);
+    pv_buf sql = PV_BUF_INIT;
+    pv_buf_puts(&sql, "SELECT severity, count(*) FROM alerts WHERE status = "
+                      "'open' AND signal = ?1 AND ");
+    sev_filter(cfg, &sql);
+    pv_buf_puts(&sql, " GROUP BY severity");
+    sqlite3_stmt *st;
+    long counts[4] = {0, 0, 0, 0}, total = 0;
+    if (!pv_buf_ok(&sql) ||
+        sqlite3_prepare_v2(db, pv_buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
+        pv_buf_free(&sql);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, signal, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        for (size_t k = 0; k < 4; k++)
+            if (!strcmp(col(st, 0), digest_sevs[k])) {
+                counts[k] = sqlite3_column_int(st, 1);
+                total += counts[k];
+            }
+    sqlite3_finalize(st);
+    put_text(b, signal);
+    pv_buf_printf(b, ": %ld open", total);
+    if (total) {
+        pv_buf_puts(b, " (");
+        int first = 1;
+        for (size_t k = 0; k < 4; k++)
+            if (rank(digest_sevs[k]) >= rank(digest_min_sev(cfg))) {
+                pv_buf_printf(b, "%s%s %ld", first ? "" : ", ", digest_sevs[k],
+                              counts[k]);
+                first = 0;
+            }
+        pv_buf_puts(b, ")");
+    }
+    pv_buf_puts(b, "\r\n");
+    if (!total) {
+        pv_buf_free(&sql);
+        return 0;
+    }
+    /* The oldest, then the newest N. */
+    pv_buf_reset(&sql);
+    pv_buf_puts(&sql, "SELECT id, created_at FROM alerts WHERE status = "
+                      "'open' AND signal = ?1 AND ");
+    sev_filter(cfg, &sql);
+    pv_buf_puts(&sql, " ORDER BY created_at, id LIMIT 1");
+    if (pv_buf_ok(&sql) &&
+        sqlite3_prepare_v2(db, pv_buf_cstr(&sql), -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, signal, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            pv_time_t at = now;
+            pv_time_parse(col(st, 1), strlen(col(st, 1)), &at);
+            pv_buf_puts(b, "  oldest open: ");
+            put_age(b, now - at);
+            pv_buf_printf(b, " (alert %lld, opened ",
+                          (long long)sqlite3_column_int64(st, 0));
+            put_text(b, col(st, 1));
+            pv_buf_puts(b, ")\r\n");
+        }
+        sqlite3_finalize(st);
+    }
+    long newest = cfg->email.digest.newest;
+    pv_buf_reset(&sql);
+    pv_buf_puts(&sql, "SELECT id, patient_id, severity, rule, title, status, "
+                      "assignee, created_at FROM alerts WHERE status = "
+                      "'open' AND signal = ?1 AND ");
+    sev_filter(cfg, &sql);
+    pv_buf_puts(&sql, " ORDER BY id DESC LIMIT ?2");
+    if (newest > 0 && pv_buf_ok(&sql) &&
+        sqlite3_prepare_v2(db, pv_buf_cstr(&sql), -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, signal, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, newest);
+        pv_buf_printf(b, "  newest %ld of %ld:\r\n",
+                      total < newest ? total : newest, total);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            pv_buf_printf(b, "  - alert %lld  patient ",
+                          (long long)sqlite3_column_int64(st, 0));
+            put_n(b, col(st, 1), strlen(col(st, 1)), 64);
+            pv_buf_puts(b, "  ");
+            put_text(b, col(st, 2));
+            pv_buf_puts(b, "  ");
+            put_n(b, col(st, 3), strlen(col(st, 3)), 128);
+            pv_buf_puts(b, "  ");
+            put_n(b, col(st, 4), strlen(col(st, 4)), 200);
+            pv_buf_puts(b, "  [");
+            put_text(b, col(st, 5));
+            if (*col(st, 6)) {
+                pv_buf_puts(b, ", assigned to ");
+                put_n(b, col(st, 6), strlen(col(st, 6)), 128);
+            } else {
+                pv_buf_puts(b, ", unassigned");
+            }
+            pv_buf_puts(b, ", opened ");
+            put_text(b, col(st, 7));
+            pv_buf_puts(b, "]\r\n");
+        }
+        sqlite3_finalize(st);
+    }
+    pv_buf_free(&sql);
+    return total;
+}
+
+/* The recipients of the digest: email.digest.to, else email.to (else,
+ * with email.dir, the local safety officer). */
+static void digest_recipients(const pv_config *cfg, pv_buf *out)
+{
+    pv_strlist to = {0};
+    if (cfg->email.digest.to.count)
+        for (size_t i = 0; i < cfg->email.digest.to.count; i++)
+            pv_strlist_add(&to, cfg->email.digest.to.items[i]);
+    else
+        top_recipients(cfg, &to);
+    pv_strlist seen = {0};
+    for (size_t i = 0; i < to.count; i++) {
+        if (listed(&seen, to.items[i]))
+            continue;
+        pv_strlist_add(&seen, to.items[i]);
+        pv_buf_printf(out, "%s%s", out->len ? ", " : "", to.items[i]);
+    }
+    pv_strlist_free(&seen);
+    pv_strlist_free(&to);
+}
+
+static void schedule_text(const pv_config *cfg, pv_buf *b)
+{
+    const char *ev = cfg->email.digest.every_text;
+    pv_buf_puts(b, ev ? ev : "?");
+    if (cfg->email.digest.at)
+        pv_buf_printf(b, " at %s UTC", cfg->email.digest.at);
+    else if (ev && !strcmp(ev, "daily"))
+        pv_buf_puts(b, " at 00:00 UTC");
+    else if (ev && !strcmp(ev, "weekly"))
+        pv_buf_puts(b, " on Monday at 00:00 UTC");
+}
+
+/* Composes the digest of the period that ends at 'boundary' into msg;
+ * returns the number of open alerts in it, negative on error. */
+static long compose_open_digest(pv_notify *n, pv_time_t boundary,
+                                const char *rcpts, pv_buf *msg)
+{
+    const pv_config *cfg = n->cfg;
+    pv_time_t now = pv_store_now(n->store);
+    pv_strlist signals = {0};
+    if (cfg->email.digest.signals.count) {
+        for (size_t i = 0; i < cfg->email.digest.signals.count; i++)
+            pv_strlist_add(&signals, cfg->email.digest.signals.items[i]);
+    } else {
+        pv_buf sql = PV_BUF_INIT;
+        sqlite3_stmt *st;
+        pv_buf_puts(&sql, "SELECT DISTINCT signal FROM alerts WHERE status = "
+                          "'open' AND ");
+        sev_filter(cfg, &sql);
+        pv_buf_puts(&sql, " ORDER BY signal");
+        if (pv_buf_ok(&sql) &&
+            sqlite3_prepare_v2(pv_store_db(n->store), pv_buf_cstr(&sql), -1,
+                               &st, NULL) == SQLITE_OK) {
+            while (sqlite3_step(st) == SQLITE_ROW)
+                pv_strlist_add(&signals, col(st, 0));
+            sqlite3_finalize(st);
+        } else {
+            pv_buf_free(&sql);
+            return -1;
+        }
+        pv_buf_free(&sql);
+    }
+    pv_buf body = PV_BUF_INIT;
+    long total = 0;
+    for (size_t i = 0; i < signals.count && total >= 0; i++) {
+        pv_buf_puts(&body, "\r\n");
+        long k = digest_signal(n, signals.items[i], now, &body);
+        total = k < 0 ? k : total + k;
+    }
+    pv_strlist_free(&signals);
+    if (total < 0) {
+        pv_buf_free(&body);
+        return total;
+    }
+    char iso[PV_TIME_BUFSZ], niso[PV_TIME_BUFSZ], date[64];
+    pv_time_format(boundary, iso);
+    pv_time_format(now, niso);
+    rfc2822_date(now, date, sizeof date);
+    pv_sha256 h;
+    char hex[65];
+    pv_sha256_init(&h);
+    pv_sha256_update(&h, rcpts, strlen(rcpts));
+    pv_sha256_hex(&h, hex);
+    pv_buf sched = PV_BUF_INIT;
+    schedule_text(cfg, &sched);
+    pv_buf_printf(msg, "From: pvwatch <%s>\r\nTo: %s\r\n", cfg->email.from,
+                  rcpts);
+    pv_buf_printf(msg,
+                  "Subject: [pvwatch] open alerts digest: %ld open "
+                  "(%.10s %.5s UTC)\r\n",
+                  total, iso, iso + 11);
+    pv_buf_printf(msg,
+                  "Date: %s\r\nMessage-ID: <pvwatch.open-digest-%lld.%.12s@"
+                  "pvwatch>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; "
+                  "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+                  "X-Pvwatch-Digest: %s\r\nX-Pvwatch-Open: %ld\r\n\r\n",
+                  date, (long long)boundary, hex, iso, total);
+    if (total)
+        pv_buf_printf(msg, "%ld open alert%s at %s.\r\n", total,
+                      total == 1 ? "" : "s", niso);
+    else
+        pv_buf_printf(msg, "No open alerts at %s.\r\n", niso);
+    pv_buf_printf(msg,
+                  "Digest %s, for the period ending %s; severity %s and "
+                  "above; signals: ",
+                  pv_buf_cstr(&sched), iso, digest_min_sev(cfg));
+    pv_buf_free(&sched);
+    if (!cfg->email.digest.signals.count)
+        pv_buf_puts(msg, "all");
+    for (size_t i = 0; i < cfg->email.digest.signals.count; i++) {
+        if (i)
+            pv_buf_puts(msg, ", ");
+        put_text(msg, cfg->email.digest.signals.items[i]);
+    }
+    pv_buf_puts(msg, ".\r\n");
+    pv_buf_append(msg, body.ptr ? body.ptr : "", body.len);
+    pv_buf_free(&body);
+    pv_buf_puts(msg, "\r\nTo see them:  pvwatch alerts list --status open\r\n"
+                     "This message carries patient ids and alert titles "
+                     "only.\r\n");
+    if (!pv_buf_ok(msg) || canonical(msg))
+        return -1;
+    return total;
+}
+
+#define DIGEST_STATE "digest_period"
+
+/* Loop thread, from pump: queues the digest when a period boundary has
+ * passed since the last one queued. */
+static void queue_open_digest(pv_notify *n)
+{
+    const pv_config *cfg = n->cfg;
+    if (!cfg->email.digest.enabled || pv_store_in_tx(n->store))
+        return;
+    pv_time_t b = pv_notify_digest_period(cfg, pv_store_now(n->store));
+    if (n->digest_done && b <= n->digest_done)
+        return;
+    char *stored = NULL;
+    pv_time_t last = 0;
+    int have =
+        pv_store_state_get(n->store, NOTIFY_RULE, DIGEST_STATE, &stored) == 0 &&
+        stored && pv_time_parse(stored, strlen(stored), &last) == 0;
+    free(stored);
+    char iso[PV_TIME_BUFSZ];
+    pv_time_format(b, iso);
+    if (!have) {
+        /* The first sight of this digest: the periods are counted from
+         * here; the first digest goes at the next boundary. */
+        if (pv_store_state_set(n->store, NOTIFY_RULE, DIGEST_STATE, iso) == 0)
+            n->digest_done = b;
+        return;
+    }
+    if (last >= b) {
+        n->digest_done = b;
+        return;
+    }
+    pv_buf rcpts = PV_BUF_INIT, msg = PV_BUF_INIT, channel = PV_BUF_INIT;
+    digest_recipients(cfg, &rcpts);
+    long total = compose_open_digest(n, b, pv_buf_cstr(&rcpts), &msg);
+    pv_buf_printf(&channel, "email:%s", pv_buf_cstr(&rcpts));
+    int rc = total < 0 || !pv_buf_ok(&channel) ? PV_EDB : 0;
+    int mail = !rc && rcpts.len && (total > 0 || cfg->email.digest.send_empty);
+    /* The row and the period it is for, in one transaction. */
+    if (!rc)
+        rc = pv_store_begin(n->store);
+    if (!rc && mail)
+        rc = insert_row(n, 0, pv_buf_cstr(&channel), pv_buf_cstr(&msg));
+    if (!rc)
+        rc = pv_store_state_set(n->store, NOTIFY_RULE, DIGEST_STATE, iso);
+    if (!rc)
+        rc = pv_store_commit(n->store);
+    if (rc) {
+        if (pv_store_in_tx(n->store))
+            pv_store_rollback(n->store);
+        pv_error("email.digest: cannot queue the digest of %s: %s", iso,
+                 pv_store_errmsg(n->store));
+    } else {
+        n->digest_done = b;
+        pv_info("email.digest: %s: %ld open alert%s%s", iso, total,
+                total == 1 ? "" : "s",
+                mail ? ", queued" : " (empty: not mailed)");
+        if (pv_store_all_durable(n->store))
+            pv_notify_durable(n, pv_notify_outbox_max(n));
+    }
+    pv_buf_free(&rcpts);
+    pv_buf_free(&msg);
+    pv_buf_free(&channel);
+}
+
+int pv_notify_check_digest(const pv_config *cfg, const pv_strlist *known,
+                           pv_buf *errors)
+{
+    /* DESIGN.md's signals, when the rule pack could not be read. */
+    static const char *const design[] = {
+        "cytopenia", "infection", "thrombosis", "hepatic",
+        "lipids",    "renal",     "monitoring", "engine"};
+    int nerr = 0;
+    if (!cfg->email.enabled || !cfg->email.digest.enabled)
+        return 0;
+    for (size_t i = 0; i < cfg->email.digest.signals.count; i++) {
+        const char *sig = cfg->email.digest.signals.items[i];
+        int ok = !strcmp(sig, "engine");
+        if (known)
+            ok |= listed(known, sig);
+        else
+            for (size_t k = 0; k < sizeof design / sizeof *design; k++)
+                ok |= !strcmp(design[k], sig);
+        if (ok)
+            continue;
+        pv_buf names = PV_BUF_INIT, shown = PV_BUF_INIT;
+        pv_strlist seen = {0};
+        if (known) {
+            for (size_t k = 0; k < known->count; k++)
+                if (!listed(&seen, known->items[k]))
+                    pv_strlist_add(&seen, known->items[k]);
+        } else {
+            for (size_t k = 0; k < sizeof design / sizeof *design; k++)
+                pv_strlist_add(&seen, design[k]);
+        }
+        if (!listed(&seen, "engine"))
+            pv_strlist_add(&seen, "engine");
+        for (size_t k = 0; k < seen.count; k++)
+            pv_buf_printf(&names, "%s%s", k ? ", " : "", seen.items[k]);
+        pv_strlist_free(&seen);
+        int line = cfg->email.digest.signal_lines
+                       ? cfg->email.digest.signal_lines[i]
+                       : 0;
+        const char *file = cfg->path ? cfg->path : "(defaults)";
+        if (line)
+            pv_buf_printf(errors, "%s:%d: ", file, line);
+        else
+            pv_buf_printf(errors, "%s: ", file);
+        pv_buf_printf(errors,
+                      "email.digest.signals: '%s' is not a signal of %s "
+                      "(known: %s)\n",
+                      pv_buf_escape(&shown, sig),
+                      known ? "the rule pack" : "DESIGN.md's list",
+                      pv_buf_cstr(&names));
+        pv_buf_free(&names);
+        pv_buf_free(&shown);
+        nerr++;
+    }
+    return nerr;
+}
+
+void pv_notify_print_digest(const pv_config *cfg, FILE *out, pv_time_t now)
+{
+    if (!cfg->email.enabled)
+        return;
+    if (cfg->email.digest_interval > 0)
+        fprintf(out,
+                "e-mail batching (digest_interval): alerts at or below %s "
+                "are mailed together every %g s, per recipient list\n",
+                cfg->email.digest_severity ? cfg->email.digest_severity : "low",
+                cfg->email.digest_interval);
+    if (!cfg->email.digest.enabled)
+        return;
+    pv_buf sched = PV_BUF_INIT, rcpts = PV_BUF_INIT;
+    schedule_text(cfg, &sched);
+    digest_recipients(cfg, &rcpts);
+    char next[PV_TIME_BUFSZ];
+    pv_time_format(pv_notify_digest_period(cfg, now) +
+                       (pv_time_t)cfg->email.digest.every,
+                   next);
+    fprintf(out, "e-mail digest of open alerts: %s, next at %s\n",
+            pv_buf_cstr(&sched), next);
+    fprintf(out, "  to:       %s\n",
+            rcpts.len ? pv_buf_cstr(&rcpts) : "(nobody)");
+    fprintf(out, "  signals:  ");
+    if (!cfg->email.digest.signals.count)
+        fprintf(out, "all");
+    for (size_t i = 0; i < cfg->email.digest.signals.count; i++)
+        fprintf(out, "%s%s", i ? ", " : "", cfg->email.digest.signals.items[i]);
+    fprintf(out,
+            "\n  severity: %s and above; newest %ld listed per signal; "
+            "%s\n",
+            digest_min_sev(cfg), cfg->email.digest.newest,
+            cfg->email.digest.send_empty
+                ? "an empty period mails \"no open alerts\""
+                : "an empty period mails nothing");
+    pv_buf_free(&sched);
+    pv_buf_free(&rcpts);
+}
+
 int64_t pv_notify_outbox_max(pv_notify *n)
 {
     if (!n)
@@ -1183,6 +1637,7 @@ static void pump(pv_notify *n)
      * (rows from other processes too, or from before the start). */
     if (pv_store_all_durable(n->store))
         pv_notify_durable(n, pv_notify_outbox_max(n));
+    queue_open_digest(n);
     pv_time_format(pv_store_now(n->store), now);
     if (sqlite3_prepare_v2(pv_store_db(n->store),
                            "SELECT id, channel, payload FROM outbox WHERE "
@@ -1350,6 +1805,13 @@ int pv_notify_open(const pv_config *cfg, pv_store *store, pv_alerts *alerts,
     pv_alerts_set_hook(alerts, on_alert, n);
     *out = n;
     return 0;
+}
+
+void pv_notify_set_config(pv_notify *n, const pv_config *cfg)
+{
+    if (!n)
+        return;
+    n->cfg = cfg;
 }
 
 void pv_notify_on_failure(pv_notify *n, pv_notify_fail_fn fn, void *ud)
@@ -1543,9 +2005,16 @@ int pv_notify_print_outbox(pv_store *s, FILE *out, const char *status)
         n++;
         /* The channel is "email:RCPTS" or "digest:RCPTS". */
         const char *ch = col(st, 5), *colon = strchr(ch, ':');
-        fprintf(out, "%-6lld %-6lld %-8s %-3d %-21s %-6.*s to %s%s%s\n",
-                (long long)sqlite3_column_int64(st, 0),
-                (long long)sqlite3_column_int64(st, 1), col(st, 2),
+        /* Alert 0: a digest of open alerts (email.digest), of no one
+         * alert. */
+        char alert[24];
+        if (sqlite3_column_int64(st, 1))
+            snprintf(alert, sizeof alert, "%lld",
+                     (long long)sqlite3_column_int64(st, 1));
+        else
+            snprintf(alert, sizeof alert, "-");
+        fprintf(out, "%-6lld %-6s %-8s %-3d %-21s %-6.*s to %s%s%s\n",
+                (long long)sqlite3_column_int64(st, 0), alert, col(st, 2),
                 sqlite3_column_int(st, 3), col(st, 4),
                 colon ? (int)(colon - ch) : 0, ch, colon ? colon + 1 : ch,
                 *col(st, 6) ? "  last error: " : "", col(st, 6));

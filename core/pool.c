@@ -6,6 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "faultsim.h"
+
+/* Sanitizer builds (CMake PV_SANITIZE / PV_TSAN define PV_SANITIZE; a
+ * compiler's own -fsanitize=address is seen too) hand every block to
+ * realloc and free, so that ASan sees each Lua allocation: a block reused
+ * from a free list is invisible to it (issue 20). */
+#if !defined(PV_SANITIZE) && defined(__SANITIZE_ADDRESS__)
+#define PV_SANITIZE 1
+#endif
+#if !defined(PV_SANITIZE) && defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define PV_SANITIZE 1
+#endif
+#endif
+#ifdef PV_SANITIZE
+#define POOLING 0
+#else
+#define POOLING 1
+#endif
+
 #define GRAIN 16
 #define CLASSES (PV_POOL_SMALL / GRAIN)
 #define SLAB_BYTES (64 * 1024)
@@ -66,10 +86,26 @@ static void small_free(pv_pool *p, void *b, size_t c)
     p->free[c] = b;
 }
 
+int pv_pool_pooling(void)
+{
+    return POOLING;
+}
+
 void *pv_pool_realloc(pv_pool *p, void *ptr, size_t osize, size_t nsize)
 {
     if (!ptr)
         osize = 0;
+    /* Fault injection (faultsim.h): a growing allocation may fail; Lua
+     * never expects a shrink to. */
+    if (pv_faultsim_on && nsize > osize && pv_faultsim_fail(PV_FAULT_LUA))
+        return NULL;
+    if (!POOLING) {
+        if (nsize == 0) {
+            free(ptr);
+            return NULL;
+        }
+        return realloc(ptr, nsize);
+    }
     int old_small = ptr && osize <= PV_POOL_SMALL;
     if (nsize == 0) {
         if (old_small)

@@ -8,6 +8,11 @@
  * given back only by pv_pool_free, so the pool's footprint is its owner's
  * peak of small blocks. It does no accounting of limits (the caller does)
  * and no locking: one pool, one thread at a time.
+ *
+ * In sanitizer builds (PV_SANITIZE) there is no pooling: every block goes
+ * straight to realloc and free, so that ASan sees each one. Every growing
+ * allocation is offered to fault injection first (faultsim.h,
+ * PV_FAULT_LUA).
  */
 #ifndef PV_POOL_H
 #define PV_POOL_H
@@ -31,6 +36,10 @@ void *pv_pool_realloc(pv_pool *p, void *ptr, size_t osize, size_t nsize);
 /* Frees the pool and every slab: blocks still allocated from it are gone.
  * Call it after lua_close. NULL is allowed. */
 void pv_pool_free(pv_pool *p);
+
+/* 1 when blocks are pooled, 0 in sanitizer builds (every block is a
+ * malloc of its own; pv_pool_slab_bytes stays 0). */
+int pv_pool_pooling(void);
 
 /* Bytes held in slabs (for tests and RSS reasoning). */
 size_t pv_pool_slab_bytes(const pv_pool *p);

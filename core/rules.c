@@ -52,6 +52,7 @@ struct rule {
     double every;      /* seconds; 0 = not scheduled */
     pv_time_t next_due;
     uint64_t calls, nanos;   /* for PVWATCH_PROFILE */
+    uint64_t failures;       /* calls that ended in an error or a kill */
     pv_metrics_rule *metric; /* its counters in /metrics (metrics.h) */
 };
 
@@ -745,12 +746,14 @@ static int read_source(const char *path, char **out, size_t *len, char *why,
                        size_t whycap);
 
 /* require(name) inside the sandbox: only text files from the scripts
- * directories, loaded into the sandbox environment, each once. */
+ * directories, loaded into the sandbox environment, each once. A third
+ * argument true makes a missing module nil instead of an error. */
 static int prim_require(lua_State *L)
 {
     pv_rules *r = rules_of(L);
     const char *name = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    int optional = lua_toboolean(L, 3); /* before the stack grows */
     if (!valid_module_name(name))
         return luaL_error(L, "module '%s': not a valid module name", name);
     lua_getfield(L, LUA_REGISTRYINDEX, "pv.loaded");
@@ -791,6 +794,12 @@ static int prim_require(lua_State *L)
         }
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, name);
+        return 1;
+    }
+    /* prim.require(name, env, true): an optional module (the site
+     * module, rules_api.lua) that is not there is nil, not an error. */
+    if (optional) {
+        lua_pushnil(L);
         return 1;
     }
     return luaL_error(L, "module '%s' not found in the scripts directories",
@@ -1343,13 +1352,14 @@ void pv_rules_free(pv_rules *r)
     for (size_t i = 0; prof && *prof == '1' && i < r->nrules; i++)
         if (r->rules[i].calls || r->rules[i].skips)
             pv_info("profile: %-36s %10llu calls %9.3f s %8.2f us/call, "
-                    "%llu spared by the gate",
+                    "%llu spared by the gate, %llu failed",
                     r->rules[i].name, (unsigned long long)r->rules[i].calls,
                     r->rules[i].nanos / 1e9,
                     r->rules[i].calls
                         ? r->rules[i].nanos / 1e3 / r->rules[i].calls
                         : 0.0,
-                    (unsigned long long)r->rules[i].skips);
+                    (unsigned long long)r->rules[i].skips,
+                    (unsigned long long)r->rules[i].failures);
     for (size_t i = 0; i < r->nerrs; i++) {
         err_flush(&r->errs[i], 0);
         err_class_free(&r->errs[i]);
@@ -1608,9 +1618,9 @@ static void err_log(pv_rules *r, const struct rule *ru,
         err_class_free(&r->errs[old]);
         r->errs[old] = r->errs[--r->nerrs];
     }
-    pv_error("rule %s failed on %s %s (id %lld) of patient %s: %s", ru->name,
-             f->kind, f->code ? f->code : "", (long long)f->id,
-             f->patient_id ? f->patient_id : "-", err);
+    pv_error("rule %s failed on %s%s%s (id %lld) of patient %s: %s", ru->name,
+             f->kind, f->code && *f->code ? " " : "", f->code ? f->code : "",
+             (long long)f->id, f->patient_id ? f->patient_id : "-", err);
     c = &r->errs[r->nerrs];
     c->rule = strdup(ru->name);
     c->what = strndup(err, first);
@@ -2036,6 +2046,8 @@ static int run_call(pv_rules *r, struct call *c, const struct fact_ref *f,
     uint64_t took = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
                                (t1.tv_nsec - t0.tv_nsec));
     mru->nanos += took;
+    if (outcome != PV_RULE_OK)
+        mru->failures++;
     pv_metrics_rule_call(ru->metric, took, outcome);
     return rc;
 }
@@ -2242,6 +2254,7 @@ static int gate_skip(pv_rules *r, const struct rule *ru, const char *patient)
         return 0;
     r->stats.gated++;
     ((struct rule *)ru)->skips++;
+    pv_metrics_rule_gated(ru->metric);
     return 1;
 }
 

@@ -22,7 +22,8 @@ local pcall, rawget, rawset, table_pack, table_unpack =
 -- was there when its metatable was set. (Labs and patients use metatables
 -- no rule can reach: see ObsMT below.)
 local setmetatable_unguarded = setmetatable
-local function setmetatable(t, mt)
+-- Shadows the local above on purpose: every setmetatable below is this one.
+local function setmetatable(t, mt) -- luacheck: ignore 411
     rawset(mt, "__gc", nil)
     return setmetatable_unguarded(t, mt)
 end
@@ -267,7 +268,7 @@ env.coroutine = copy(coroutine)
 -- a fresh count: a rule resuming many short coroutines would never be
 -- charged. So every resume costs one hook step of the budget up front.
 do
-    local co_resume, co_wrap, co_create = coroutine.resume, coroutine.wrap, coroutine.create
+    local co_resume, co_create = coroutine.resume, coroutine.create
     env.coroutine.resume = function(co, ...)
         prim.charge()
         return co_resume(co, ...)
@@ -296,7 +297,7 @@ do
 
     local function len_of(t, fname)
         local n = tointeger(#t)
-        if not n then error("object length is not an integer", 3) end
+        if not n then error("table." .. fname .. ": object length is not an integer", 3) end
         return n
     end
     local function int_arg(v, i, fname)
@@ -469,8 +470,37 @@ env.load = function(chunk, name, mode, e)
     return load(chunk, name, "t", e or env)
 end
 
+-- The site module (issue 21, docs/rules.md "Site code sets"): a module
+-- named "site" in a scripts directory, if there is one, is loaded right
+-- after scripts/codes.lua, in every plugin's state, and may call
+-- codes.extend; then the code sets are sealed (codes.seal). So every rule,
+-- and the gate in rules.c (host.gate_match), sees the same extended sets,
+-- and no plugin can change them for itself. An error in the site module
+-- is a load error of every plugin that uses the codes.
+local codes_sealed, site_error = false, nil
+local function require_module(name)
+    local m = prim.require(name, env)
+    if name == "codes" then
+        if site_error then error(site_error, 0) end
+        if not codes_sealed then
+            codes_sealed = true
+            if type(m) == "table" then
+                -- A failure is remembered: the codes are never handed out
+                -- without the site's extensions.
+                local ok, err = pcall(prim.require, "site", env, true)
+                if not ok then
+                    site_error = "site module: " .. tostring(err)
+                    error(site_error, 0)
+                end
+                if type(m.seal) == "function" then m.seal() end
+            end
+        end
+    end
+    return m
+end
+
 env.require = function(name)
-    return prim.require(name, env)
+    return require_module(name)
 end
 
 ----------------------------------------------------------------------------
@@ -496,7 +526,10 @@ end
 local codes_module
 local function codes()
     if codes_module == nil then
-        local ok, m = pcall(prim.require, "codes", env)
+        local ok, m = pcall(require_module, "codes")
+        if not ok and not tostring(m):find("module 'codes' not found", 1, true) then
+            error(m, 0) -- a broken codes.lua or site module: say so
+        end
         codes_module = ok and type(m) == "table" and m or false
     end
     return codes_module or nil
@@ -515,7 +548,9 @@ local function expand(spec, out, kind)
     if type(spec) ~= "string" then
         error("a code must be a string, got " .. type(spec), 3)
     end
-    local m = codes()
+    -- Only a lower-case word can be a set name: literal codes do not load
+    -- scripts/codes.lua (a small rule's state stays small).
+    local m = spec:match("^[a-z_]+$") and codes() or nil
     local set
     if m then
         if kind == "lab" and m.loinc_set then set = m.loinc_set(spec) end
@@ -775,6 +810,7 @@ env.pv = pv
 -- alert with it that pv.alert never checked (issue 22 items 2 and 5).
 -- Their metatables are closed (__metatable), and what C reads are plain
 -- copies that host code makes.
+local trigger_codes, trigger_drugs -- defined with pv.rule below
 local made_rules = setmetatable({}, { __mode = "k" })
 local made_alerts = setmetatable({}, { __mode = "k" })
 local RuleMT = { __name = "pv.rule", __metatable = false }
@@ -816,6 +852,77 @@ local function trigger_text(spec)
     return table_concat(parts, "; ")
 end
 
+-- Triggers that can never fire are load errors (issue 21): an empty
+-- name or code, an empty list, an unknown set name, a drug no code set
+-- knows. The message names the rule; pv.rule's error names the file.
+local function where_stripped(msg)
+    return (tostring(msg):gsub("^[^\n]-:%d+: ", ""))
+end
+
+local function trigger_list(spec, field, what)
+    if type(spec) == "string" then spec = { spec } end
+    if type(spec) ~= "table" then
+        error(string_format("%s: on.%s must be a name or a list of them, not %s",
+            what, field, type(spec)), 4)
+    end
+    if rawlen(spec) == 0 then
+        error(string_format("%s: on.%s is an empty list: the trigger could never fire",
+            what, field), 4)
+    end
+    for i = 1, rawlen(spec) do
+        local v = rawget(spec, i)
+        if type(v) ~= "string" then
+            error(string_format("%s: on.%s[%d] must be a string, not %s", what, field, i,
+                type(v)), 4)
+        end
+        if not v:find("%S") then
+            error(string_format("%s: on.%s%s is empty: the trigger could never fire",
+                what, field, rawlen(spec) > 1 and "[" .. i .. "]" or ""), 4)
+        end
+    end
+    return spec
+end
+
+-- on.lab / on.event: codes and set names, expanded.
+function trigger_codes(spec, kind, what)
+    if spec == nil then return nil end
+    local list = trigger_list(spec, kind, what)
+    for i = 1, #list do
+        -- A broken codes.lua or site module says so itself, unwrapped.
+        if list[i]:match("^[a-z_]+$") then codes() break end
+    end
+    local ok, out = pcall(expand, list, nil, kind)
+    if not ok then
+        error(string_format("%s: on.%s: %s", what, kind, where_stripped(out)), 3)
+    end
+    if #out == 0 then
+        error(string_format("%s: on.%s names no code: the trigger could never fire",
+            what, kind), 3)
+    end
+    return out
+end
+
+-- on.exposure: drug names (and drug sets) scripts/codes.lua knows.
+function trigger_drugs(spec, what)
+    if spec == nil then return nil end
+    local list = trigger_list(spec, "exposure", what)
+    local m = codes()
+    local out = {}
+    for i = 1, rawlen(list) do
+        local name = rawget(list, i)
+        if m and m.drug_known and not m.drug_known(name) then
+            error(string_format("%s: on.exposure '%s' is a drug no code set knows "
+                .. "(scripts/codes.lua): the trigger would match only drug text "
+                .. "containing it; check the spelling, or add the drug in the "
+                .. "site module: codes.extend(\"drugs\", { { name = \"%s\", atc = "
+                .. "{ ... } } }) (docs/rules.md, \"Site code sets\")",
+                what, name, name:lower()), 3)
+        end
+        out[i] = name
+    end
+    return out
+end
+
 --- pv.rule { name, signal, description, label, severities,
 ---           on = { lab|event|exposure = codes }, every, when }
 function pv.rule(spec)
@@ -840,7 +947,8 @@ function pv.rule(spec)
         local names = {}
         for i, v in ipairs(spec.severities) do
             if not SEVERITY[v] then
-                error(string_format("%s: severities[%d] must be low, medium, high or critical, not '%s'",
+                error(string_format(
+                    "%s: severities[%d] must be low, medium, high or critical, not '%s'",
                     what, i, tostring(v)), 2)
             end
             names[i] = v
@@ -870,13 +978,16 @@ function pv.rule(spec)
         if type(spec.on) ~= "table" then error(what .. ": 'on' must be a table", 2) end
         for k in pairs(spec.on) do
             if k ~= "lab" and k ~= "event" and k ~= "exposure" then
-                error(string_format("%s: unknown trigger '%s' (lab, event, exposure)", what, tostring(k)), 2)
+                error(string_format("%s: unknown trigger '%s' (lab, event, exposure)", what,
+                    tostring(k)), 2)
             end
         end
-        r.labs = spec.on.lab and expand(spec.on.lab) or nil
-        r.events = spec.on.event and expand(spec.on.event, nil, "event") or nil
-        if spec.on.exposure ~= nil then
-            r.exposures = type(spec.on.exposure) == "table" and spec.on.exposure or { spec.on.exposure }
+        r.labs = trigger_codes(spec.on.lab, "lab", what)
+        r.events = trigger_codes(spec.on.event, "event", what)
+        r.exposures = trigger_drugs(spec.on.exposure, what)
+        if not (r.labs or r.events or r.exposures) then
+            error(what .. ": 'on' names no trigger (lab, event, exposure): the "
+                .. "rule could never run", 2)
         end
     end
     if spec.every ~= nil then
@@ -896,7 +1007,8 @@ function pv.alert(a)
     if type(a) ~= "table" then error("pv.alert takes a table", 2) end
     check_field(a, "severity", "string", true, "pv.alert")
     if not SEVERITY[a.severity] then
-        error("pv.alert: severity must be low, medium, high or critical, not '" .. a.severity .. "'", 2)
+        error("pv.alert: severity must be low, medium, high or critical, not '"
+            .. a.severity .. "'", 2)
     end
     check_field(a, "title", "string", true, "pv.alert")
     check_field(a, "grade", "number", false, "pv.alert")
@@ -946,7 +1058,8 @@ pv.exposure = { washout_days = settings.washout_days,
 pv.state = {
     get = function(key) return prim.state_get(tostring(key)) end,
     set = function(key, value)
-        if value ~= nil and type(value) ~= "string" and type(value) ~= "number" and type(value) ~= "boolean" then
+        if value ~= nil and type(value) ~= "string" and type(value) ~= "number"
+            and type(value) ~= "boolean" then
             error("pv.state.set: value must be a string, number or boolean", 2)
         end
         prim.state_set(tostring(key), value ~= nil and tostring(value) or nil)
@@ -999,7 +1112,8 @@ end
 function host.register(result, file)
     if made_rules[result] then return { record(result, file) } end
     if type(result) ~= "table" then
-        error(string_format("%s must return pv.rule{...} or a list of them, not %s", file, type(result)), 0)
+        error(string_format("%s must return pv.rule{...} or a list of them, not %s", file,
+            type(result)), 0)
     end
     local list = {}
     for i = 1, rawlen(result) do
@@ -1022,7 +1136,8 @@ local function normalise(rule, a, fact)
     -- have changed them since; C checks again what it stores.
     local sev, title = rawget(a, "severity"), rawget(a, "title")
     if not SEVERITY[sev] then
-        error(string_format("rule %s: alert severity must be low, medium, high or critical, not '%s'",
+        error(string_format(
+            "rule %s: alert severity must be low, medium, high or critical, not '%s'",
             rule.name, tostring(sev)), 0)
     end
     if type(title) ~= "string" then
@@ -1064,7 +1179,8 @@ function host.call(rule, kind, fact)
         if kind == "exposure" then fact.at = fact.start end
         if kind == "event" then fact.at = fact.onset end
     end
-    local patient = setmetatable_unguarded({ id = fact and fact.patient_id, _at = fact and fact.at }, PatientMT)
+    local patient = setmetatable_unguarded({ id = fact and fact.patient_id,
+        _at = fact and fact.at }, PatientMT)
     if kind == "exposure" and rule.exposures then
         local wanted = false
         for _, d in ipairs(rule.exposures) do

@@ -42,6 +42,7 @@ enum stmt {
     S_STATE_DEL,
     S_MSG_REKEY,
     S_MSG_HASH,
+    S_MSG_HASH_GET,
     S_OBS_SUPERSEDE,
     S_SAVEPOINT,
     S_RELEASE,
@@ -119,6 +120,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_STATE_DEL] = "DELETE FROM rule_state WHERE rule = ? AND key = ?",
     [S_MSG_REKEY] = "UPDATE messages SET control_id = ? WHERE id = ?",
     [S_MSG_HASH] = "UPDATE messages SET content_sha256 = ? WHERE id = ?",
+    [S_MSG_HASH_GET] = "SELECT content_sha256, raw FROM messages WHERE id = ?",
     [S_OBS_SUPERSEDE] = "UPDATE observations SET status = ?1 WHERE "
                         "patient_id = ?2 AND code = ?3 AND observed_at = ?4 "
                         "AND status NOT IN ('D', 'W') "
@@ -175,6 +177,7 @@ struct pv_store {
     sqlite3_stmt *labs_by_code[LABS_MAX_CODES + 1]; /* see pv_store_labs */
     sqlite3_stmt *cursor; /* the history query stepping (each_row) */
     int in_tx;
+    int committing; /* pv_store_commit's COMMIT is stepping (no_autocommit) */
     pv_time_t fixed_clock;
     uint64_t exposure_gen;
     struct checkpointer *ckpt; /* NULL: in memory, or SQLite checkpoints */
@@ -741,7 +744,26 @@ int pv_store_lock(const char *path, int exclusive, int *fd_out, long *holder,
     return 0;
 }
 
+/* The commit hook (faultsim, issue 20): SQLite may roll a transaction
+ * back by itself when a statement fails (out of memory, I/O error, disk
+ * full). The pipeline's next writes would then each commit on their own
+ * (autocommit): facts of a file or message that was never acknowledged,
+ * pointing at a message row that was rolled back. While the store has a
+ * transaction open, only its own COMMIT may commit; any other commit is
+ * turned into a rollback, so the statement fails and the unit with it. */
+static int no_autocommit(void *ud)
+{
+    const pv_store *s = ud;
+    return s->in_tx && !s->committing;
+}
+
 int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
+{
+    return pv_store_open_with(path, 1, out, err, errcap);
+}
+
+int pv_store_open_with(const char *path, int walbuf, pv_store **out, char *err,
+                       size_t errcap)
 {
     *out = NULL;
     int memory = strcmp(path, ":memory:") == 0;
@@ -785,8 +807,10 @@ int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
         memcpy(s->wal_path, path, n);
         memcpy(s->wal_path + n, "-wal", 5);
     }
-    /* The WAL's frames are written one commit at a time (walbuf.h). */
-    const char *vfs = pv_walbuf_register() == 0 ? PV_WALBUF_VFS : NULL;
+    /* The WAL's frames are written one commit at a time (walbuf.h),
+     * unless the config says database.walbuf = false. */
+    const char *vfs =
+        walbuf && pv_walbuf_register() == 0 ? PV_WALBUF_VFS : NULL;
     int rc = sqlite3_open_v2(
         path, &s->db,
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
@@ -798,6 +822,7 @@ int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap)
     }
     sqlite3_busy_timeout(s->db, 5000);
     sqlite3_extended_result_codes(s->db, 0);
+    sqlite3_commit_hook(s->db, no_autocommit, s);
     rc = exec_sql(s,
                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                   "PRAGMA cache_size=-16000; PRAGMA temp_store=MEMORY",
@@ -940,7 +965,9 @@ int pv_store_commit(pv_store *s)
      * nothing more may be committed into it and acknowledged. */
     if (pv_store_check(s) && !s->accept_gone)
         return PV_EGONE;
+    s->committing = 1;
     int rc = step_done(s, s->stmt[S_COMMIT]);
+    s->committing = 0;
     pv_metrics_db_write(rc == 0); /* /readyz */
     if (!rc)
         s->in_tx = 0;
@@ -1112,6 +1139,37 @@ int pv_store_message_set_hash(pv_store *s, int64_t id, const char *hex)
     if (b != SQLITE_OK)
         return bind_failed(s, st, b);
     return step_done(s, st);
+}
+
+int pv_store_message_hash(pv_store *s, int64_t id,
+                          void (*hash_raw)(const char *raw, size_t len,
+                                           char hex[65]),
+                          char hex[65])
+{
+    hex[0] = '\0';
+    sqlite3_stmt *st = fresh(s->stmt[S_MSG_HASH_GET]);
+    int b = sqlite3_bind_int64(st, 1, id);
+    if (b != SQLITE_OK)
+        return bind_failed(s, st, b);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *have = (const char *)sqlite3_column_text(st, 0);
+        if (have) {
+            snprintf(hex, 65, "%s", have);
+        } else {
+            /* Stored before migration 0006: no hash, hash the bytes. */
+            const void *raw = sqlite3_column_blob(st, 1);
+            int n = sqlite3_column_bytes(st, 1);
+            hash_raw(raw ? raw : "", raw ? (size_t)n : 0, hex);
+        }
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = PV_ENOTFOUND;
+    } else {
+        rc = db_err(s, rc);
+    }
+    fresh(st);
+    return rc;
 }
 
 int pv_store_obs_supersede(pv_store *s, const char *patient, const char *code,

@@ -1,12 +1,18 @@
 /* store: the SQLite database: opening, migrations, transactions, the
  * writes of facts and messages, and the history queries rules ask for.
  *
- * One connection, owned by the loop thread (there is one writer). Opening
- * applies the embedded migrations of db/migrations in order and sets WAL
- * mode, synchronous=FULL (an ACK means on disk) and a busy timeout. A new
- * database file is created with mode 0600. Other modules (alerts, notify,
- * tail) prepare their own statements on pv_store_db(). Does not know about
- * Lua, feeds or alerts. */
+ * One writing connection, owned by the loop thread (there is one writer);
+ * a file database also has the checkpoint thread's own connection, which
+ * only checkpoints (struct checkpointer in store.c), and pv_store_sync_wal
+ * may run on another thread (libuv's pool, for MLLP's relaxed commits).
+ * Opening applies the embedded migrations of db/migrations in order and
+ * sets WAL mode, synchronous=FULL (an ACK means on disk), a busy timeout
+ * and, unless database.walbuf = false, the gathering WAL VFS (walbuf.h).
+ * A new database file is created with mode 0600; every commit first checks
+ * that the file is still the one opened (pv_store_check). Other modules
+ * (alerts, notify, tail, ingest, the CLI commands) still prepare their own
+ * statements on pv_store_db(): moving them here is issue 20 part 3. Does
+ * not know about Lua or feeds. */
 #ifndef PV_STORE_H
 #define PV_STORE_H
 
@@ -22,6 +28,11 @@ typedef struct pv_store pv_store;
  * private in-memory one. On failure returns a negative code and writes a
  * sentence into err. The caller frees the store with pv_store_close(). */
 int pv_store_open(const char *path, pv_store **out, char *err, size_t errcap);
+/* The same, choosing whether the connection writes its WAL through the
+ * gathering VFS (walbuf != 0, what pv_store_open does; walbuf.h) or
+ * SQLite's default VFS (the config's database.walbuf = false). */
+int pv_store_open_with(const char *path, int walbuf, pv_store **out, char *err,
+                       size_t errcap);
 void pv_store_close(pv_store *s);
 
 /* WAL checkpoints of a database file run on a thread of the store's own
@@ -142,6 +153,13 @@ int pv_store_obs_supersede(pv_store *s, const char *patient, const char *code,
                            const char *only, int *count);
 /* Records a stored message's content hash (messages.content_sha256). */
 int pv_store_message_set_hash(pv_store *s, int64_t id, const char *hex);
+/* The content hash (hex) of stored message 'id' into hex; a row stored
+ * before migration 0006 has none, and hash_raw computes it from the raw
+ * bytes. Returns 0, PV_ENOTFOUND (no such message) or an error. */
+int pv_store_message_hash(pv_store *s, int64_t id,
+                          void (*hash_raw)(const char *raw, size_t len,
+                                           char hex[65]),
+                          char hex[65]);
 int pv_store_add_exposure(pv_store *s, const pv_exposure *e, int64_t *id);
 /* Ends the patient's exposures of an order, the same placer or filler
  * order number (either may be NULL, not both), that started by 'at' and

@@ -60,6 +60,12 @@ void pv_web_esc(pv_buf *b, const char *s);
  * byte but A-Z a-z 0-9 - . _ ~ becomes %XX (pages). */
 void pv_web_url_esc(pv_buf *b, const char *s);
 
+/* 1 when s is a path on this site to go back to after the login (the
+ * login form's next): "/" then no '/' or '\\' (never "//host", which a
+ * browser takes for another site), no control characters, spaces or
+ * backslashes, at most 900 bytes. 0 otherwise (NULL, "", "http://..."). */
+int pv_web_local_path(const char *s);
+
 /* The pages. Each returns 0 and fills resp (status, body), or -1 on an
  * internal error (resp->status 500 with a page that says what failed). */
 int pv_web_worklist(const pv_web_req *r, pv_web_resp *resp); /* GET / */
@@ -68,8 +74,10 @@ int pv_web_alert(const pv_web_req *r, int64_t id,
 int pv_web_patient(const pv_web_req *r, const char *patient_id,
                    pv_web_resp *resp);                    /* /patients/ID */
 int pv_web_rules(const pv_web_req *r, pv_web_resp *resp); /* GET /rules */
+/* GET /login; the form carries the request's next= when it is a local
+ * path (pv_web_local_path), so the login leads back there. */
 int pv_web_login_page(const pv_web_req *r, const char *error,
-                      pv_web_resp *resp); /* GET /login */
+                      pv_web_resp *resp);
 /* A page for 400/403/404 with a sentence saying why. */
 void pv_web_error_page(const pv_web_req *r, int status, const char *why,
                        pv_web_resp *resp);

@@ -7,8 +7,10 @@
  * (chart.h), go into {{raw:name}}. Links built from ids are
  * percent-encoded (pv_web_url_esc) and then escaped like any value.
  *
- * Called from several console threads at once: no static mutable state;
- * the statements are prepared per call on the thread's own connection. */
+ * Called from several console threads at once: no static mutable state
+ * here (the costly pages' content is kept by web_cache.h, under its own
+ * mutex); the statements are prepared per call on the thread's own
+ * connection. */
 #include "web.h"
 
 #include <inttypes.h>
@@ -21,6 +23,7 @@
 #include "chart.h"
 #include "rule_stats.h"
 #include "tmpl.h"
+#include "web_cache.h"
 
 enum { ERRCAP = 512, PAGE_ROWS = 50, MAX_PARAM = 256, LIST_ROWS = 500 };
 
@@ -260,6 +263,19 @@ static void query_add(pv_buf *q, int *first, const char *name,
     pv_buf_puts(q, name);
     pv_buf_puts(q, "=");
     pv_web_url_esc(q, value);
+}
+
+/* The cache key of a page's content (web_cache.h): the database file,
+ * the page, its canonical query; and the database's version in ver. 1 when
+ * the page may be cached (not for a database without a file name). */
+static int cache_key(const pv_web_req *r, const char *page, const char *query,
+                     pv_buf *key, char ver[64])
+{
+    const char *file = r->db ? sqlite3_db_filename(r->db, "main") : NULL;
+    if (!file || !*file || pv_web_cache_version(r->db, ver))
+        return 0;
+    pv_buf_printf(key, "%s\n%s\n%s", file, page, query ? query : "");
+    return pv_buf_ok(key);
 }
 
 /* ---- layout and the error page ---- */
@@ -772,6 +788,26 @@ int pv_web_worklist(const pv_web_req *r, pv_web_resp *resp)
            content = PV_BUF_INIT;
     sqlite3_stmt *st = NULL;
     int n = 0, rc;
+    /* A grouped page reads every alert the filter matches: its content is
+     * kept a few seconds (web_cache.h), keyed by the filter and page. */
+    pv_buf ckey = PV_BUF_INIT;
+    char cver[64];
+    int cached = 0;
+    if (f.group_by != GROUP_NONE) {
+        pv_buf cq = PV_BUF_INIT;
+        filter_query(&cq, &f, 1, NULL, NULL);
+        pv_buf_puts(&cq, "\nafter=");
+        pv_buf_puts(&cq, f.after ? f.after : "");
+        cached = pv_buf_ok(&cq) &&
+                 cache_key(r, "worklist", pv_buf_cstr(&cq), &ckey, cver);
+        pv_buf_free(&cq);
+        if (cached && pv_web_cache_get(pv_buf_cstr(&ckey), cver, &content)) {
+            rc = finish(r, resp, 200, "Worklist", &content, err);
+            pv_buf_free(&ckey);
+            pv_buf_free(&content);
+            return rc ? internal(r, resp, "worklist", err) : 0;
+        }
+    }
     worklist_sql(&sql, &f);
     rc = oom(&sql, err) || prep(r->db, pv_buf_cstr(&sql), &st, err);
     if (!rc) {
@@ -844,8 +880,11 @@ int pv_web_worklist(const pv_web_req *r, pv_web_resp *resp)
                          R("first", pv_buf_cstr(&first)),
                          R("next", pv_buf_cstr(&next))),
                     err);
+    if (!rc && cached && pv_buf_ok(&content))
+        pv_web_cache_put(pv_buf_cstr(&ckey), cver, content.ptr, content.len);
     if (!rc)
         rc = finish(r, resp, 200, "Worklist", &content, err);
+    pv_buf_free(&ckey);
     pv_buf_free(&sql);
     pv_buf_free(&rows);
     pv_buf_free(&body);
@@ -947,20 +986,23 @@ static int trail_html(sqlite3 *db, int64_t id, pv_buf *out, char *err)
 }
 
 /* The action forms a user may use on an alert in this status: none for a
- * viewer, none once closed. */
+ * viewer; once closed, only the comment (pv_alerts_do takes a comment in
+ * any status: on a closed alert it is for hand-over and review). */
 static int forms_html(const pv_web_req *r, int64_t id, const char *status,
                       const char *assignee, pv_buf *out, char *err)
 {
     const pv_web_user *u = r->user;
-    if (!u || strcmp(u->role, "viewer") == 0 || !status ||
-        strcmp(status, "closed") == 0)
+    if (!u || strcmp(u->role, "viewer") == 0 || !status)
         return 0;
+    int closed = strcmp(status, "closed") == 0;
     static const char *const actions[] = {"ack", "assign", "comment", "close"};
     pv_buf forms = PV_BUF_INIT, url = PV_BUF_INIT, outcomes = PV_BUF_INIT;
     int rc = 0;
     for (size_t i = 0; !rc && i < sizeof actions / sizeof actions[0]; i++) {
         const char *a = actions[i];
         if (strcmp(a, "ack") == 0 && strcmp(status, "open") != 0)
+            continue;
+        if (closed && strcmp(a, "comment") != 0)
             continue;
         char rid[33], tname[32];
         rc = request_id(rid, err);
@@ -1332,9 +1374,21 @@ int pv_web_rules(const pv_web_req *r, pv_web_resp *resp)
                           resp);
         return 0;
     }
+    /* The statistics read every alert: the content is kept a few seconds
+     * (web_cache.h). */
+    pv_buf ckey = PV_BUF_INIT, content = PV_BUF_INIT;
+    char cver[64];
+    int cached = cache_key(r, "rules", since, &ckey, cver);
+    if (cached && pv_web_cache_get(pv_buf_cstr(&ckey), cver, &content)) {
+        int frc = finish(r, resp, 200, "Rule quality", &content, err);
+        pv_buf_free(&ckey);
+        pv_buf_free(&content);
+        return frc ? internal(r, resp, "rules", err) : 0;
+    }
     pv_rule_stat *stats = NULL;
     size_t n = 0;
     if (pv_rule_stats(r->db, since, &stats, &n) != 0) {
+        pv_buf_free(&ckey);
         snprintf(err, sizeof err, "rule statistics: %s", sqlite3_errmsg(r->db));
         return internal(r, resp, "rules", err);
     }
@@ -1342,7 +1396,7 @@ int pv_web_rules(const pv_web_req *r, pv_web_resp *resp)
     while (nout < 16 && pv_alert_outcomes[nout])
         nout++;
     pv_buf heads = PV_BUF_INIT, rows = PV_BUF_INIT, cells = PV_BUF_INIT,
-           href = PV_BUF_INIT, content = PV_BUF_INIT;
+           href = PV_BUF_INIT;
     int rc = 0;
     for (size_t k = 0; !rc && k < nout; k++) {
         const char *label = pv_alert_outcome_label(pv_alert_outcomes[k]);
@@ -1398,8 +1452,11 @@ int pv_web_rules(const pv_web_req *r, pv_web_resp *resp)
                          R("outcome_heads", pv_buf_cstr(&heads)),
                          R("rows", pv_buf_cstr(&rows))),
                     err);
+    if (!rc && cached && pv_buf_ok(&content))
+        pv_web_cache_put(pv_buf_cstr(&ckey), cver, content.ptr, content.len);
     if (!rc)
         rc = finish(r, resp, 200, "Rule quality", &content, err);
+    pv_buf_free(&ckey);
     free(stats);
     pv_buf_free(&heads);
     pv_buf_free(&rows);
@@ -1411,6 +1468,16 @@ int pv_web_rules(const pv_web_req *r, pv_web_resp *resp)
 
 /* ---- the login page ---- */
 
+int pv_web_local_path(const char *s)
+{
+    if (!s || s[0] != '/' || s[1] == '/' || s[1] == '\\' || strlen(s) > 900)
+        return 0;
+    for (const char *q = s; *q; q++)
+        if ((unsigned char)*q < 0x21 || *q == 0x7f || *q == '\\')
+            return 0;
+    return 1;
+}
+
 int pv_web_login_page(const pv_web_req *r, const char *error, pv_web_resp *resp)
 {
     char err[ERRCAP] = "";
@@ -1418,9 +1485,14 @@ int pv_web_login_page(const pv_web_req *r, const char *error, pv_web_resp *resp)
     int rc = 0;
     if (error && *error)
         rc = render(&msg, "login_error.html", VARS(T("message", error)), err);
+    /* Where the login leads: the page asked for (GET /login?next=, or the
+     * form's own field when a failed login shows the form again). */
+    const char *next = r ? param(r, "next") : NULL;
+    if (!pv_web_local_path(next))
+        next = "";
     if (!rc)
-        rc = render(&content, "login.html", VARS(R("error", pv_buf_cstr(&msg))),
-                    err);
+        rc = render(&content, "login.html",
+                    VARS(R("error", pv_buf_cstr(&msg)), T("next", next)), err);
     /* The login page never shows who is logged in, even if someone is. */
     pv_web_req anon = {0};
     if (r)

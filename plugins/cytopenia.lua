@@ -11,7 +11,8 @@
 --
 -- Facts may arrive in any order: a lab is judged when it arrives if the
 -- exposure is known, and an exposure that arrives later looks back at the
--- labs its window covers, so the alerts are the same either way.
+-- labs its window covers, so the alerts are the same either way
+-- (pack.when_exposed, scripts/pack.lua).
 --
 -- Further down: baricitinib.lymphopenia, .anemia, .thrombocytopenia
 -- (CTCAE v5 grade >= 2 while exposed) and .initiation_blocked (a course
@@ -24,16 +25,17 @@ local fmt, dose_text, void = pack.fmt, pack.dose_text, pack.void
 
 local SEVERITY = { [2] = "medium", [3] = "high", [4] = "critical" }
 
--- The alert for one ANC result, or nil.
+-- The alert for one ANC result, nil, or nil and why it cannot be graded.
 local function assess(obs, exposure, patient)
   if obs.value == nil then return nil end
   -- An ANC that cannot be graded (a unit CTCAE has no band for, a %) is
-  -- an error for the engine alert, never a silent pass.
+  -- an error for the engine alert, never a silent pass (pack.judge and
+  -- pack.look_back raise the message).
   local grade, why = ctcae.grade("neutrophil_count_decreased", obs)
   if not grade then
-    error(("baricitinib.neutropenia cannot grade ANC %s %s (LOINC %s): %s")
-      :format(tostring(obs.value), tostring(obs.unit), tostring(obs.code),
-        why), 0)
+    return nil, ("baricitinib.neutropenia cannot grade ANC %s %s (LOINC %s): "
+      .. "%s"):format(tostring(obs.value), tostring(obs.unit),
+      tostring(obs.code), why)
   end
   if grade < 2 then return nil end
   local anc = obs:value_in("cells/mm3")
@@ -66,25 +68,9 @@ local neutropenia = pv.rule {
   description = "ANC of CTCAE v5 grade >= 2 while exposed to baricitinib",
   -- LOINC 751-8, 26499-4, 753-4 (domain §3.1)
   on = { lab = "neutrophils", exposure = "baricitinib" },
-  when = function(fact, patient)
-    if fact.kind == "lab" then
-      local exposed, exposure = patient:exposed("baricitinib", fact.at)
-      if exposed then return assess(fact, exposure, patient) end
-      return nil
-    end
-    -- A new exposure: judge the ANC results it covers, oldest first, so
-    -- the alert opens at the first grade and escalates as it would have.
-    local alerts = {}
-    local labs = patient:labs("neutrophils", { since = fact.start })
-    for i = #labs, 1, -1 do
-      local obs = labs[i]
-      local exposed, exposure = patient:exposed("baricitinib", obs.at)
-      if exposed and exposure.id == fact.id then
-        alerts[#alerts + 1] = assess(obs, exposure, patient)
-      end
-    end
-    return alerts
-  end,
+  -- A new exposure judges the ANC results it covers, oldest first, so the
+  -- alert opens at the first grade and escalates as it would have.
+  when = pack.when_exposed { labs = "neutrophils", assess = assess },
 }
 
 -- The other cytopenia rules (DESIGN rule pack, signal "cytopenia"). They
@@ -94,9 +80,9 @@ local neutropenia = pv.rule {
 -- arrival.  Grade 2 is medium, grade 3 high, grade 4 critical.
 --
 -- A result that cannot be graded (an unknown unit, "%" on an absolute
--- count code; domain §3.1) raises an error when it arrives, so the engine
--- reports it instead of guessing; the look-back of a later exposure only
--- logs it.
+-- count code; domain §3.1) raises an error, when it arrives or when a
+-- later exposure looks back at it, so the engine reports it instead of
+-- guessing.
 local codes = require "codes"
 
 local DAY = pv.days
@@ -172,28 +158,7 @@ local function count_rule(spec)
     description = spec.description,
     label = spec.label, severities = spec.severities,
     on = { lab = spec.set, exposure = "baricitinib" },
-    when = function(fact, patient)
-      if fact.kind == "lab" then
-        local exposed, exposure = patient:exposed("baricitinib", fact.at)
-        if not exposed then return nil end
-        local alert, err = judge(fact, exposure, patient)
-        if err then error(err, 0) end
-        return alert
-      end
-      -- A new exposure: judge the results it covers, oldest first.
-      local alerts = {}
-      local labs = patient:labs(spec.set, { since = fact.start })
-      for i = #labs, 1, -1 do
-        local obs = labs[i]
-        local exposed, exposure = patient:exposed("baricitinib", obs.at)
-        if exposed and exposure.id == fact.id then
-          local alert, err = judge(obs, exposure, patient)
-          if err then pv.log.warn(err) end
-          alerts[#alerts + 1] = alert
-        end
-      end
-      return alerts
-    end,
+    when = pack.when_exposed { labs = spec.set, assess = judge },
   }
 end
 

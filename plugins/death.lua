@@ -74,23 +74,16 @@ local death = pv.rule {
   on = { event = ALL, exposure = "baricitinib" },
   when = function(fact, patient)
     if fact.kind == "event" then
+      -- Most events are not deaths: no exposure lookup for them.
       if not is_death(fact) then return nil end
-      local exposed, exposure = patient:exposed("baricitinib", fact.onset)
-      if not exposed then return nil end
-      return assess(fact, exposure, patient)
+      return pack.judge(fact, patient, assess)
     end
-    local alerts = {}
-    local events = patient:events(nil, { since = fact.start })
-    for i = #events, 1, -1 do
-      local ev = events[i]
-      if is_death(ev) then
-        local exposed, exposure = patient:exposed("baricitinib", ev.onset)
-        if exposed and exposure.id == fact.id then
-          alerts[#alerts + 1] = assess(ev, exposure, patient)
-        end
-      end
+    -- The deaths among every event of the window, newest first.
+    local deaths = {}
+    for _, ev in ipairs(patient:events(nil, { since = fact.start })) do
+      if is_death(ev) then deaths[#deaths + 1] = ev end
     end
-    return alerts
+    return pack.look_back(fact, patient, deaths, assess)
   end,
 }
 

@@ -118,10 +118,7 @@ local gi_perforation = pv.rule {
     local alerts = {}
     if fact.kind == "event" then
       if codes.icd_match("gi_perforation", fact.code) then
-        local exposed, exposure = patient:exposed("baricitinib", fact.onset)
-        if exposed then
-          alerts[#alerts + 1] = perforation(fact, exposure, patient)
-        end
+        alerts[#alerts + 1] = pack.judge(fact, patient, perforation)
       end
       for _, c in ipairs(courses(patient)) do
         if fact.onset < c[1] then
@@ -135,13 +132,10 @@ local gi_perforation = pv.rule {
       if start == fact.start then
         alerts[#alerts + 1] = risk(patient, first, start)
       end
-      local events = patient:events("gi_perforation", { since = fact.start })
-      for i = #events, 1, -1 do
-        local exposed, exposure = patient:exposed("baricitinib",
-          events[i].onset)
-        if exposed and exposure.id == fact.id then
-          alerts[#alerts + 1] = perforation(events[i], exposure, patient)
-        end
+      for _, a in ipairs(pack.look_back(fact, patient,
+        patient:events("gi_perforation", { since = fact.start }),
+        perforation)) do
+        alerts[#alerts + 1] = a
       end
       return alerts
     end

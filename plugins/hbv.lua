@@ -18,7 +18,8 @@
 --    HBsAg during treatment is a reactivation or a new infection).
 --
 -- Results with HL7 status D, W or X do not count.  Facts may arrive in
--- any order: an exposure looks back at the results it covers.
+-- any order: an exposure looks back at the results it covers
+-- (pack.when_exposed).
 local pack = require "pack"
 require "codes"
 
@@ -101,22 +102,7 @@ local hbv = pv.rule {
   description = "HBV DNA detected or HBsAg positive while exposed to "
     .. "baricitinib",
   on = { lab = SETS, exposure = "baricitinib" },
-  when = function(fact, patient)
-    if fact.kind == "lab" then
-      local exposed, exposure = patient:exposed("baricitinib", fact.at)
-      if not exposed then return nil end
-      return assess(fact, exposure, patient)
-    end
-    local alerts = {}
-    local labs = patient:labs(SETS, { since = fact.start })
-    for i = #labs, 1, -1 do
-      local exposed, exposure = patient:exposed("baricitinib", labs[i].at)
-      if exposed and exposure.id == fact.id then
-        alerts[#alerts + 1] = assess(labs[i], exposure, patient)
-      end
-    end
-    return alerts
-  end,
+  when = pack.when_exposed { labs = SETS, assess = assess },
 }
 
 return hbv

@@ -14,7 +14,8 @@
 --
 -- Facts may arrive in any order: a lab is judged when it arrives during an
 -- exposure, and an exposure that arrives later looks back at the labs its
--- window covers (as plugins/cytopenia.lua does).
+-- window covers (pack.judge and pack.look_back, scripts/pack.lua; a result
+-- that cannot be graded raises on either path).
 local ctcae = require "ctcae"
 local codes = require "codes"
 local units = require "units"
@@ -32,24 +33,6 @@ local DILI_ACTION = "interrupt baricitinib if drug-induced liver injury "
   .. "is suspected, until DILI is excluded (EU SmPC: 'Treatment should be "
   .. "temporarily interrupted if drug-induced liver injury is suspected', "
   .. "LILLY-EU-LAB; MIMS-TH; US wording UNVERIFIED, domain §1.4)"
-
--- look_back(fact, patient, set, assess): the common exposure path.  For
--- a new exposure, assess(obs, exposure) every lab of `set` it covers
--- (oldest first) that no older exposure covers.
-local function look_back(fact, patient, set, assess)
-  local alerts = {}
-  local labs = patient:labs(set, { since = fact.start })
-  for i = #labs, 1, -1 do
-    local obs = labs[i]
-    local exposed, exposure = patient:exposed("baricitinib", obs.at)
-    if exposed and exposure.id == fact.id then
-      local alert, err = assess(obs, exposure, patient)
-      if err then pv.log.warn(err) end
-      alerts[#alerts + 1] = alert
-    end
-  end
-  return alerts
-end
 
 -- baricitinib.transaminase_rise.  Baseline (domain §2: "if baseline was
 -- normal / abnormal"): the newest result of the same analyte before the
@@ -113,16 +96,8 @@ local transaminase_rise = pv.rule {
   description = "ALT or AST of CTCAE v5 grade >= 2 (baseline-aware) while "
     .. "exposed to baricitinib",
   on = { lab = { "alt", "ast" }, exposure = "baricitinib" },
-  when = function(fact, patient)
-    if fact.kind == "lab" then
-      local exposed, exposure = patient:exposed("baricitinib", fact.at)
-      if not exposed then return nil end
-      local alert, err = assess_transaminase(fact, exposure, patient)
-      if err then error(err, 0) end
-      return alert
-    end
-    return look_back(fact, patient, { "alt", "ast" }, assess_transaminase)
-  end,
+  when = pack.when_exposed { labs = { "alt", "ast" },
+    assess = assess_transaminase },
 }
 
 -- baricitinib.hys_law: a Hy's-law style pattern, "AST or ALT elevations
@@ -239,14 +214,12 @@ local hys_law = pv.rule {
   on = { lab = "liver", exposure = "baricitinib" },
   when = function(fact, patient)
     if fact.kind == "lab" then
-      local exposed, exposure = patient:exposed("baricitinib", fact.at)
-      if not exposed then return nil end
-      return assess_hys(fact, exposure, patient)
+      return pack.judge(fact, patient, assess_hys)
     end
     -- A new exposure: its labs may now pair with each other or with
     -- labs of another exposure.  One alert is enough (one key).
-    local found = look_back(fact, patient, "liver", assess_hys)
-    return found[1]
+    return pack.look_back(fact, patient,
+      patient:labs("liver", { since = fact.start }), assess_hys)[1]
   end,
 }
 

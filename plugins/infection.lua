@@ -10,11 +10,11 @@
 --                                other opportunists (codes.lua)
 --
 -- Each fires on an event whose onset falls while the patient is exposed
--- to baricitinib (patient:exposed, washout included).  As in
--- plugins/cytopenia.lua, an exposure that arrives after the event looks
--- back at the events its window covers, so the order of arrival does not
--- matter.  The code sets live in scripts/codes.lua (several are UNVERIFIED
--- there, domain §3.3).
+-- to baricitinib (patient:exposed, washout included).  An exposure that
+-- arrives after the event looks back at the events its window covers
+-- (pack.when_exposed), so the order of arrival does not matter.  The
+-- code sets live in scripts/codes.lua (several are UNVERIFIED there,
+-- domain §3.3).
 --
 -- Severity by seriousness (DESIGN "severity by seriousness"): the event's
 -- serious flag (yes/no; unknown counts as not serious, and the detail says
@@ -89,24 +89,8 @@ local function event_rule(spec)
     description = spec.description,
     label = spec.label, severities = spec.severities,
     on = { event = spec.set, exposure = "baricitinib" },
-    when = function(fact, patient)
-      if fact.kind == "event" then
-        local exposed, exposure = patient:exposed("baricitinib", fact.onset)
-        if exposed then return assess(fact, exposure, patient) end
-        return nil
-      end
-      -- A new exposure: the events of its window, oldest first.
-      local alerts = {}
-      local events = patient:events(spec.set, { since = fact.start })
-      for i = #events, 1, -1 do
-        local ev = events[i]
-        local exposed, exposure = patient:exposed("baricitinib", ev.onset)
-        if exposed and exposure.id == fact.id then
-          alerts[#alerts + 1] = assess(ev, exposure, patient)
-        end
-      end
-      return alerts
-    end,
+    -- A new exposure: the events of its window, oldest first.
+    when = pack.when_exposed { events = spec.set, assess = assess },
   }
 end
 

@@ -16,8 +16,9 @@
 -- EU SmPC via LILLY-EU-LAB; domain §1.4).  So the action cites CTCAE and
 -- the guideline instruction, never an interruption.
 --
--- Facts may arrive in any order (the exposure path looks back, as in
--- plugins/cytopenia.lua).  One dedup key per term.
+-- Facts may arrive in any order (pack.when_exposed: the exposure path
+-- looks back; a result that cannot be graded raises on either path).  One
+-- dedup key per term.
 local ctcae = require "ctcae"
 local pack = require "pack"
 local fmt = pack.fmt
@@ -32,10 +33,7 @@ local NAME = {
 }
 
 local function assess(obs, exposure, patient)
-  if obs.value == nil or obs.status == "D" or obs.status == "W"
-    or obs.status == "X" then
-    return nil
-  end
+  if pack.void(obs) then return nil end
   local term = ctcae.term_for(obs.code)
   local name = NAME[term]
   if not name then return nil end
@@ -74,27 +72,7 @@ local lipid_rise = pv.rule {
   description = "total cholesterol or triglycerides of CTCAE v5 grade >= 2 "
     .. "while exposed to baricitinib",
   on = { lab = SETS, exposure = "baricitinib" },
-  when = function(fact, patient)
-    if fact.kind == "lab" then
-      local exposed, exposure = patient:exposed("baricitinib", fact.at)
-      if not exposed then return nil end
-      local alert, err = assess(fact, exposure, patient)
-      if err then error(err, 0) end
-      return alert
-    end
-    local alerts = {}
-    local labs = patient:labs(SETS, { since = fact.start })
-    for i = #labs, 1, -1 do
-      local obs = labs[i]
-      local exposed, exposure = patient:exposed("baricitinib", obs.at)
-      if exposed and exposure.id == fact.id then
-        local alert, err = assess(obs, exposure, patient)
-        if err then pv.log.warn(err) end
-        alerts[#alerts + 1] = alert
-      end
-    end
-    return alerts
-  end,
+  when = pack.when_exposed { labs = SETS, assess = assess },
 }
 
 return lipid_rise

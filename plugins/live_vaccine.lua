@@ -15,8 +15,8 @@
 -- against a CDC CVX table copy, 8 UNVERIFIED).  A vaccine without a CVX
 -- code is not judged (names are too ambiguous: "zoster vaccine" may be
 -- the recombinant, non-live one).  The trigger needs a vaccine word in the
--- drug text (VACCINE_WORDS); an exposure that is only a bare code still
--- counts when baricitinib arrives after it.
+-- drug text (VACCINE_WORDS) or a CVX code codes.lua's "live_vaccines" set
+-- knows, so a vaccine given only as its code triggers the rule too.
 --
 -- Dedup key: "live_vaccine:<CVX>:<date given>" — each administration.
 local codes = require "codes"
@@ -26,7 +26,7 @@ local VACCINE_WORDS = { "baricitinib", "vaccin", "vax", "mmr", "measles",
   "mumps", "rubella", "varicella", "zoster", "yellow fever", "typhoid",
   "bcg", "influenza", "flumist", "rotavirus", "rotateq", "rotarix", "polio",
   "opv", "cholera", "vaccinia", "smallpox", "priorix", "proquad", "stamaril",
-  "vivotif" }
+  "vivotif", "live_vaccines" }
 
 local function assess(v, bari, patient)
   local cvx, label, verified = codes.live_vaccine(v)

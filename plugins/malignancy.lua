@@ -149,12 +149,9 @@ local malignancy = pv.rule {
       local past = history(patient, start)
       if #past > 0 then alerts[#alerts + 1] = history_alert(first, start, past) end
     end
-    local events = patient:events(SETS, { since = fact.start })
-    for i = #events, 1, -1 do
-      local exposed, exposure = patient:exposed("baricitinib", events[i].onset)
-      if exposed and exposure.id == fact.id then
-        alerts[#alerts + 1] = assess(events[i], exposure, patient)
-      end
+    for _, a in ipairs(pack.look_back(fact, patient,
+      patient:events(SETS, { since = fact.start }), assess)) do
+      alerts[#alerts + 1] = a
     end
     return alerts
   end,

@@ -13,7 +13,8 @@
 -- US: the label advises against use in pregnancy (issue 14's wording; the
 -- US sentence is not in the domain file: UNVERIFIED).  One alert per
 -- patient (key "pregnancy"); further evidence adds occurrences.  Facts may
--- arrive in any order: an exposure looks back at what it covers.
+-- arrive in any order: an exposure looks back at what it covers, hCG
+-- results and pregnancy codes in order of time (pack.when_exposed).
 local pack = require "pack"
 require "codes"
 
@@ -84,30 +85,11 @@ local pregnancy = pv.rule {
   description = "positive hCG or a pregnancy code while exposed to "
     .. "baricitinib",
   on = { lab = "hcg", event = "pregnancy", exposure = "baricitinib" },
-  when = function(fact, patient)
-    if fact.kind ~= "exposure" then
-      local exposed, exposure = patient:exposed("baricitinib", fact.at)
-      if not exposed then return nil end
+  when = pack.when_exposed { labs = "hcg", events = "pregnancy",
+    assess = function(fact, exposure, patient)
       if fact.kind == "lab" then return assess_lab(fact, exposure, patient) end
       return assess_event(fact, exposure, patient)
-    end
-    local found = {}
-    for _, obs in ipairs(patient:labs("hcg", { since = fact.start })) do
-      found[#found + 1] = { obs.at, obs, assess_lab }
-    end
-    for _, ev in ipairs(patient:events("pregnancy", { since = fact.start })) do
-      found[#found + 1] = { ev.onset, ev, assess_event }
-    end
-    table.sort(found, function(a, b) return a[1] < b[1] end)
-    local alerts = {}
-    for _, f in ipairs(found) do
-      local exposed, exposure = patient:exposed("baricitinib", f[1])
-      if exposed and exposure.id == fact.id then
-        alerts[#alerts + 1] = f[3](f[2], exposure, patient)
-      end
-    end
-    return alerts
-  end,
+    end },
 }
 
 return pregnancy

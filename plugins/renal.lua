@@ -32,8 +32,9 @@
 -- for that eGFR is below the usual one.
 --
 -- Facts may arrive in any order: an exposure that arrives after the eGFR
--- looks back at the eGFR results of its dosing period, and either drug of
--- an OAT3 pair may arrive second.
+-- looks back at the eGFR results of its dosing period (pack.judge and
+-- pack.look_back with taking = true), and either drug of an OAT3 pair may
+-- arrive second.
 local ctcae = require "ctcae"
 local codes = require "codes"
 local label = require "label"
@@ -72,10 +73,7 @@ end
 ----------------------------------------------------------------------------
 
 local function assess_renal(obs, exposure)
-  if obs.value == nil or obs.status == "D" or obs.status == "W"
-    or obs.status == "X" then
-    return nil
-  end
+  if pack.void(obs) then return nil end
   local egfr = obs:value_in("mL/min/{1.73_m2}")
   local ind, reg = pv.label.indication, pv.label.region
   local dose = dose_mg(exposure)
@@ -189,23 +187,14 @@ local dose_adjustment = pv.rule {
   on = { lab = "egfr", exposure = EXPOSURES },
   when = function(fact, patient)
     if fact.kind == "lab" then
-      local exposure, taking = patient:current("baricitinib", fact.at)
-      if not exposure or not taking then return nil end
-      return assess_renal(fact, exposure)
+      return pack.judge(fact, patient, assess_renal, true)
     end
     local alerts = {}
     if is_baricitinib(fact) then
       -- eGFR results of its dosing period for which it is the dose in
       -- force, oldest first.
-      local till = dosing_end(fact)
-      local labs = patient:labs("egfr", { since = fact.start,
-        ["until"] = till and till - 1 or nil })
-      for i = #labs, 1, -1 do
-        local exposure, taking = patient:current("baricitinib", labs[i].at)
-        if exposure and taking and exposure.id == fact.id then
-          alerts[#alerts + 1] = assess_renal(labs[i], exposure)
-        end
-      end
+      alerts = pack.look_back(fact, patient, pack.covered(fact, patient,
+        { labs = "egfr", taking = true }), assess_renal, true)
       for _, other in ipairs(patient:exposures()) do
         if codes.is_strong_oat3_inhibitor(other) then
           alerts[#alerts + 1] = assess_oat3(fact, other)

@@ -10,9 +10,9 @@
 --                                  the record's reference range; medium
 --
 -- All fire while the patient is exposed (patient:exposed, washout
--- included).  As in plugins/cytopenia.lua, an exposure that arrives after
--- the fact looks back at the facts its window covers, so the order of
--- arrival does not matter.  Chronic PE (I27.82) and a history of PE
+-- included).  An exposure that arrives after the fact looks back at the
+-- facts its window covers (pack.when_exposed), so the order of arrival
+-- does not matter.  Chronic PE (I27.82) and a history of PE
 -- (Z86.711) are not in the sets (domain §3.3).
 --
 -- Label basis: "Thrombosis has occurred in patients treated with OLUMIANT"
@@ -53,28 +53,11 @@ local function exposure_rule(spec)
     description = spec.description,
     label = spec.label, severities = spec.severities,
     on = on,
-    when = function(fact, patient)
-      if fact.kind == spec.kind then
-        local exposed, exposure = patient:exposed("baricitinib", fact.at)
-        if exposed then return spec.assess(fact, exposure, patient) end
-        return nil
-      end
-      local alerts = {}
-      local facts
-      if spec.kind == "event" then
-        facts = patient:events(spec.set, { since = fact.start })
-      else
-        facts = patient:labs(spec.set, { since = fact.start })
-      end
-      for i = #facts, 1, -1 do
-        local f = facts[i]
-        local exposed, exposure = patient:exposed("baricitinib", f.at)
-        if exposed and exposure.id == fact.id then
-          alerts[#alerts + 1] = spec.assess(f, exposure, patient)
-        end
-      end
-      return alerts
-    end,
+    when = pack.when_exposed {
+      labs = spec.kind == "lab" and spec.set or nil,
+      events = spec.kind == "event" and spec.set or nil,
+      assess = spec.assess,
+    },
   }
 end
 

@@ -771,9 +771,26 @@ codes.drug_matches(query, exposure) -> boolean.
   other query the exposure matches if its text contains the query,
   case-insensitively.  An empty query matches nothing.
 
+  A medication given only as a code (issue 21): HL7 feeds store the code
+  as the drug text when the CE has no text, and a CSV row may leave
+  `drug` empty or put the code there without a drug_code; so when the
+  exposure has no drug_code, its drug text is tried as the code (with the
+  exposure's code_system; without one, only the unambiguous ATC and NDC
+  shapes, as above).
+
+  query may also name a drug set (codes.drug_sets()): "immunosuppressants",
+  "biologics", "jak_inhibitors", "combination" (the three together),
+  "steroids", "nsaids", "opioids", "oat3_inhibitors", "live_vaccines"; the
+  exposure matches if it is a member as codes.combination_drug,
+  codes.steroid, codes.gi_risk_drug, codes.is_strong_oat3_inhibitor or
+  codes.live_vaccine decide (by name, brand or code; sites extend them
+  with codes.extend).
+
   Example: codes.drug_matches("baricitinib",
              {drug_code = "00002447930", code_system = "NDC"}) --> true
 ]]
+local DRUG_SET_TEST -- set name -> predicate(exposure), filled below
+
 function codes.drug_matches(query, exposure)
   if type(query) ~= "string" or not record(exposure) then
     return false
@@ -782,11 +799,15 @@ function codes.drug_matches(query, exposure)
   if query == "" then return false end
   local key = find_drug(query)
   if not key then
+    local test = DRUG_SET_TEST[query]
+    if test then return test(exposure) end
     return contains_name(exposure.drug, { query })
   end
   local ids = DRUGS[key]
   if contains_name(exposure.drug, ids.names) then return true end
-  return drug_code_matches(ids, exposure.drug_code, exposure.code_system)
+  local code = exposure.drug_code
+  if code == nil or code == "" then code = exposure.drug end
+  return drug_code_matches(ids, code, exposure.code_system)
 end
 
 --[[
@@ -868,6 +889,8 @@ end
 -- an ATC code, else nil.
 local function atc_of(e)
   local code = e.drug_code
+  -- Given only as a code: the code is the drug text (see drug_matches).
+  if code == nil or code == "" then code = e.drug end
   if type(code) ~= "string" then return nil end
   local kind = system_kind(e.code_system)
   code = trim(code):upper()
@@ -907,6 +930,17 @@ function codes.combination_drug(e)
   local atc = atc_of(e)
   for _, c in ipairs(COMBINATION) do
     if entry_matches(c[1], c[3], c[4], e, atc) then return c[1], c[2] end
+  end
+  -- RxNorm, NDC or OMOP codes a site added (codes.extend): the drug's
+  -- identifiers, as drug_matches reads them.
+  local code = e.drug_code
+  if code == nil or code == "" then code = e.drug end
+  for _, c in ipairs(COMBINATION) do
+    local ids = DRUGS[c[1]]
+    if ids and (#ids.ndc > 0 or #ids.rxcui > 0 or #ids.omop > 0)
+        and drug_code_matches(ids, code, e.code_system) then
+      return c[1], c[2]
+    end
   end
   return nil
 end
@@ -1009,6 +1043,499 @@ function codes.live_vaccine_codes()
     out[i] = { code = v[1], label = v[2], verified = v[3] }
   end
   return out
+end
+
+----------------------------------------------------------------------------
+-- Drug sets, known drug names and site extensions (issue 21)
+----------------------------------------------------------------------------
+
+-- Words that name a vaccine in a feed's drug text (plugins/live_vaccine.lua
+-- triggers on them, so that a vaccine given by text reaches the rule; one
+-- given by CVX code alone matches the "live_vaccines" set).  Brand names
+-- are from memory: UNVERIFIED.
+local VACCINE_WORDS = { "vaccin", "vax", "mmr", "measles", "mumps",
+  "rubella", "varicella", "zoster", "yellow fever", "typhoid", "bcg",
+  "influenza", "flumist", "rotavirus", "rotateq", "rotarix", "polio", "opv",
+  "cholera", "vaccinia", "smallpox", "priorix", "proquad", "stamaril",
+  "vivotif" }
+
+-- The combination classes as drug-set names.
+local CLASS_OF_SET = { biologics = "biologic", jak_inhibitors = "jak",
+  immunosuppressants = "immunosuppressant" }
+
+DRUG_SET_TEST = {
+  biologics = function(e)
+    return select(2, codes.combination_drug(e)) == "biologic"
+  end,
+  jak_inhibitors = function(e)
+    return select(2, codes.combination_drug(e)) == "jak"
+  end,
+  immunosuppressants = function(e)
+    return select(2, codes.combination_drug(e)) == "immunosuppressant"
+  end,
+  combination = function(e) return codes.combination_drug(e) ~= nil end,
+  steroids = function(e) return codes.steroid(e) ~= nil end,
+  nsaids = function(e) return codes.gi_risk_drug(e) == "NSAID" end,
+  opioids = function(e) return codes.gi_risk_drug(e) == "opioid" end,
+  oat3_inhibitors = function(e) return codes.is_strong_oat3_inhibitor(e) end,
+  live_vaccines = function(e) return codes.live_vaccine(e) ~= nil end,
+}
+
+--[[
+codes.drug_sets() -> sorted list of the drug-set names drug_matches (and
+so on.exposure) accepts besides drug names.
+]]
+function codes.drug_sets()
+  local out = {}
+  for name in pairs(DRUG_SET_TEST) do out[#out + 1] = name end
+  table.sort(out)
+  return out
+end
+
+--[[
+codes.vaccine_words() -> the words that name a vaccine in drug text (copy).
+]]
+function codes.vaccine_words()
+  return copy(VACCINE_WORDS)
+end
+
+local function in_names(list, name)
+  for i = 1, #list do
+    if list[i] == name then return true end
+  end
+  return false
+end
+
+--[[
+codes.drug_known(name) -> boolean.
+
+  True if name (case-insensitive) is a drug this module knows: a name or
+  brand of baricitinib or of the combination list, a corticosteroid, an
+  NSAID, an opioid, a strong OAT3 inhibitor, a vaccine word, a drug set
+  (codes.drug_sets) or a drug a site added with codes.extend.  pv.rule
+  refuses an on.exposure name it does not know: such a trigger could match
+  only by accident (a misspelt "baricitnib" never fires).
+]]
+function codes.drug_known(name)
+  if type(name) ~= "string" then return false end
+  local q = trim(name):lower()
+  if q == "" then return false end
+  if find_drug(q) or DRUG_SET_TEST[q] then return true end
+  if in_names(OAT3_STRONG, q) or in_names(NSAIDS, q) or in_names(OPIOIDS, q)
+      or in_names(VACCINE_WORDS, q) then
+    return true
+  end
+  for _, st in ipairs(STEROIDS) do
+    if st[1] == q or in_names(st[3], q) then return true end
+  end
+  return false
+end
+
+-- codes.extend ------------------------------------------------------------
+
+local sealed = false
+local EXTENSIONS = {} -- "set: code" for each code a site added
+
+local EXTENDABLE = "an analyte LOINC set (codes.loinc_sets, not a union), "
+  .. "an ICD-10-CM base set (codes.icd_sets, not a union), biologics, "
+  .. "jak_inhibitors, immunosuppressants, nsaids, opioids, "
+  .. "oat3_inhibitors, live_vaccines, drugs, or a known drug (baricitinib, "
+  .. "azathioprine, ...)"
+
+local function loinc_shape(c)
+  return #c <= 10 and c:match("^%d+%-%d$") ~= nil
+end
+
+local function icd_shape(c)
+  if c:match("^%u$") or c:match("^%u%d$") or c:match("^%u%d[%dA-Z]$") then
+    return true
+  end
+  local sub = c:match("^%u%d[%dA-Z]%.?([%dA-Z]+)$")
+  return sub ~= nil and #sub <= 4
+end
+
+-- Shape checks of drug identifiers, by field of a drug entry.
+local DRUG_CODE_SHAPE = {
+  atc = function(c) return c:upper():match("^%u%d%d%u%u%d%d$") ~= nil end,
+  rxcui = function(c) return #c <= 8 and c:match("^%d+$") ~= nil end,
+  omop = function(c) return #c <= 10 and c:match("^%d+$") ~= nil end,
+  ndc = function(c) return ndc_key(c) ~= nil end,
+}
+local DRUG_CODE_WHAT = { atc = "an ATC code such as L04AD03",
+  rxcui = "an RxNorm RxCUI (digits)", omop = "an OMOP concept id (digits)",
+  ndc = "an NDC such as 0002-4479 or 00002447930" }
+
+-- A name matched as a substring of drug text: at least 3 characters, so
+-- that "a" cannot match every drug.
+local function name_ok(n)
+  return type(n) == "string" and #trim(n) >= 3 and #n <= 100
+    and not n:find("%c")
+end
+
+-- check_drug(entry, what, named) -> normalised entry or nil, error.
+-- entry: {name=, brands=|names=, atc=, rxcui=, ndc=, omop=}; named: the
+-- entry must carry a name (a set member) rather than extend a known drug.
+local function check_drug(entry, what, named)
+  if type(entry) == "string" then entry = { name = entry } end
+  if type(entry) ~= "table" then
+    return nil, ("%s: expected a drug name or a table {name=, brands=, "
+      .. "atc=, rxcui=, ndc=, omop=}, got %s"):format(what, type(entry))
+  end
+  local out = { names = {}, atc = {}, rxcui = {}, ndc = {}, omop = {} }
+  for k in pairs(entry) do
+    if not (k == "name" or k == "brands" or k == "names"
+        or DRUG_CODE_SHAPE[k]) then
+      return nil, ("%s: unknown field '%s' (name, brands, atc, rxcui, ndc, "
+        .. "omop)"):format(what, tostring(k))
+    end
+  end
+  if named then
+    if not name_ok(entry.name) then
+      return nil, ("%s: 'name' must be a drug name of at least 3 "
+        .. "characters, got %s"):format(what, tostring(entry.name))
+    end
+    out.name = trim(entry.name):lower()
+  elseif entry.name ~= nil then
+    return nil, what .. ": 'name' is the drug extended; list more names "
+      .. "under 'names'"
+  end
+  for _, field in ipairs({ "brands", "names" }) do
+    local list = entry[field]
+    if list ~= nil then
+      if type(list) ~= "table" then
+        return nil, ("%s: '%s' must be a list of names"):format(what, field)
+      end
+      for i, n in ipairs(list) do
+        if not name_ok(n) then
+          return nil, ("%s: %s[%d] must be a name of at least 3 characters, "
+            .. "got %s"):format(what, field, i, tostring(n))
+        end
+        out.names[#out.names + 1] = trim(n):lower()
+      end
+    end
+  end
+  for field, shape in pairs(DRUG_CODE_SHAPE) do
+    local list = entry[field]
+    if list ~= nil then
+      if type(list) ~= "table" then
+        return nil, ("%s: '%s' must be a list of codes"):format(what, field)
+      end
+      for i, c in ipairs(list) do
+        if math.type(c) == "integer" then c = tostring(c) end
+        if type(c) ~= "string" or not shape(trim(c)) then
+          return nil, ("%s: %s[%d] '%s' is not %s"):format(what, field, i,
+            tostring(c), DRUG_CODE_WHAT[field])
+        end
+        c = trim(c)
+        out[field][#out[field] + 1] = field == "atc" and c:upper() or c
+      end
+    end
+  end
+  return out
+end
+
+-- Adds a normalised drug entry's names and codes to DRUGS[key].
+local function merge_drug(key, d)
+  local ids = DRUGS[key]
+  if not ids then
+    ids = { names = { key }, ndc = {}, atc = {}, rxcui = {}, omop = {} }
+    DRUGS[key] = ids
+  end
+  for _, n in ipairs(d.names) do
+    if not in_names(ids.names, n) then ids.names[#ids.names + 1] = n end
+  end
+  for _, field in ipairs({ "ndc", "atc", "rxcui", "omop" }) do
+    for _, c in ipairs(d[field]) do
+      if not in_list(ids[field], c) then
+        ids[field][#ids[field] + 1] = { c, false }
+        EXTENSIONS[#EXTENSIONS + 1] = key .. " " .. field .. ": " .. c
+      end
+    end
+  end
+end
+
+local function combination_row(name)
+  for _, c in ipairs(COMBINATION) do
+    if c[1] == name then return c end
+  end
+  return nil
+end
+
+local function rebuild_unions()
+  for name, parts in pairs(UNIONS) do
+    local all = {}
+    for _, part in ipairs(parts) do
+      for _, code in ipairs(LOINC[part]) do all[#all + 1] = code end
+    end
+    LOINC_SETS[name] = all
+  end
+  for name, parts in pairs(ICD_UNIONS) do
+    local prefixes = {}
+    for _, part in ipairs(parts) do
+      for _, e in ipairs(ICD[part]) do prefixes[#prefixes + 1] = e[1] end
+    end
+    ICD_SETS[name] = prefixes
+  end
+end
+
+-- Each extender checks the whole list first and returns a function that
+-- applies it, or nil, error: a bad entry changes nothing.
+local function extend_loinc(name, list)
+  local add = {}
+  for i, c in ipairs(list) do
+    if type(c) ~= "string" or not loinc_shape(trim(c)) then
+      return nil, ("entry %d '%s' is not a LOINC code (digits, '-', check "
+        .. "digit, e.g. 751-8)"):format(i, tostring(c))
+    end
+    c = trim(c)
+    local other = LOINC_ANALYTE[c]
+    if other and other ~= name then
+      return nil, ("entry %d: LOINC %s is already in set '%s'; the analyte "
+        .. "sets are disjoint"):format(i, c, other)
+    end
+    if not other and not in_names(add, c) then add[#add + 1] = c end
+  end
+  return function()
+    for _, c in ipairs(add) do
+      LOINC[name][#LOINC[name] + 1] = c
+      LOINC_ANALYTE[c] = name
+      EXTENSIONS[#EXTENSIONS + 1] = name .. ": " .. c
+    end
+  end
+end
+
+local function extend_icd(name, list)
+  local add = {}
+  for i, e in ipairs(list) do
+    local code, label = e, nil
+    if type(e) == "table" then code, label = e[1], e[2] end
+    if type(code) ~= "string" or not icd_shape(trim(code):upper()) then
+      return nil, ("entry %d '%s' is not an ICD-10-CM code or prefix (a "
+        .. "letter, then digits: I80, I80.2, K57.2)"):format(i,
+        tostring(code))
+    end
+    if label ~= nil and type(label) ~= "string" then
+      return nil, ("entry %d: the label must be a string"):format(i)
+    end
+    add[#add + 1] = { trim(code):upper(), label or "added by the site" }
+  end
+  return function()
+    for _, e in ipairs(add) do
+      local known = false
+      for _, p in ipairs(ICD[name]) do
+        if icd_norm(p[1]) == icd_norm(e[1]) then known = true end
+      end
+      if not known then
+        ICD[name][#ICD[name] + 1] = { e[1], e[2], false }
+        ICD_SETS[name][#ICD_SETS[name] + 1] = e[1]
+        EXTENSIONS[#EXTENSIONS + 1] = name .. ": " .. e[1]
+      end
+    end
+  end
+end
+
+local function extend_class(name, list)
+  local class = CLASS_OF_SET[name]
+  local add = {}
+  for i, entry in ipairs(list) do
+    local d, err = check_drug(entry, "entry " .. i, true)
+    if not d then return nil, err end
+    local row = combination_row(d.name)
+    if row and row[2] ~= class then
+      return nil, ("entry %d: %s is already in another set (%s)"):format(i,
+        d.name, row[2])
+    end
+    if not row and DRUGS[d.name] then
+      return nil, ("entry %d: %s is not a combination drug"):format(i,
+        d.name)
+    end
+    add[#add + 1] = d
+  end
+  return function()
+    for _, d in ipairs(add) do
+      local row = combination_row(d.name)
+      if not row then
+        row = { d.name, class, {}, {} }
+        COMBINATION[#COMBINATION + 1] = row
+        EXTENSIONS[#EXTENSIONS + 1] = name .. ": " .. d.name
+      end
+      for _, n in ipairs(d.names) do
+        if not in_names(row[3], n) then row[3][#row[3] + 1] = n end
+      end
+      for _, a in ipairs(d.atc) do
+        if not in_names(row[4], a) then row[4][#row[4] + 1] = a end
+      end
+      merge_drug(d.name, d)
+    end
+  end
+end
+
+local function extend_names(target)
+  return function(name, list)
+    local add = {}
+    for i, n in ipairs(list) do
+      if not name_ok(n) then
+        return nil, ("entry %d must be a drug name of at least 3 characters, "
+          .. "got %s"):format(i, tostring(n))
+      end
+      add[#add + 1] = trim(n):lower()
+    end
+    return function()
+      for _, n in ipairs(add) do
+        if not in_names(target, n) then
+          target[#target + 1] = n
+          EXTENSIONS[#EXTENSIONS + 1] = name .. ": " .. n
+        end
+      end
+    end
+  end
+end
+
+local function extend_vaccines(_, list)
+  local add = {}
+  for i, e in ipairs(list) do
+    local code, label = e, nil
+    if type(e) == "table" then code, label = e[1], e[2] end
+    if math.type(code) == "integer" then code = tostring(code) end
+    if type(code) ~= "string" or not trim(code):match("^%d%d?%d?$") then
+      return nil, ("entry %d '%s' is not a CVX code (1 to 3 digits)"):format(
+        i, tostring(code))
+    end
+    if label ~= nil and type(label) ~= "string" then
+      return nil, ("entry %d: the label must be a string"):format(i)
+    end
+    add[#add + 1] = { trim(code), label or "added by the site" }
+  end
+  return function()
+    for _, v in ipairs(add) do
+      local known = false
+      for _, l in ipairs(LIVE_VACCINES) do
+        if l[1]:gsub("^0+", "") == v[1]:gsub("^0+", "") then known = true end
+      end
+      if not known then
+        LIVE_VACCINES[#LIVE_VACCINES + 1] = { v[1], v[2], false }
+        EXTENSIONS[#EXTENSIONS + 1] = "live_vaccines: " .. v[1]
+      end
+    end
+  end
+end
+
+local function extend_drugs(_, list)
+  local add = {}
+  for i, entry in ipairs(list) do
+    local d, err = check_drug(entry, "entry " .. i, true)
+    if not d then return nil, err end
+    add[#add + 1] = d
+  end
+  return function()
+    for _, d in ipairs(add) do
+      if not DRUGS[d.name] then
+        EXTENSIONS[#EXTENSIONS + 1] = "drugs: " .. d.name
+      end
+      merge_drug(d.name, d)
+    end
+  end
+end
+
+--[[
+codes.extend(set, list)
+
+  Adds codes to one of the named sets, for a site, from its own module
+  scripts/site.lua (loaded after this module, before any rule: docs/rules.md
+  "Site code sets").  Pack codes are never removed; a code already there is
+  skipped.  Added codes count as UNVERIFIED (verified = false) in the
+  listings.  The whole list is checked first: an unknown set name or a code
+  of the wrong shape for the set's code system raises an error naming it,
+  and nothing is added.
+
+    codes.extend("neutrophils", { "770-8" })            -- LOINC codes
+    codes.extend("vte", { "I80.2", { "I82.5", "chronic DVT" } })  -- ICD-10-CM
+    codes.extend("immunosuppressants", {                 -- drug classes
+      "voclosporin",
+      { name = "leflunomide", brands = { "arava" }, atc = { "L04AA13" } },
+    })
+    codes.extend("baricitinib", { ndc = { "0002-4182" }, rxcui = { "2047232" } })
+    codes.extend("drugs", { { name = "dupilumab", atc = { "D11AH05" } } })
+    codes.extend("live_vaccines", { { "48", "site vaccine" } })  -- CVX
+    codes.extend("oat3_inhibitors", { "teriflunomide" })  -- names
+
+  Sets: analyte LOINC sets; ICD-10-CM base sets; biologics, jak_inhibitors,
+  immunosuppressants; drugs (new drugs rules may name); a known drug's name
+  (its names=, atc=, rxcui=, ndc=, omop=); live_vaccines; oat3_inhibitors,
+  nsaids, opioids.  Union sets (cbc, lipids, serious_infection, ...) follow
+  their parts and cannot be extended themselves.
+
+  In the engine, extend works only while the site module loads; after that
+  the sets are sealed (codes.seal), so that every rule of every plugin sees
+  the same codes.
+]]
+function codes.extend(set, list)
+  if sealed then
+    error("codes.extend: code sets are extended only by the site module "
+      .. "(scripts/site.lua, docs/rules.md \"Site code sets\"), before any "
+      .. "rule loads, so that every rule sees the same codes", 2)
+  end
+  if type(set) ~= "string" then
+    error("codes.extend: the first argument must be a set name, got "
+      .. type(set), 2)
+  end
+  if type(list) ~= "table" then
+    error(("codes.extend('%s', ...): the second argument must be a list, "
+      .. "got %s"):format(set, type(list)), 2)
+  end
+  local apply, err
+  local analyte = false
+  for _, a in ipairs(ANALYTES) do
+    if a == set then analyte = true end
+  end
+  if analyte then
+    apply, err = extend_loinc(set, list)
+  elseif UNIONS[set] or ICD_UNIONS[set] then
+    err = ("'%s' is the union of %s: extend one of those"):format(set,
+      table.concat(UNIONS[set] or ICD_UNIONS[set], ", "))
+  elseif ICD[set] then
+    apply, err = extend_icd(set, list)
+  elseif CLASS_OF_SET[set] then
+    apply, err = extend_class(set, list)
+  elseif set == "drugs" then
+    apply, err = extend_drugs(set, list)
+  elseif set == "live_vaccines" then
+    apply, err = extend_vaccines(set, list)
+  elseif set == "oat3_inhibitors" then
+    apply, err = extend_names(OAT3_STRONG)(set, list)
+  elseif set == "nsaids" then
+    apply, err = extend_names(NSAIDS)(set, list)
+  elseif set == "opioids" then
+    apply, err = extend_names(OPIOIDS)(set, list)
+  elseif find_drug(trim(set):lower()) then
+    local key = find_drug(trim(set):lower())
+    local d
+    d, err = check_drug(list, "the identifiers of " .. key, false)
+    if d then apply = function() merge_drug(key, d) end end
+  else
+    err = ("unknown set '%s' (%s)"):format(set, EXTENDABLE)
+  end
+  if not apply then
+    error(("codes.extend('%s'): %s"):format(set, err), 2)
+  end
+  apply()
+  rebuild_unions()
+end
+
+--[[
+codes.extensions() -> list of "set: code" strings, what codes.extend added,
+in order (for reviews: these codes are the site's, not the pack's).
+]]
+function codes.extensions()
+  return copy(EXTENSIONS)
+end
+
+--[[
+codes.seal(): ends codes.extend.  The engine calls it right after the site
+module has loaded (core/rules_api.lua).
+]]
+function codes.seal()
+  sealed = true
 end
 
 return codes

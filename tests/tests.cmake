@@ -101,3 +101,15 @@ if(NOT PV_SANITIZE)
   set_tests_properties(crash.powerloss PROPERTIES ENVIRONMENT "${PV_TEST_ENV}"
                        TIMEOUT 300)
 endif()
+
+# Fault injection (issue 20 part 2; docs/reliability.md "Fault injection"):
+# the pipeline over a small HL7 + CSV feed with the full pack, failing the
+# Nth allocation of pvwatch's malloc family (linked through --wrap), of the
+# rules' Lua allocator and of SQLite's, one run per N.
+add_executable(faultsim ${CMAKE_SOURCE_DIR}/tests/fault/faultsim.c)
+target_link_libraries(faultsim PRIVATE pvcore)
+target_link_options(faultsim PRIVATE
+  -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup)
+add_test(NAME fault.faultsim COMMAND faultsim)
+set_tests_properties(fault.faultsim PROPERTIES ENVIRONMENT "${PV_TEST_ENV}"
+                     TIMEOUT 300)

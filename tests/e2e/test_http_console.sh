@@ -7,7 +7,9 @@
 # reviewer (one row, actor and entered_by the user, once for a request_id
 # posted twice), the security headers, health and metrics without login,
 # a patient id with markup shown escaped, and MLLP still acknowledged while
-# the console serves.
+# the console serves; the login's next (local paths only), last_seen
+# moved at most once a minute, and the pool threads SCHED_IDLE under run
+# but not under serve.
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -75,6 +77,28 @@ header() {
 actions() {
     q "SELECT count(*) FROM alert_actions WHERE alert_id = $1 AND action NOT IN ('opened', 'escalated', 'repeated')"
 }
+# qw SQL: a write to pv.db beside the running pvwatch (the test's own
+# changes: backdating a session).
+qw() {
+    "$PYTHON" -c 'import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=10)
+con.execute(sys.argv[2])
+con.commit()' pv.db "$1"
+}
+# console_threads PID: "TID POLICY NICE" for each of PID's threads named
+# pv-console (core/http.c names a pool thread at its first request);
+# /proc/PID/task/TID/stat: field 41 is the policy (0 SCHED_OTHER, 5
+# SCHED_IDLE), field 19 the nice value.
+console_threads() {
+    local t st f
+    for t in /proc/"$1"/task/*; do
+        [ "$(cat "$t/comm" 2>/dev/null)" = pv-console ] || continue
+        st=$(cat "$t/stat" 2>/dev/null) || continue
+        st=${st##*) }
+        read -r -a f <<<"$st"
+        echo "${t##*/} ${f[38]} ${f[16]}"
+    done
+}
 
 # ---------------------------------------------------------------------------
 section "health and metrics need no login"
@@ -137,6 +161,20 @@ hpost "/login?next=//evil.example/x" "name=rita&password=$PW_R"
 assert_eq "/" "$(header Location)" "a next that leaves the site goes to / instead"
 hpost "/login?next=/rules" "name=rita&password=$PW_R"
 assert_eq "/rules" "$(header Location)" "a local next is where the login leads"
+hget "/login?next=%2Falerts%2F$A1%3Fx%3D1"
+assert_match "name=\"next\" value=\"/alerts/$A1\?x=1\"" "$(cat "$T/b")" \
+    "the login form carries the page asked for as its next field"
+hpost /login "name=rita&password=$PW_R&next=%2Falerts%2F$A1%3Fx%3D1"
+assert_eq "/alerts/$A1?x=1" "$(header Location)" "the form's next is where the login leads"
+for bad in '%2F%2Fevil.example%2Fx' '%2F%5Cevil.example' 'https%3A%2F%2Fevil.example%2F' \
+    '%2Fa%0D%0ASet-Cookie%3A+x%3D1' 'javascript%3Aalert(1)' '%2F%09%2Fevil.example'; do
+    hpost /login "name=rita&password=$PW_R&next=$bad"
+    assert_eq "303 /" "$CODE $(header Location)" "a hostile next ($bad) leads to / instead"
+done
+hget "/login?next=%2F%2Fevil.example"
+assert_match 'name="next" value=""' "$(cat "$T/b")" "the login form never carries a next that leaves the site"
+hpost /login "name=rita&password=wrong-password-0&next=%2Frules"
+assert_match 'name="next" value="/rules"' "$(cat "$T/b")" "a failed login shows the form again with its next"
 hpost /login "name=rita&password=$PW_R" -H "Origin: $BASE"
 assert_eq 303 "$CODE" "rita logs in"
 COOKIE=$(header Set-Cookie)
@@ -151,6 +189,21 @@ hget "/alerts/$A1" "${RC_JAR[@]}"
 assert_eq 200 "$CODE" "the alert page"
 CSRF=$(sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p' "$T/b" | head -n 1)
 assert_match '^[0-9a-f]{64}$' "$CSRF" "the alert page's forms carry the CSRF token"
+
+# ---------------------------------------------------------------------------
+section "sessions.last_seen: moved by a request, at most once a minute"
+TOK=${COOKIE%%;*}
+TOKH=$(printf '%s' "${TOK#pvwatch_session=}" | sha256sum | cut -d' ' -f1)
+seen() { q "SELECT last_seen FROM sessions WHERE token_sha256 = '$TOKH'"; }
+qw "UPDATE sessions SET last_seen = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-30 seconds') WHERE token_sha256 = '$TOKH'"
+SEEN0=$(seen)
+assert_match '^20[0-9-]+T' "$SEEN0" "the session has a last_seen"
+hget / "${RC_JAR[@]}"
+assert_eq "200 $SEEN0" "$CODE $(seen)" "a request 30 s after the last one writes nothing"
+qw "UPDATE sessions SET last_seen = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-120 seconds') WHERE token_sha256 = '$TOKH'"
+hget / "${RC_JAR[@]}"
+AGE=$(q "SELECT strftime('%s', 'now') - strftime('%s', last_seen) FROM sessions WHERE token_sha256 = '$TOKH'")
+assert_match '^[0-9]$' "$AGE" "a request two minutes after the last one moves last_seen to now (age ${AGE}s)"
 
 # ---------------------------------------------------------------------------
 section "CSRF and roles"
@@ -210,6 +263,16 @@ assert_eq "200 200 200 200" "$(cat "$T/code1") $(cat "$T/code2") $(cat "$T/code3
     "the pages asked at the same time were served"
 
 # ---------------------------------------------------------------------------
+section "under run, the console's threads yield the CPU to the engine"
+THR=$(console_threads "$PV_PID")
+assert_match '^[0-9]+ ' "$THR" "the pool threads that served are named pv-console"
+assert_eq "" "$(echo "$THR" | awk '$2 != 5 && !($2 == 0 && $3 == 19)')" \
+    "each is SCHED_IDLE (policy 5), else nice 19: $(echo "$THR" | tr '\n' ';')"
+assert_eq "" "$(echo "$THR" | awk '$2 != 5')" "on this machine: SCHED_IDLE"
+assert_eq "0 0" "$(cut -d' ' -f41,19 "/proc/$PV_PID/stat" 2>/dev/null | awk '{print $2, $1}')" \
+    "the engine's loop thread stays SCHED_OTHER at nice 0"
+
+# ---------------------------------------------------------------------------
 section "logout"
 hpost /logout "csrf=$CSRF&request_id=lo1" "${RC_JAR[@]}"
 assert_eq 303 "$CODE" "logout"
@@ -267,6 +330,9 @@ CSRF=$(sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p' "$T/b" | head -n 1)
 hpost "/alerts/$AX/ack" "csrf=$CSRF&request_id=serve-ack-1" "${RC_JAR[@]}"
 assert_eq 303 "$CODE" "serve: ack"
 assert_eq "rita" "$(q "SELECT actor FROM alert_actions WHERE alert_id = $AX AND action = 'acknowledged'")" "serve: the row"
+THR=$(console_threads "$PV_PID")
+assert_match '^[0-9]+ 0 0' "$THR" "serve alone: the pool threads are named pv-console"
+assert_eq "" "$(echo "$THR" | awk '$2 != 0 || $3 != 0')" "serve alone: no pv-console thread is SCHED_IDLE or niced"
 stop_pv "$PV_PID" 15 INT
 assert_eq 0 "$STOP_RC" "serve stops cleanly on SIGINT"
 

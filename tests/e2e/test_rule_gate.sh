@@ -45,7 +45,7 @@ ingest_both() {
 
 # spared FILE: calls the gate spared, summed over PVWATCH_PROFILE's lines.
 spared() {
-    sed -n 's/.*, \([0-9][0-9]*\) spared by the gate$/\1/p' "$1" |
+    sed -n 's/.*, \([0-9][0-9]*\) spared by the gate, [0-9]* failed$/\1/p' "$1" |
         awk '{ s += $1 } END { print s + 0 }'
 }
 

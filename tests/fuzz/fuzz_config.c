@@ -124,6 +124,9 @@ static void check_loaded(const pv_config *c)
     check_list(&c->email.to, "email.to");
 }
 
+/* libFuzzer's entry point (and replay.c's). */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     open_file();

@@ -191,6 +191,9 @@ static void same(const struct trace *a, const struct trace *b, const char *what)
         fail(what);
 }
 
+/* libFuzzer's entry point (and replay.c's). */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)

@@ -62,6 +62,9 @@ static void on_error(void *ud, long line, const char *reason)
     (void)reason;
 }
 
+/* libFuzzer's entry point (and replay.c's). */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *names[] = {"simplereport_1.csv", "measurement.csv",

@@ -47,6 +47,9 @@ static void check_format(pv_time_t t)
         fail("days_from_civil disagrees with format");
 }
 
+/* libFuzzer's entry point (and replay.c's). */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* A copy of exactly 'size' bytes, so that ASan sees any read past it. */

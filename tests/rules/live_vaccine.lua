@@ -84,3 +84,15 @@ do
     key = "live_vaccine:116:2026-03-01" }
   t:expect_no_alert { signal = "engine" }
 end
+
+do
+  -- A vaccine given only as its CVX code (no name: the drug text is the
+  -- code, docs/feeds.md) after baricitinib triggers the rule by the
+  -- "live_vaccines" set of its on.exposure, not by a word.
+  local t = pv.test "live_vaccine: a vaccine given only as a CVX code"
+  bari(t, "C1")
+  t:exposure { patient_id = "C1", drug_code = "03", code_system = "CVX",
+    start = "2026-03-01", ["end"] = "2026-03-01" }
+  t:expect_alert { rule = RULE, patient_id = "C1", count = 1,
+    key = "live_vaccine:03:2026-03-01" }
+end

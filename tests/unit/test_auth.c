@@ -379,6 +379,87 @@ static void rate_limit(sqlite3 *db)
     exec(db, "DELETE FROM login_failures");
 }
 
+/* The console's login in two steps: the verification reads (here on a
+ * read-only connection, as http.c does, outside its write mutex), the
+ * record writes; a success verified while others failed is refused once
+ * their failures reach the limit. And last_seen: its idle time, touched. */
+static void two_steps_and_last_seen(sqlite3 *db)
+{
+    char err[256], token[65];
+    pv_web_user u;
+    pv_auth_verdict v;
+    sqlite3 *ro = NULL;
+    CHECK_INT(sqlite3_open_v2(dbpath, &ro, SQLITE_OPEN_READONLY, NULL),
+              SQLITE_OK);
+    exec(ro, "PRAGMA query_only = 1");
+    exec(db, "DELETE FROM login_failures");
+    long long sessions0 = one_int(db, "SELECT count(*) FROM sessions", NULL);
+
+    CHECK_INT(pv_auth_login_verify(ro, "alice", PW, "10.2.0.1", &v), 0);
+    CHECK_INT(v.failed, 0);
+    CHECK_STR(v.role, "reviewer");
+    CHECK_INT(one_int(db, "SELECT count(*) FROM sessions", NULL), sessions0);
+    CHECK_INT(pv_auth_login_record(db, &v, 0, token, &u, err, sizeof err), 0);
+    CHECK(is_hex64(token));
+    CHECK_STR(u.name, "alice");
+    CHECK_INT(one_int(db, "SELECT count(*) FROM sessions", NULL),
+              sessions0 + 1);
+
+    /* last_seen: just now; two minutes ago after an UPDATE; now again
+     * after pv_auth_touch. */
+    long idle = -2;
+    pv_web_user su;
+    CHECK_INT(pv_auth_session_seen(ro, token, &su, &idle), 0);
+    CHECK(idle >= 0 && idle < 5);
+    exec(db, "UPDATE sessions SET last_seen = strftime('%Y-%m-%dT%H:%M:%SZ', "
+             "'now', '-120 seconds') WHERE user = 'alice'");
+    CHECK_INT(pv_auth_session_seen(ro, token, &su, &idle), 0);
+    CHECK(idle >= 119 && idle < 130);
+    CHECK(idle >= PV_AUTH_TOUCH_S);
+    CHECK_INT(pv_auth_touch(db, token), 0);
+    CHECK_INT(pv_auth_session_seen(ro, token, &su, &idle), 0);
+    CHECK(idle >= 0 && idle < 5);
+    CHECK_INT(pv_auth_session_seen(ro, "nope", &su, &idle), 1);
+    CHECK_INT(idle, -1);
+    CHECK_INT(pv_auth_logout(db, token), 0);
+
+    /* A wrong password: verify decides, record writes the failure. */
+    CHECK_INT(
+        pv_auth_login_verify(ro, "alice", "not the password", "10.2.0.1", &v),
+        PV_EAUTH);
+    CHECK_INT(v.failed, 1);
+    CHECK_INT(one_int(db, "SELECT count(*) FROM login_failures", NULL), 0);
+    CHECK_INT(pv_auth_login_record(db, &v, 0, token, &u, err, sizeof err),
+              PV_EAUTH);
+    CHECK_STR(token, "");
+    CHECK_INT(one_int(db, "SELECT count(*) FROM login_failures", NULL), 1);
+
+    /* The right password verified while four other tries, verified at the
+     * same time, fail and are recorded first: the limit holds. */
+    CHECK_INT(pv_auth_login_verify(ro, "alice", PW, "10.2.0.2", &v), 0);
+    for (int i = 0; i < PV_AUTH_MAX_FAILURES - 1; i++) {
+        pv_auth_verdict w;
+        CHECK_INT(
+            pv_auth_login_verify(ro, "alice", "guess guess", "10.2.0.3", &w),
+            PV_EAUTH);
+        CHECK_INT(pv_auth_login_record(db, &w, 0, token, &u, err, sizeof err),
+                  PV_EAUTH);
+    }
+    CHECK_INT(pv_auth_login_record(db, &v, 0, token, &u, err, sizeof err),
+              PV_ELIMIT);
+    CHECK(strstr(err, "too many failed logins") != NULL);
+    CHECK_STR(token, "");
+    CHECK_INT(one_int(db, "SELECT count(*) FROM sessions", NULL), sessions0);
+    /* Rate-limited before the verification: nothing is written. */
+    CHECK_INT(pv_auth_login_verify(ro, "alice", PW, "10.2.0.2", &v), PV_ELIMIT);
+    CHECK_INT(pv_auth_login_record(db, &v, 0, token, &u, err, sizeof err),
+              PV_ELIMIT);
+    CHECK_INT(one_int(db, "SELECT count(*) FROM login_failures", NULL),
+              PV_AUTH_MAX_FAILURES);
+    exec(db, "DELETE FROM login_failures");
+    sqlite3_close(ro);
+}
+
 static void disabled_and_changes(sqlite3 *db)
 {
     char err[256], token[65], t2[65];
@@ -567,6 +648,7 @@ int main(void)
     login_and_session(db);
     wrong_password_and_unknown(db);
     rate_limit(db);
+    two_steps_and_last_seen(db);
     disabled_and_changes(db);
     csrf();
     listing(db);

@@ -19,77 +19,13 @@
 #include "error.h"
 #include "hl7.h"
 #include "ingest.h"
+#include "map_hl7.h"
 #include "store.h"
 #include "test.h"
 
-static char base[] = "/tmp/pv_test_hl7_map.XXXXXX";
-static char cwd0[PATH_MAX];
+#include "hl7_fixture.h"
+
 static char corpus[PATH_MAX];
-static pv_config cfg;
-static pv_ingest *p;
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(2);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb)
-                free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf)
-        *len = n;
-    return buf;
-}
-
-/* The outcome of one message, kept after its result is freed. */
-struct out {
-    int rc;
-    int ack;
-    int error;
-    int duplicate;
-    long facts;
-    char text[512];
-};
-
-/* Ingests one message in a transaction of its own, as the MLLP listener
- * does. */
-static struct out ingest(const char *raw, size_t len)
-{
-    struct out o;
-    memset(&o, 0, sizeof o);
-    pv_hl7_result res;
-    CHECK_INT(pv_ingest_begin(p), 0);
-    o.rc = pv_ingest_hl7(p, raw, len, "test", 1, &res);
-    CHECK_INT(pv_ingest_commit(p), 0);
-    o.ack = res.ack;
-    o.error = res.error;
-    o.duplicate = res.duplicate;
-    o.facts = res.facts;
-    snprintf(o.text, sizeof o.text, "%s", res.text);
-    pv_hl7_result_free(&res);
-    return o;
-}
-
-static struct out ingest_str(const char *msg)
-{
-    return ingest(msg, strlen(msg));
-}
 
 /* The single message of a corpus file. */
 static struct out ingest_corpus(const char *name)
@@ -106,38 +42,6 @@ static struct out ingest_corpus(const char *name)
     struct out o = ingest(buf, len);
     free(buf);
     return o;
-}
-
-/* The first row of a query, its columns joined by '|' as the sqlite3 shell
- * prints them (NULL as empty); "(no row)" when there is none. */
-static const char *q(const char *sql)
-{
-    static char out[4096];
-    sqlite3 *db = pv_store_db(pv_ingest_store(p));
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        PV_FAIL_("%s: %s", sql, sqlite3_errmsg(db));
-        return "(error)";
-    }
-    snprintf(out, sizeof out, "(no row)");
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        size_t n = 0;
-        out[0] = '\0';
-        for (int i = 0; i < sqlite3_column_count(st); i++) {
-            const unsigned char *t = sqlite3_column_text(st, i);
-            n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "|" : "",
-                                  t ? (const char *)t : "");
-            if (n >= sizeof out)
-                break;
-        }
-    }
-    sqlite3_finalize(st);
-    return out;
-}
-
-static long long qi(const char *sql)
-{
-    return atoll(q(sql));
 }
 
 /* ---- The corpus messages the issue names ------------------------------ */
@@ -505,6 +409,70 @@ static void test_assigning_authority(void)
     cfg.mllp.assigning_authority = NULL;
 }
 
+/* ---- The mapping alone (map_hl7.c, issue 20 part 3) ------------------- */
+
+/* pv_hl7_map is pure: the message in, items out in message order (the
+ * patient, a correction before the result that makes it, the skipped
+ * segment named with its field and reason), and nothing stored. */
+static void test_map_pure_items_in_order(void)
+{
+    static const char msg[] =
+        "MSH|^~\\&|LAB|L|PV|PV|20261201080000||ORU^R01|PURE-1|P|2.5.1\r"
+        "PID|1||PURE1^^^H^MR||Doe^Jane||19610615|F\r"
+        "OBR|1|PL1|FI1|57021-8^CBC^LN|||20261201070000\r"
+        "OBX|1|NM|718-7^Hgb^LN||13.1|g/dL|||||C\r"
+        "OBX|2|NM|751-8^ANC^LN||1.1|10*9/L|||||F|||garbage\r";
+    pv_hl7_msg *m = NULL;
+    CHECK_INT(pv_hl7_parse(msg, sizeof msg - 1, NULL, &m, NULL), 0);
+    pv_hl7_map_opts opts = {NULL, INT64_C(1796601600)};
+    pv_hl7_mapped mp;
+    CHECK_INT(pv_hl7_map(m, &opts, &mp), 0);
+    CHECK_INT(mp.reject, 0);
+    CHECK_INT(mp.facts, 1);
+    CHECK_INT(mp.n, 3);
+    if (mp.n == 3) {
+        CHECK_INT(mp.items[0].kind, PV_HL7_ITEM_PATIENT);
+        CHECK_STR(mp.items[0].u.patient.id, "PURE1");
+        CHECK_STR(mp.items[0].u.patient.birth_date, "1961-06-15");
+        CHECK_INT(mp.items[1].kind, PV_HL7_ITEM_SUPERSEDE);
+        CHECK_STR(mp.items[1].u.supersede.mark, "W");
+        CHECK_STR(mp.items[1].u.supersede.order, "FI1");
+        CHECK_INT(mp.items[2].kind, PV_HL7_ITEM_LAB);
+        CHECK_INT(mp.items[2].segment, 3);
+        CHECK_STR(mp.items[2].u.obs.patient_id, "PURE1");
+        CHECK_STR(mp.items[2].u.obs.status, "C");
+        CHECK_INT(mp.items[2].u.obs.message_id, 0);
+    }
+    CHECK_INT(mp.nskips, 1);
+    if (mp.nskips == 1) {
+        CHECK_STR(mp.skips[0].name, "OBX");
+        CHECK_INT(mp.skips[0].nth, 2);
+        CHECK_INT(mp.skips[0].field, 14);
+        CHECK_INT(mp.skips[0].line, 5);
+        CHECK_INT(mp.skips[0].error, PV_HL7_ERR_DATA_TYPE);
+        CHECK(strstr(mp.skips[0].reason, "'garbage' is not a valid time"));
+    }
+    pv_hl7_mapped_free(&mp);
+    /* A message without a PID-3 before its OBX: rejected with the reason,
+     * and still nothing stored. */
+    static const char bad[] =
+        "MSH|^~\\&|LAB|L|PV|PV|20261201080000||ORU^R01|PURE-2|P|2.5.1\r"
+        "OBX|1|NM|718-7^Hgb^LN||13.1|g/dL|||||F\r";
+    pv_hl7_msg *b = NULL;
+    CHECK_INT(pv_hl7_parse(bad, sizeof bad - 1, NULL, &b, NULL), 0);
+    CHECK_INT(pv_hl7_map(b, &opts, &mp), 0);
+    CHECK_INT(mp.reject, 1);
+    CHECK_INT(mp.error, PV_HL7_ERR_REQUIRED_FIELD);
+    CHECK(strstr(mp.text, "OBX before any PID") != NULL);
+    pv_hl7_mapped_free(&mp);
+    pv_hl7_free(m);
+    pv_hl7_free(b);
+    CHECK_INT(qi("SELECT count(*) FROM patients WHERE id = 'PURE1'"), 0);
+    CHECK_INT(qi("SELECT count(*) FROM messages WHERE control_id LIKE "
+                 "'PURE-%'"),
+              0);
+}
+
 /* ---- AE, AR, ACKs, duplicates ----------------------------------------- */
 
 static void test_ae_no_pid3(void)
@@ -773,37 +741,12 @@ static void test_corpus_sweep(void)
     CHECK_STR(q("PRAGMA integrity_check"), "ok");
 }
 
-static void rm_tree(const char *dir)
-{
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
 int main(void)
 {
     const char *shared = getenv("PV_SHARED_DIR");
     snprintf(corpus, sizeof corpus, "%s/corpus/hl7",
              shared ? shared : PV_SOURCE_DIR "/../shared");
-    if (!getcwd(cwd0, sizeof cwd0))
-        die("getcwd");
-    /* Built-in defaults, read in an empty directory. */
-    if (!mkdtemp(base) || chdir(base) != 0)
-        die(base);
-    pv_buf errors = PV_BUF_INIT;
-    if (pv_config_load(NULL, &cfg, &errors) != 0)
-        die(pv_buf_cstr(&errors));
-    if (chdir(cwd0) != 0)
-        die(cwd0);
-    free(cfg.alert_log);
-    cfg.alert_log = NULL;
-    int rc = pv_ingest_open(&cfg, ":memory:", 1, &p, &errors);
-    if (rc || !p) {
-        fprintf(stderr, "pv_ingest_open: %d: %s\n", rc, pv_buf_cstr(&errors));
-        return 2;
-    }
-    pv_buf_free(&errors);
+    hl7_fixture_open("hl7_map");
 
     test_cbc();
     test_lipid();
@@ -817,14 +760,12 @@ int main(void)
     test_sn();
     test_time_fallback();
     test_assigning_authority();
+    test_map_pure_items_in_order();
     test_ae_no_pid3();
     test_ar_version();
     test_ack_not_answered();
     test_duplicates();
     test_corpus_sweep();
 
-    pv_ingest_close(p);
-    pv_config_free(&cfg);
-    rm_tree(base);
-    return pv_test_report();
+    return hl7_fixture_close();
 }

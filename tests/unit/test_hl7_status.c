@@ -20,63 +20,7 @@
 #include "store.h"
 #include "test.h"
 
-static char base[] = "/tmp/pv_test_hl7_status.XXXXXX";
-static pv_config cfg;
-static pv_ingest *p;
-
-struct out {
-    int rc, ack, error;
-    long facts, skipped;
-    char text[512];
-    char *ackmsg; /* the ACK pv_hl7_ack builds from the result */
-};
-
-static struct out ingest_str(const char *msg)
-{
-    struct out o;
-    memset(&o, 0, sizeof o);
-    pv_hl7_result res;
-    CHECK_INT(pv_ingest_begin(p), 0);
-    o.rc = pv_ingest_hl7(p, msg, strlen(msg), "test", 1, &res);
-    CHECK_INT(pv_ingest_commit(p), 0);
-    o.ack = res.ack;
-    o.error = res.error;
-    o.facts = res.facts;
-    o.skipped = res.skipped;
-    snprintf(o.text, sizeof o.text, "%s", res.text);
-    pv_hl7_ack_info info = {res.ack, res.error, res.text[0] ? res.text : NULL,
-                            "ACK1", 1700000000};
-    size_t len;
-    if (res.msg)
-        CHECK_INT(pv_hl7_ack(res.msg, &info, &o.ackmsg, &len), 0);
-    pv_hl7_result_free(&res);
-    return o;
-}
-
-static const char *q(const char *sql)
-{
-    static char out[4096];
-    sqlite3 *db = pv_store_db(pv_ingest_store(p));
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        PV_FAIL_("%s: %s", sql, sqlite3_errmsg(db));
-        return "(error)";
-    }
-    size_t n = 0;
-    out[0] = '\0';
-    /* Every row, ';' between rows, '|' between columns. */
-    while (sqlite3_step(st) == SQLITE_ROW && n < sizeof out) {
-        if (n)
-            n += (size_t)snprintf(out + n, sizeof out - n, ";");
-        for (int i = 0; i < sqlite3_column_count(st) && n < sizeof out; i++) {
-            const unsigned char *t = sqlite3_column_text(st, i);
-            n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "|" : "",
-                                  t ? (const char *)t : "");
-        }
-    }
-    sqlite3_finalize(st);
-    return out;
-}
+#include "hl7_fixture.h"
 
 #define MSH(ctl)                                                               \
     "MSH|^~\\&|LAB|L|PV|PV|20261201080000||ORU^R01|" ctl "|P|2.5.1\r"
@@ -113,24 +57,24 @@ static void issue22_item15_bad_obx14_not_replaced_by_msh7(void)
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 1);
     CHECK_INT(o.skipped, 3);
-    CHECK_STR(q("SELECT code, observed_at FROM observations WHERE "
-                "patient_id = 'P-S1'"),
+    CHECK_STR(q_rows("SELECT code, observed_at FROM observations WHERE "
+                     "patient_id = 'P-S1'"),
               "751-8|2026-12-01T06:00:00Z");
-    CHECK_STR(q("SELECT status, rows_stored, rows_rejected FROM messages "
-                "WHERE control_id = 'S1'"),
+    CHECK_STR(q_rows("SELECT status, rows_stored, rows_rejected FROM messages "
+                     "WHERE control_id = 'S1'"),
               "partial|1|3");
-    CHECK(o.ackmsg && strstr(o.ackmsg, "MSA|AA|S1\r"));
-    CHECK(o.ackmsg &&
-          strstr(o.ackmsg, "ERR||OBX^1^14|102^Data type error^HL70357|W||||"
-                           "OBX-14 at line 4: observation time 'garbage' is "
-                           "not a valid time (HL7 TS); segment skipped\r"));
-    CHECK(o.ackmsg && strstr(o.ackmsg, "ERR||OBX^3^14|102^Data type "
-                                       "error^HL70357|W||||OBX-14 at line 6: "
-                                       "observation time '99991231' is an "
-                                       "impossible time (more than a day in "
-                                       "the future)"));
-    CHECK(o.ackmsg && strstr(o.ackmsg, "ERR||OBX^4^3|"));
-    free(o.ackmsg);
+    CHECK(o.ack_raw[0] && strstr(o.ack_raw, "MSA|AA|S1\r"));
+    CHECK(o.ack_raw[0] &&
+          strstr(o.ack_raw, "ERR||OBX^1^14|102^Data type error^HL70357|W||||"
+                            "OBX-14 at line 4: observation time 'garbage' is "
+                            "not a valid time (HL7 TS); segment skipped\r"));
+    CHECK(o.ack_raw[0] &&
+          strstr(o.ack_raw, "ERR||OBX^3^14|102^Data type "
+                            "error^HL70357|W||||OBX-14 at line 6: "
+                            "observation time '99991231' is an "
+                            "impossible time (more than a day in "
+                            "the future)"));
+    CHECK(o.ack_raw[0] && strstr(o.ack_raw, "ERR||OBX^4^3|"));
 
     /* Nothing usable: AE, nothing of it stored. */
     o = ingest_str(
@@ -140,11 +84,11 @@ static void issue22_item15_bad_obx14_not_replaced_by_msh7(void)
     CHECK_INT(o.error, PV_HL7_ERR_DATA_TYPE);
     CHECK(strstr(o.text, "nothing usable in the message: 1 segment skipped") !=
           NULL);
-    CHECK_STR(q("SELECT count(*) FROM observations WHERE patient_id = 'P-S2'"),
-              "0");
-    CHECK(o.ackmsg && strstr(o.ackmsg, "MSA|AE|S2\r") &&
-          strstr(o.ackmsg, "|E||||nothing usable"));
-    free(o.ackmsg);
+    CHECK_STR(
+        q_rows("SELECT count(*) FROM observations WHERE patient_id = 'P-S2'"),
+        "0");
+    CHECK(o.ack_raw[0] && strstr(o.ack_raw, "MSA|AE|S2\r") &&
+          strstr(o.ack_raw, "|E||||nothing usable"));
 }
 
 static void issue15_item05_many_skipped_segments_fit_the_ack(void)
@@ -163,9 +107,9 @@ static void issue15_item05_many_skipped_segments_fit_the_ack(void)
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.skipped, 40);
     CHECK(strstr(o.text, "more segments skipped\n") != NULL);
-    CHECK_STR(q("SELECT rows_rejected FROM messages WHERE control_id = 'S3'"),
-              "40");
-    free(o.ackmsg);
+    CHECK_STR(
+        q_rows("SELECT rows_rejected FROM messages WHERE control_id = 'S3'"),
+        "40");
 }
 
 static void issue15_item01_status_w_retires_and_f_replaces_p(void)
@@ -174,38 +118,35 @@ static void issue15_item01_status_w_retires_and_f_replaces_p(void)
         MSH("W1") "PID|1||P-W\r"
                   "OBX|1|NM|751-8^ANC^LN||2.0|10*9/L|||||F|||20261201060000\r");
     CHECK_INT(o.ack, PV_HL7_AA);
-    free(o.ackmsg);
     o = ingest_str(
         MSH("W2") "PID|1||P-W\r"
                   "OBX|1|NM|751-8^ANC^LN||0.4|10*9/L|||||W|||20261201060000\r");
     CHECK_INT(o.ack, PV_HL7_AA);
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT value_num, status FROM observations WHERE patient_id "
-                "= 'P-W' ORDER BY id"),
-              "2.0|W;0.4|W");
+    CHECK_STR(
+        q_rows("SELECT value_num, status FROM observations WHERE patient_id "
+               "= 'P-W' ORDER BY id"),
+        "2.0|W;0.4|W");
 
     o = ingest_str(
         MSH("P1") "PID|1||P-P\r"
                   "OBX|1|NM|751-8^ANC^LN||1.1|10*9/L|||||P|||20261201060000\r"
                   "OBX|2|NM|718-7^Hgb^LN||12|g/dL|||||P|||20261201060000\r");
-    free(o.ackmsg);
     o = ingest_str(
         MSH("P2") "PID|1||P-P\r"
                   "OBX|1|NM|751-8^ANC^LN||1.2|10*9/L|||||F|||20261201060000\r");
-    free(o.ackmsg);
     /* One live ANC, the final; the preliminary kept, retired; the Hgb
      * preliminary, of another code, stays live. */
-    CHECK_STR(q("SELECT code, value_num, status FROM observations WHERE "
-                "patient_id = 'P-P' ORDER BY id"),
+    CHECK_STR(q_rows("SELECT code, value_num, status FROM observations WHERE "
+                     "patient_id = 'P-P' ORDER BY id"),
               "751-8|1.1|W;718-7|12.0|P;751-8|1.2|F");
     /* A second final does not retire the first. */
     o = ingest_str(
         MSH("P3") "PID|1||P-P\r"
                   "OBX|1|NM|751-8^ANC^LN||1.3|10*9/L|||||F|||20261201060000\r");
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT count(*) FROM observations WHERE patient_id = 'P-P' "
-                "AND code = '751-8' AND status = 'F'"),
-              "2");
+    CHECK_STR(
+        q_rows("SELECT count(*) FROM observations WHERE patient_id = 'P-P' "
+               "AND code = '751-8' AND status = 'F'"),
+        "2");
 }
 
 static void issue15_item01_which_statuses_are_judged(void)
@@ -229,30 +170,29 @@ static void issue15_item01_final_replaces_preliminary_of_its_order(void)
                               "OBX|1|NM|751-8^ANC^LN||1.1|10*9/L|||||P\r"
                               "OBR|2|PL2||57021-8^CBC^LN|||20261201060000\r"
                               "OBX|1|NM|751-8^ANC^LN||1.5|10*9/L|||||P\r");
-    free(o.ackmsg);
     o = ingest_str(MSH("FO2") "PID|1||P-FO\r"
                               "OBR|1|PL1|FI1|57021-8^CBC^LN|||20261201060000\r"
                               "OBX|1|NM|751-8^ANC^LN||1.2|10*9/L|||||F\r");
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT filler_order, value_num, status FROM observations "
-                "WHERE patient_id = 'P-FO' ORDER BY id"),
+    CHECK_STR(q_rows("SELECT filler_order, value_num, status FROM observations "
+                     "WHERE patient_id = 'P-FO' ORDER BY id"),
               "FI1|1.1|W;PL2|1.5|P;FI1|1.2|F");
     /* W for order PL2 retires its preliminary; the final of FI1 stays. */
     o = ingest_str(MSH("FO3") "PID|1||P-FO\r"
                               "OBR|1|PL2||57021-8^CBC^LN|||20261201060000\r"
                               "OBX|1|NM|751-8^ANC^LN||0.4|10*9/L|||||W\r");
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT filler_order, value_num, status FROM observations "
-                "WHERE patient_id = 'P-FO' ORDER BY id"),
+    CHECK_STR(q_rows("SELECT filler_order, value_num, status FROM observations "
+                     "WHERE patient_id = 'P-FO' ORDER BY id"),
               "FI1|1.1|W;PL2|1.5|W;FI1|1.2|F;PL2|0.4|W");
     /* C (corrected) replaces the final of its order. */
     o = ingest_str(MSH("FO4") "PID|1||P-FO\r"
                               "OBR|1|PL1|FI1|57021-8^CBC^LN|||20261201060000\r"
                               "OBX|1|NM|751-8^ANC^LN||1.3|10*9/L|||||C\r");
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT value_num, status FROM observations WHERE patient_id "
-                "= 'P-FO' AND status NOT IN ('W', 'D')"),
-              "1.3|C");
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK_INT(o.facts, 1);
+    CHECK_STR(
+        q_rows("SELECT value_num, status FROM observations WHERE patient_id "
+               "= 'P-FO' AND status NOT IN ('W', 'D')"),
+        "1.3|C");
 }
 
 static void issue15_item04_values_units_ranges_codes(void)
@@ -277,38 +217,39 @@ static void issue15_item04_values_units_ranges_codes(void)
                   "20261201060000\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 10);
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT code, coalesce(value_num, 'null'), value_text FROM "
-                "observations WHERE patient_id = 'P-V' AND line <= 5 ORDER "
-                "BY id"),
-              "8665-2|null|20261101;123-4|null|20261201060000;123-5|null|0600");
-    CHECK_STR(q("SELECT code, unit, coalesce(ref_low, '-'), coalesce(ref_high, "
-                "'-') FROM observations WHERE patient_id = 'P-V' AND line > 5 "
-                "AND line < 11 ORDER BY id"),
-              "2823-3|mmol/L|3.5|5.3;2951-2|mmol/L|135.0|145.0;1988-5|mg/L|-|"
-              "5.0;33914-3|mL/min|60.0|-;718-7|g/dL|13.0|18.0");
-    CHECK_STR(q("SELECT quote(code_system) FROM observations WHERE code = "
-                "'LOCAL1'"),
+    CHECK_STR(
+        q_rows("SELECT code, coalesce(value_num, 'null'), value_text FROM "
+               "observations WHERE patient_id = 'P-V' AND line <= 5 ORDER "
+               "BY id"),
+        "8665-2|null|20261101;123-4|null|20261201060000;123-5|null|0600");
+    CHECK_STR(
+        q_rows("SELECT code, unit, coalesce(ref_low, '-'), coalesce(ref_high, "
+               "'-') FROM observations WHERE patient_id = 'P-V' AND line > 5 "
+               "AND line < 11 ORDER BY id"),
+        "2823-3|mmol/L|3.5|5.3;2951-2|mmol/L|135.0|145.0;1988-5|mg/L|-|"
+        "5.0;33914-3|mL/min|60.0|-;718-7|g/dL|13.0|18.0");
+    CHECK_STR(q_rows("SELECT quote(code_system) FROM observations WHERE code = "
+                     "'LOCAL1'"),
               "''");
-    CHECK_STR(q("SELECT unit FROM observations WHERE code = '3016-3'"),
+    CHECK_STR(q_rows("SELECT unit FROM observations WHERE code = '3016-3'"),
               "mIU/L");
     o = ingest_str("MSH|^~\\&|PH|L|PV|PV|20261201080000||RDE^O11|RX1|P|2.5.1\r"
                    "PID|1||P-V\r"
                    "ORC|NW|PL1|FI1\r"
                    "RXE|^^^20261101|2047232^baricitinib^RXNORM|43||43^mg/hr\r");
     CHECK_INT(o.ack, PV_HL7_AA);
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT dose, dose_unit FROM exposures WHERE patient_id = "
-                "'P-V'"),
+    CHECK_STR(q_rows("SELECT dose, dose_unit FROM exposures WHERE patient_id = "
+                     "'P-V'"),
               "43.0|mg/hr");
-    CHECK_STR(q("SELECT code_system FROM observations WHERE code = '718-7' "
-                "AND patient_id = 'P-V'"),
-              "LN");
+    CHECK_STR(
+        q_rows("SELECT code_system FROM observations WHERE code = '718-7' "
+               "AND patient_id = 'P-V'"),
+        "LN");
 }
 
 static long count_of(const char *sql)
 {
-    return strtol(q(sql), NULL, 10);
+    return strtol(q_rows(sql), NULL, 10);
 }
 
 static void issue15_item06_control_id_reused(void)
@@ -325,34 +266,31 @@ static void issue15_item06_control_id_reused(void)
                                  "20261201070000\r";
     struct out o = ingest_str(m1);
     CHECK_INT(o.ack, PV_HL7_AA);
-    free(o.ackmsg);
     CHECK_INT(count_of("SELECT length(content_sha256) FROM messages WHERE "
                        "control_id = 'DUP1'"),
               64);
     o = ingest_str(m1lf);
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK(strstr(o.text, "duplicate of a stored message") != NULL);
-    free(o.ackmsg);
     o = ingest_str(m2);
     CHECK_INT(o.ack, PV_HL7_AE);
     CHECK_INT(o.error, PV_HL7_ERR_DUPLICATE_KEY);
     CHECK(strstr(o.text, "already used for a message with other content"));
-    CHECK(o.ackmsg && strstr(o.ackmsg, "MSA|AE|DUP1\r") &&
-          strstr(o.ackmsg, "205^Duplicate key identifier"));
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT count(*), sum(value_num) FROM observations WHERE "
-                "patient_id = 'P-D'"),
+    CHECK(o.ack_raw[0] && strstr(o.ack_raw, "MSA|AE|DUP1\r") &&
+          strstr(o.ack_raw, "205^Duplicate key identifier"));
+    CHECK_STR(q_rows("SELECT count(*), sum(value_num) FROM observations WHERE "
+                     "patient_id = 'P-D'"),
               "1|2.0");
-    CHECK_STR(q("SELECT source, status FROM messages WHERE control_id LIKE "
-                "'DUP1#sha256:%'"),
-              "collision:hl7:LAB|L|rejected");
-    CHECK_STR(q("SELECT rule, patient_id, signal, occurrences FROM alerts "
-                "WHERE dedup_key = 'control-id-reuse:LAB|L|DUP1'"),
+    CHECK_STR(
+        q_rows("SELECT source, status FROM messages WHERE control_id LIKE "
+               "'DUP1#sha256:%'"),
+        "collision:hl7:LAB|L|rejected");
+    CHECK_STR(q_rows("SELECT rule, patient_id, signal, occurrences FROM alerts "
+                     "WHERE dedup_key = 'control-id-reuse:LAB|L|DUP1'"),
               "pvwatch.hl7|-|engine|1");
     /* The same collision sent again: still AE, kept once, one alert. */
     o = ingest_str(m2);
     CHECK_INT(o.ack, PV_HL7_AE);
-    free(o.ackmsg);
     CHECK_INT(count_of("SELECT count(*) FROM messages WHERE control_id LIKE "
                        "'DUP1%'"),
               2);
@@ -362,13 +300,12 @@ static void issue15_item06_control_id_reused(void)
     o = ingest_str(m2);
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 1);
-    free(o.ackmsg);
     o = ingest_str(m2);
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 0);
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT count(*) FROM observations WHERE patient_id = 'P-D'"),
-              "2");
+    CHECK_STR(
+        q_rows("SELECT count(*) FROM observations WHERE patient_id = 'P-D'"),
+        "2");
     free(cfg.mllp.duplicates);
     cfg.mllp.duplicates = NULL;
 }
@@ -391,10 +328,9 @@ static void long_control_id_refused_not_cut(void)
         CHECK_INT(o.ack, PV_HL7_AR);
         CHECK(strstr(o.text, "MSH-10 message control id is 300 characters") !=
               NULL);
-        free(o.ackmsg);
     }
-    CHECK_STR(q("SELECT count(*) FROM observations WHERE patient_id = "
-                "'P-LONG'"),
+    CHECK_STR(q_rows("SELECT count(*) FROM observations WHERE patient_id = "
+                     "'P-LONG'"),
               "0");
     /* 199 characters (the v2.7 maximum) are taken whole. */
     id[199] = '\0';
@@ -405,28 +341,14 @@ static void long_control_id_refused_not_cut(void)
              id);
     struct out o = ingest_str(msg);
     CHECK_INT(o.ack, PV_HL7_AA);
-    free(o.ackmsg);
-    CHECK_STR(q("SELECT length(control_id) FROM messages WHERE control_id "
-                "LIKE 'CCC%' AND status != 'rejected'"),
+    CHECK_STR(q_rows("SELECT length(control_id) FROM messages WHERE control_id "
+                     "LIKE 'CCC%' AND status != 'rejected'"),
               "199");
 }
 
 int main(void)
 {
-    char cwd0[PATH_MAX];
-    if (!getcwd(cwd0, sizeof cwd0) || !mkdtemp(base) || chdir(base) != 0)
-        return 2;
-    pv_buf errors = PV_BUF_INIT;
-    if (pv_config_load(NULL, &cfg, &errors) != 0 || chdir(cwd0) != 0)
-        return 2;
-    free(cfg.alert_log);
-    cfg.alert_log = NULL;
-    int rc = pv_ingest_open(&cfg, ":memory:", 1, &p, &errors);
-    if (rc || !p) {
-        fprintf(stderr, "pv_ingest_open: %d: %s\n", rc, pv_buf_cstr(&errors));
-        return 2;
-    }
-    pv_buf_free(&errors);
+    hl7_fixture_open("hl7_status");
 
     issue22_item15_plausible_times();
     issue22_item15_bad_obx14_not_replaced_by_msh7();
@@ -438,8 +360,5 @@ int main(void)
     issue15_item06_control_id_reused();
     long_control_id_refused_not_cut();
 
-    pv_ingest_close(p);
-    pv_config_free(&cfg);
-    rmdir(base);
-    return pv_test_report();
+    return hl7_fixture_close();
 }

@@ -24,90 +24,7 @@
 #include "store.h"
 #include "test.h"
 
-static char base[] = "/tmp/pv_test_hl7_types.XXXXXX";
-static char cwd0[PATH_MAX];
-static pv_config cfg;
-static pv_ingest *p;
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(2);
-}
-
-struct out {
-    int rc;
-    int ack;
-    int error;
-    long facts;
-    long skipped;
-    char text[1024];
-    char ackmsg[2048]; /* the ACK pv_hl7_ack builds, segments joined by \n */
-};
-
-/* Ingests one message in a transaction of its own, as the MLLP listener
- * does, and builds its ACK. */
-static struct out ingest(const char *msg)
-{
-    struct out o;
-    memset(&o, 0, sizeof o);
-    pv_hl7_result res;
-    CHECK_INT(pv_ingest_begin(p), 0);
-    o.rc = pv_ingest_hl7(p, msg, strlen(msg), "test", 1, &res);
-    CHECK_INT(pv_ingest_commit(p), 0);
-    o.ack = res.ack;
-    o.error = res.error;
-    o.facts = res.facts;
-    o.skipped = res.skipped;
-    snprintf(o.text, sizeof o.text, "%s", res.text);
-    if (res.msg && res.ack >= 0) {
-        pv_hl7_ack_info info = {.code = (pv_hl7_ack_code)res.ack,
-                                .error = res.error,
-                                .text = res.text,
-                                .control_id = "ACK1",
-                                .now = 1772323200};
-        char *a = NULL;
-        size_t alen = 0;
-        if (pv_hl7_ack(res.msg, &info, &a, &alen) == 0) {
-            for (size_t i = 0; i < alen; i++)
-                if (a[i] == '\r')
-                    a[i] = '\n';
-            snprintf(o.ackmsg, sizeof o.ackmsg, "%s", a);
-        }
-        free(a);
-    }
-    pv_hl7_result_free(&res);
-    return o;
-}
-
-/* The first row of a query, columns joined by '|' (NULL as empty). */
-static const char *q(const char *sql)
-{
-    static char out[4096];
-    sqlite3 *db = pv_store_db(pv_ingest_store(p));
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        PV_FAIL_("%s: %s", sql, sqlite3_errmsg(db));
-        return "(error)";
-    }
-    snprintf(out, sizeof out, "(no row)");
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        size_t n = 0;
-        out[0] = '\0';
-        for (int i = 0; i < sqlite3_column_count(st) && n < sizeof out; i++) {
-            const unsigned char *t = sqlite3_column_text(st, i);
-            n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "|" : "",
-                                  t ? (const char *)t : "");
-        }
-    }
-    sqlite3_finalize(st);
-    return out;
-}
-
-static long long qi(const char *sql)
-{
-    return atoll(q(sql));
-}
+#include "hl7_fixture.h"
 
 #define EXP_ROW                                                                \
     "SELECT start_at, end_at, start_source FROM exposures WHERE patient_id = "
@@ -117,7 +34,7 @@ static long long qi(const char *sql)
 static void test_rde_timing(void)
 {
     /* v2.5.1: the order's TQ1 (TQ1-7 start, TQ1-8 end). */
-    struct out o = ingest(
+    struct out o = ingest_str(
         "MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11^RDE_O11|T-TQ1|P|"
         "2.5.1\r"
         "PID|1||T1^^^H^MR\r"
@@ -130,58 +47,58 @@ static void test_rde_timing(void)
 
     /* v2.3: RXE-1 quantity/timing "^^^start^end"; ORC-7 in the same form
      * is used only when RXE-1 has no start. */
-    o = ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-RXE1|P|"
-               "2.3\r"
-               "PID|1||T2^^^H^MR\r"
-               "ORC|NW|ORD2|||||^^^20251201^20251231\r"
-               "RXE|1^QD^^20260103^20260110|baricitinib^baricitinib^L|2||"
-               "mg\r");
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-RXE1|P|"
+                   "2.3\r"
+                   "PID|1||T2^^^H^MR\r"
+                   "ORC|NW|ORD2|||||^^^20251201^20251231\r"
+                   "RXE|1^QD^^20260103^20260110|baricitinib^baricitinib^L|2||"
+                   "mg\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_STR(q(EXP_ROW "'T2'"),
               "2026-01-03T00:00:00Z|2026-01-10T00:00:00Z|RXE-1");
 
     /* ORC-7 when RXE-1 has none; its start a TS with a precision
      * sub-component (v2.3 TS = time & degree of precision inside a TQ). */
-    o = ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-ORC7|P|"
-               "2.3\r"
-               "PID|1||T3^^^H^MR\r"
-               "ORC|NW|ORD3|||||1^QD^^202601040900&M^20260131\r"
-               "RXE||baricitinib^baricitinib^L|2||mg\r");
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-ORC7|P|"
+                   "2.3\r"
+                   "PID|1||T3^^^H^MR\r"
+                   "ORC|NW|ORD3|||||1^QD^^202601040900&M^20260131\r"
+                   "RXE||baricitinib^baricitinib^L|2||mg\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_STR(q(EXP_ROW "'T3'"),
               "2026-01-04T09:00:00Z|2026-01-31T00:00:00Z|ORC-7");
 
     /* Nothing given: MSH-7, and the row says so. An end alone is kept. */
-    o = ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-MSH7|P|"
-               "2.5\r"
-               "PID|1||T4^^^H^MR\r"
-               "ORC|NW|ORD4\r"
-               "RXE|^^^^20260331|baricitinib^baricitinib^L|2||mg\r");
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-MSH7|P|"
+                   "2.5\r"
+                   "PID|1||T4^^^H^MR\r"
+                   "ORC|NW|ORD4\r"
+                   "RXE|^^^^20260331|baricitinib^baricitinib^L|2||mg\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_STR(q(EXP_ROW "'T4'"),
               "2026-03-01T08:00:00Z|2026-03-31T00:00:00Z|MSH-7");
 
     /* The TQ1 that follows the RXE (RDE_O11 TIMING_ENCODED) wins over the
      * order's TQ1 and over RXE-1. */
-    o = ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-TQ1B|P|"
-               "2.5.1\r"
-               "PID|1||T5^^^H^MR\r"
-               "ORC|NW|ORD5\r"
-               "TQ1|1||||||20250101\r"
-               "RXE|^^^20250601|baricitinib^baricitinib^L|2||mg\r"
-               "TQ1|1||||||20260105\r");
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-TQ1B|P|"
+                   "2.5.1\r"
+                   "PID|1||T5^^^H^MR\r"
+                   "ORC|NW|ORD5\r"
+                   "TQ1|1||||||20250101\r"
+                   "RXE|^^^20250601|baricitinib^baricitinib^L|2||mg\r"
+                   "TQ1|1||||||20260105\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_STR(q(EXP_ROW "'T5'"), "2026-01-05T00:00:00Z||TQ1-7");
 
     /* A start that is given but unreadable is never replaced by MSH-7: the
      * RXE is skipped with an ERR (W), the other order is stored. */
-    o = ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-BAD|P|"
-               "2.3\r"
-               "PID|1||T6^^^H^MR\r"
-               "ORC|NW|ORD6\r"
-               "RXE|^^^2026-01-0x|baricitinib^baricitinib^L|2||mg\r"
-               "ORC|NW|ORD7\r"
-               "RXE|^^^20260106|prednisone^prednisone^L|20||mg\r");
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-BAD|P|"
+                   "2.3\r"
+                   "PID|1||T6^^^H^MR\r"
+                   "ORC|NW|ORD6\r"
+                   "RXE|^^^2026-01-0x|baricitinib^baricitinib^L|2||mg\r"
+                   "ORC|NW|ORD7\r"
+                   "RXE|^^^20260106|prednisone^prednisone^L|20||mg\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 1);
     CHECK_INT(o.skipped, 1);
@@ -193,22 +110,22 @@ static void test_rde_timing(void)
               "prednisone|RXE-1");
 
     /* Before 1850: impossible, and the only order, so AE. */
-    o = ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-1800|P|"
-               "2.3\r"
-               "PID|1||T7^^^H^MR\r"
-               "ORC|NW|ORD8\r"
-               "RXE|^^^18000101|baricitinib^baricitinib^L|2||mg\r");
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-1800|P|"
+                   "2.3\r"
+                   "PID|1||T7^^^H^MR\r"
+                   "ORC|NW|ORD8\r"
+                   "RXE|^^^18000101|baricitinib^baricitinib^L|2||mg\r");
     CHECK_INT(o.ack, PV_HL7_AE);
     CHECK(strstr(o.text, "before 1850") != NULL);
     CHECK_INT(qi("SELECT count(*) FROM exposures WHERE patient_id = 'T7'"), 0);
 
     /* An end before the start is not believed: open-ended. */
-    o = ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-REV|P|"
-               "2.5\r"
-               "PID|1||T8^^^H^MR\r"
-               "ORC|NW|ORD9\r"
-               "TQ1|1||||||20260201|20260101\r"
-               "RXE||baricitinib^baricitinib^L|2||mg\r");
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDE^O11|T-REV|P|"
+                   "2.5\r"
+                   "PID|1||T8^^^H^MR\r"
+                   "ORC|NW|ORD9\r"
+                   "TQ1|1||||||20260201|20260101\r"
+                   "RXE||baricitinib^baricitinib^L|2||mg\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_STR(q(EXP_ROW "'T8'"), "2026-02-01T00:00:00Z||TQ1-7");
 }
@@ -219,7 +136,7 @@ static void test_vxu(void)
 {
     /* CDC IIS guide: RXA-3 administered, RXA-5 CVX, RXA-6 999 = amount
      * unknown (dose NULL), RXA-7 units. */
-    struct out o = ingest(
+    struct out o = ingest_str(
         "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20260310||VXU^V04^VXU_V04|V-1|P|"
         "2.5.1\r"
         "PID|1||V1^^^CLINIC^MR||Doe^Jane||19800101|F\r"
@@ -248,7 +165,7 @@ static void test_rds(void)
     /* RDS_O13: ORC, the order's TQ1, its RXE (not an exposure here), then
      * RXD: RXD-2 dispense/give code, RXD-3 date/time dispensed, RXD-4/5
      * the quantity dispensed, RXD-16/17 the actual strength. */
-    struct out o = ingest(
+    struct out o = ingest_str(
         "MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RDS^O13^RDS_O13|D-1|P|"
         "2.5.1\r"
         "PID|1||D1^^^H^MR\r"
@@ -279,18 +196,18 @@ static void test_rgv(void)
 {
     /* RGV_O15: RXG-3 quantity/timing (v2.3 form), RXG-4 give code, RXG-5
      * amount, RXG-7 units; the TQ1 after the RXG (TIMING_GIVE) first. */
-    struct out o =
-        ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RGV^O15^RGV_O15|G-1|P|"
-               "2.5.1\r"
-               "PID|1||G1^^^H^MR\r"
-               "ORC|RE|ORD1\r"
-               "RXG|1||^^^20260201080000^20260201083000|azathioprine^"
-               "azathioprine^L|50||mg^mg^UCUM\r"
-               "RXR|PO\r"
-               "ORC|RE|ORD2\r"
-               "RXG|1|||baricitinib^baricitinib^L|2||mg\r"
-               "TQ1|1||||||20260202\r"
-               "RXR|PO\r");
+    struct out o = ingest_str(
+        "MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RGV^O15^RGV_O15|G-1|P|"
+        "2.5.1\r"
+        "PID|1||G1^^^H^MR\r"
+        "ORC|RE|ORD1\r"
+        "RXG|1||^^^20260201080000^20260201083000|azathioprine^"
+        "azathioprine^L|50||mg^mg^UCUM\r"
+        "RXR|PO\r"
+        "ORC|RE|ORD2\r"
+        "RXG|1|||baricitinib^baricitinib^L|2||mg\r"
+        "TQ1|1||||||20260202\r"
+        "RXR|PO\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 2);
     CHECK_STR(q("SELECT dose, dose_unit, route, start_at, end_at, "
@@ -301,11 +218,11 @@ static void test_rgv(void)
                 "patient_id = 'G1' AND drug = 'baricitinib'"),
               "2.0|2026-02-02T00:00:00Z|TQ1-7");
     /* A held order (ORC-1 HD) gives no exposure here either. */
-    o = ingest("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RGV^O15|G-2|P|"
-               "2.5.1\r"
-               "PID|1||G2^^^H^MR\r"
-               "ORC|HD|ORD3\r"
-               "RXG|1|||baricitinib^baricitinib^L|2||mg\r");
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|20260301080000||RGV^O15|G-2|P|"
+                   "2.5.1\r"
+                   "PID|1||G2^^^H^MR\r"
+                   "ORC|HD|ORD3\r"
+                   "RXG|1|||baricitinib^baricitinib^L|2||mg\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 0);
 }
@@ -316,16 +233,16 @@ static void test_oul(void)
 {
     /* OUL_R22: SPM with its own OBX (a specimen observation, not a
      * result), then the ORDER group OBR with its result OBX. */
-    struct out o =
-        ingest("MSH|^~\\&|LIS|LAB|PV|PV|20260301120000||OUL^R22^OUL_R22|L-22|P|"
-               "2.5.1\r"
-               "PID|1||L1^^^LAB^MR\r"
-               "SPM|1|S1||119297000^Blood^SCT|||||||||||||20260301090000\r"
-               "OBX|1|NM|8310-5^Body temperature^LN||37|Cel|||||F\r"
-               "OBR|1|ORD1|FIL1|57021-8^CBC^LN|||20260301093000\r"
-               "OBX|1|NM|751-8^Neutrophils^LN||0.4|10*9/L|1.5-7.0|LL|||F\r"
-               "OBX|2|NM|718-7^Hemoglobin^LN||13|g/dL|12-16|N|||F|||"
-               "20260301094000\r");
+    struct out o = ingest_str(
+        "MSH|^~\\&|LIS|LAB|PV|PV|20260301120000||OUL^R22^OUL_R22|L-22|P|"
+        "2.5.1\r"
+        "PID|1||L1^^^LAB^MR\r"
+        "SPM|1|S1||119297000^Blood^SCT|||||||||||||20260301090000\r"
+        "OBX|1|NM|8310-5^Body temperature^LN||37|Cel|||||F\r"
+        "OBR|1|ORD1|FIL1|57021-8^CBC^LN|||20260301093000\r"
+        "OBX|1|NM|751-8^Neutrophils^LN||0.4|10*9/L|1.5-7.0|LL|||F\r"
+        "OBX|2|NM|718-7^Hemoglobin^LN||13|g/dL|12-16|N|||F|||"
+        "20260301094000\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 2);
     CHECK_STR(q("SELECT value_num, unit, observed_at FROM observations "
@@ -339,12 +256,13 @@ static void test_oul(void)
               0);
 
     /* OUL_R24: OBR, SPM, then the OBX: every OBX is a result. */
-    o = ingest("MSH|^~\\&|LIS|LAB|PV|PV|20260301120000||OUL^R24^OUL_R24|L-24|"
-               "P|2.5.1\r"
-               "PID|1||L2^^^LAB^MR\r"
-               "OBR|1|ORD2|FIL2|24323-8^CMP^LN|||20260301080000\r"
-               "SPM|1|S2||119364003^Serum^SCT\r"
-               "OBX|1|NM|1742-6^ALT^LN||250|U/L|7-56|H|||F\r");
+    o = ingest_str(
+        "MSH|^~\\&|LIS|LAB|PV|PV|20260301120000||OUL^R24^OUL_R24|L-24|"
+        "P|2.5.1\r"
+        "PID|1||L2^^^LAB^MR\r"
+        "OBR|1|ORD2|FIL2|24323-8^CMP^LN|||20260301080000\r"
+        "SPM|1|S2||119364003^Serum^SCT\r"
+        "OBX|1|NM|1742-6^ALT^LN||250|U/L|7-56|H|||F\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 1);
     CHECK_STR(q("SELECT value_num, observed_at FROM observations WHERE "
@@ -352,11 +270,11 @@ static void test_oul(void)
               "250.0|2026-03-01T08:00:00Z");
 
     /* Another OUL trigger: stored, no facts. */
-    o = ingest("MSH|^~\\&|LIS|LAB|PV|PV|20260301120000||OUL^R23|L-23|P|"
-               "2.5.1\r"
-               "PID|1||L3^^^LAB^MR\r"
-               "OBR|1|ORD3|FIL3|24323-8^CMP^LN|||20260301080000\r"
-               "OBX|1|NM|1742-6^ALT^LN||250|U/L|7-56|H|||F\r");
+    o = ingest_str("MSH|^~\\&|LIS|LAB|PV|PV|20260301120000||OUL^R23|L-23|P|"
+                   "2.5.1\r"
+                   "PID|1||L3^^^LAB^MR\r"
+                   "OBR|1|ORD3|FIL3|24323-8^CMP^LN|||20260301080000\r"
+                   "OBX|1|NM|1742-6^ALT^LN||250|U/L|7-56|H|||F\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 0);
 }
@@ -371,16 +289,16 @@ static void test_adt_death(void)
 {
     /* A03 with PID-29/PID-30 and two DG1: the principal one (DG1-15 = 1)
      * is the cause; both DG1 are conditions as before. */
-    struct out o =
-        ingest("MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A03^ADT_A03|A-1|P|"
-               "2.5.1\r"
-               "EVN|A03|20260310075500\r"
-               "PID|1||X1^^^HOSP^MR||Doe^John||19500101|M|||||||||||||||||||||"
-               "20260309231500|Y\r"
-               "PV1|1|I||||||||||||||||||||||||||||||||||20|||||||||"
-               "20260310070000\r"
-               "DG1|1||J18.9^Pneumonia^I10|||W|||||||||2\r"
-               "DG1|2||I21.4^NSTEMI^I10|||F|||||||||1\r");
+    struct out o = ingest_str(
+        "MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A03^ADT_A03|A-1|P|"
+        "2.5.1\r"
+        "EVN|A03|20260310075500\r"
+        "PID|1||X1^^^HOSP^MR||Doe^John||19500101|M|||||||||||||||||||||"
+        "20260309231500|Y\r"
+        "PV1|1|I||||||||||||||||||||||||||||||||||20|||||||||"
+        "20260310070000\r"
+        "DG1|1||J18.9^Pneumonia^I10|||W|||||||||2\r"
+        "DG1|2||I21.4^NSTEMI^I10|||F|||||||||1\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 3);
     CHECK_STR(q(DEATH_ROW "'X1'"),
@@ -402,7 +320,7 @@ static void test_adt_death(void)
                  "PV1|1|I||||||||||||||||||||||||||||||||||%s|||||||||"
                  "20260310061500\r",
                  i, i, disp[i]);
-        o = ingest(msg);
+        o = ingest_str(msg);
         CHECK_INT(o.ack, PV_HL7_AA);
         CHECK_INT(o.facts, 1);
         char sql[256];
@@ -413,32 +331,36 @@ static void test_adt_death(void)
     }
 
     /* Discharged home (01), PID-30 N with a PID-29: no death. */
-    o = ingest("MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A08|A-3|P|2.5\r"
-               "PID|1||X3^^^HOSP^MR||||||||||||||||||||||||||20260309|N\r"
-               "PV1|1|I||||||||||||||||||||||||||||||||||01\r");
+    o = ingest_str(
+        "MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A08|A-3|P|2.5\r"
+        "PID|1||X3^^^HOSP^MR||||||||||||||||||||||||||20260309|N\r"
+        "PV1|1|I||||||||||||||||||||||||||||||||||01\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_INT(o.facts, 0);
 
     /* PID-29 alone (A08): a death at that time, R99. */
-    o = ingest("MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A08|A-4|P|2.5\r"
-               "PID|1||X4^^^HOSP^MR||||||||||||||||||||||||||20260308\r");
+    o = ingest_str(
+        "MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A08|A-4|P|2.5\r"
+        "PID|1||X4^^^HOSP^MR||||||||||||||||||||||||||20260308\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_STR(q("SELECT code, onset_at FROM events WHERE patient_id = 'X4'"),
               "R99|2026-03-08T00:00:00Z");
 
     /* PID-30 Y, no time anywhere but EVN-2 and MSH-7: EVN-2. */
-    o = ingest("MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A08|A-5|P|2.5\r"
-               "EVN|A08|20260310073000\r"
-               "PID|1||X5^^^HOSP^MR|||||||||||||||||||||||||||Y\r");
+    o = ingest_str(
+        "MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A08|A-5|P|2.5\r"
+        "EVN|A08|20260310073000\r"
+        "PID|1||X5^^^HOSP^MR|||||||||||||||||||||||||||Y\r");
     CHECK_INT(o.ack, PV_HL7_AA);
     CHECK_STR(q("SELECT onset_at FROM events WHERE patient_id = 'X5'"),
               "2026-03-10T07:30:00Z");
 
     /* An unreadable PID-29 of a death: AE, kept as rejected, nothing
      * stored (not a death at another time). */
-    o = ingest("MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A03|A-6|P|2.5\r"
-               "PID|1||X6^^^HOSP^MR||||||||||||||||||||||||||2026-03-0x|Y\r"
-               "DG1|1||C83.3^DLBCL^I10\r");
+    o = ingest_str(
+        "MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A03|A-6|P|2.5\r"
+        "PID|1||X6^^^HOSP^MR||||||||||||||||||||||||||2026-03-0x|Y\r"
+        "DG1|1||C83.3^DLBCL^I10\r");
     CHECK_INT(o.ack, PV_HL7_AE);
     CHECK_INT(o.error, PV_HL7_ERR_DATA_TYPE);
     CHECK(strstr(o.text, "PID-29") != NULL);
@@ -446,6 +368,57 @@ static void test_adt_death(void)
     CHECK_INT(qi("SELECT count(*) FROM messages WHERE control_id = 'A-6' "
                  "AND status = 'rejected'"),
               1);
+}
+
+/* ---- Times fuzz_map_hl7 found taken unchecked (issue 20 part 3) ---------- */
+
+static void fuzz_map_hl7_fallback_times_are_range_checked(void)
+{
+    /* A DG1 whose onset comes from an impossible EVN-2 is skipped (like an
+     * OBX with an impossible OBX-14), the other DG1 kept. */
+    struct out o = ingest_str(
+        "MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A08|FZ-1|P|2.5\r"
+        "EVN|A08|00010101\r"
+        "PID|1||FZ1^^^HOSP^MR\r"
+        "DG1|1||I26.99^Pulmonary embolism^I10\r"
+        "DG1|2||D70.1^Neutropenia^I10||20260309\r");
+    CHECK_INT(o.ack, PV_HL7_AA);
+    CHECK_INT(o.facts, 1);
+    CHECK_INT(o.skipped, 1);
+    CHECK(strstr(o.text, "DG1^1^5\tDG1-5 at line 4: onset from EVN-2 "
+                         "(0001-01-01T00:00:00Z) is an impossible time "
+                         "(before 1850)") != NULL);
+    CHECK_STR(q("SELECT group_concat(code) FROM events WHERE patient_id = "
+                "'FZ1'"),
+              "D70.1");
+    /* A DG1-5 in the year 9999: skipped, not a patient's event for ever;
+     * nothing else usable: AE. */
+    o = ingest_str("MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A08|FZ-2|P|"
+                   "2.5\r"
+                   "PID|1||FZ2^^^HOSP^MR\r"
+                   "DG1|1||I26.99^Pulmonary embolism^I10||99991231\r");
+    CHECK_INT(o.ack, PV_HL7_AE);
+    CHECK(strstr(o.text, "nothing usable") != NULL);
+    CHECK_INT(qi("SELECT count(*) FROM events WHERE patient_id = 'FZ2'"), 0);
+    /* A death whose only time is an impossible EVN-2: AE, as an impossible
+     * PID-29 is. */
+    o = ingest_str("MSH|^~\\&|ADT|HOSP|PV|PV|20260310080000||ADT^A03|FZ-3|P|"
+                   "2.5\r"
+                   "EVN|A03|17000101\r"
+                   "PID|1||FZ3^^^HOSP^MR|||||||||||||||||||||||||||Y\r");
+    CHECK_INT(o.ack, PV_HL7_AE);
+    CHECK(strstr(o.text, "death date/time from EVN-2 (1700-01-01T00:00:00Z) "
+                         "is an impossible time (before 1850)") != NULL);
+    CHECK_INT(qi("SELECT count(*) FROM events WHERE patient_id = 'FZ3'"), 0);
+    /* An order with no start of its own and an MSH-7 before 1850: the RXE
+     * is skipped, not started in 1800. */
+    o = ingest_str("MSH|^~\\&|PHARM|H|PV|PV|18000101||RDE^O11|FZ-4|P|2.5\r"
+                   "PID|1||FZ4^^^H^MR\r"
+                   "ORC|NW|ORD1\r"
+                   "RXE||baricitinib^baricitinib^L|2||mg\r");
+    CHECK_INT(o.ack, PV_HL7_AE);
+    CHECK(strstr(o.text, "MSH-7 '18000101' is an impossible time") != NULL);
+    CHECK_INT(qi("SELECT count(*) FROM exposures WHERE patient_id = 'FZ4'"), 0);
 }
 
 /* ---- Issue 15 item 7: v2.1 and v2.2 ------------------------------------- */
@@ -460,7 +433,7 @@ static void test_old_versions(void)
                  "PID|1||OLD^^^L^MR\r"
                  "OBX|1|NM|751-8^Neutrophils^LN||0.4|10*9/L|||||F\r",
                  i, v[i]);
-        struct out o = ingest(msg);
+        struct out o = ingest_str(msg);
         CHECK_INT(o.ack, PV_HL7_AR);
         CHECK_INT(o.error, PV_HL7_ERR_UNSUPPORTED_VERSION);
         snprintf(want, sizeof want,
@@ -476,33 +449,9 @@ static void test_old_versions(void)
               0);
 }
 
-static void rm_tree(const char *dir)
-{
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
 int main(void)
 {
-    if (!getcwd(cwd0, sizeof cwd0))
-        die("getcwd");
-    if (!mkdtemp(base) || chdir(base) != 0)
-        die(base);
-    pv_buf errors = PV_BUF_INIT;
-    if (pv_config_load(NULL, &cfg, &errors) != 0)
-        die(pv_buf_cstr(&errors));
-    if (chdir(cwd0) != 0)
-        die(cwd0);
-    free(cfg.alert_log);
-    cfg.alert_log = NULL;
-    int rc = pv_ingest_open(&cfg, ":memory:", 1, &p, &errors);
-    if (rc || !p) {
-        fprintf(stderr, "pv_ingest_open: %d: %s\n", rc, pv_buf_cstr(&errors));
-        return 2;
-    }
-    pv_buf_free(&errors);
+    hl7_fixture_open("hl7_types");
 
     test_rde_timing();
     test_vxu();
@@ -511,9 +460,7 @@ int main(void)
     test_oul();
     test_adt_death();
     test_old_versions();
+    fuzz_map_hl7_fallback_times_are_range_checked();
 
-    pv_ingest_close(p);
-    pv_config_free(&cfg);
-    rm_tree(base);
-    return pv_test_report();
+    return hl7_fixture_close();
 }

@@ -2,6 +2,7 @@
  *
  * With an argument "--print", prints a populated exposition to stdout
  * instead (tests/e2e/test_metrics_promtool.sh feeds it to promtool). */
+#include <stdatomic.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -303,12 +304,13 @@ static void test_rule_table(void)
 /* Readers on other threads while the loop thread bumps and registers:
  * every scrape sees whole, non-decreasing values (run under valgrind's
  * helgrind or TSan to see the absence of races; here: the values). */
-static volatile int stop_readers;
+/* Atomic, not volatile: ThreadSanitizer reported the plain int (issue 20). */
+static atomic_int stop_readers;
 static void *reader(void *arg)
 {
     (void)arg;
     long scrapes = 0;
-    while (!stop_readers || scrapes < 3) {
+    while (!atomic_load(&stop_readers) || scrapes < 3) {
         pv_buf b = PV_BUF_INIT;
         pv_metrics_render(NULL, &b);
         if (!pv_buf_ok(&b))
@@ -334,7 +336,7 @@ static void test_threads(void)
         }
         pv_metrics_commit_batch(i % 40);
     }
-    stop_readers = 1;
+    atomic_store(&stop_readers, 1);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     pv_buf b = PV_BUF_INIT;

@@ -121,10 +121,35 @@ static void test_rule_outcomes(void)
     cfg.limits.rule_memory = saved;
 }
 
+/* Issue 17: a lab of a patient never exposed to the drug a rule's
+ * on.exposure names is counted as spared by the gate, not as a call. */
+static void test_rule_gated(void)
+{
+    use_plugin_dir("gated");
+    write_plugin("g.lua",
+                 "return { pv.rule { name = 'x.gated', signal = 'test',\n"
+                 "  on = { lab = { 'M-1' }, exposure = 'baricitinib' },\n"
+                 "  when = function(obs) return nil end } }\n");
+    pv_metrics_reset();
+    pv_ingest *p = open_pipeline();
+    if (!p)
+        return;
+    lab(p, "P-NEVER", "M-1", 1);
+    lab(p, "P-NEVER", "M-1", 2);
+    pv_buf b = PV_BUF_INIT;
+    pv_metrics_render(pv_store_db(pv_ingest_store(p)), &b);
+    const char *t = pv_buf_cstr(&b);
+    CHECK_LINE(t, "pvwatch_rule_gated_total{rule=\"x.gated\"} 2");
+    CHECK_LINE(t, "pvwatch_rule_calls_total{rule=\"x.gated\"} 0");
+    pv_buf_free(&b);
+    pv_ingest_close(p);
+}
+
 int main(void)
 {
     harness_init();
     test_rule_outcomes();
+    test_rule_gated();
     harness_done();
     return pv_test_report();
 }

@@ -475,6 +475,327 @@ static void test_no_email(void)
     pv_config_free(&cfg);
 }
 
+/* ---------------------------------------------------------------------- */
+/* email.digest: periods, configuration, the digest mail                  */
+
+static pv_time_t ts(const char *s)
+{
+    pv_time_t t = 0;
+    if (pv_time_parse(s, strlen(s), &t) != 0)
+        die(s);
+    return t;
+}
+
+/* Loads text as base/name.lua; returns the load's status, errors in err. */
+static int load_text(const char *name, const char *text, pv_config *cfg,
+                     pv_buf *err)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s.lua", base, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        die(path);
+    fputs(text, f);
+    fclose(f);
+    pv_buf_reset(err);
+    return pv_config_load(path, cfg, err);
+}
+
+static void check_period(const char *digest, const char *at, const char *want)
+{
+    char text[512];
+    snprintf(text, sizeof text, "email = { dir = 'out', digest = %s }\n",
+             digest);
+    pv_config cfg;
+    pv_buf err = PV_BUF_INIT;
+    CHECK_INT(load_text("period", text, &cfg, &err), 0);
+    if (err.len)
+        fprintf(stderr, "%s", pv_buf_cstr(&err));
+    char got[PV_TIME_BUFSZ];
+    pv_time_format(pv_notify_digest_period(&cfg, ts(at)), got);
+    if (strcmp(got, want))
+        fprintf(stderr, "digest %s at %s: period from %s, want %s\n", digest,
+                at, got, want);
+    CHECK_STR(got, want);
+    pv_config_free(&cfg);
+    pv_buf_free(&err);
+}
+
+static void test_digest_period(void)
+{
+    /* Daily: midnight UTC, or 'at'. A boundary belongs to the period it
+     * starts. */
+    check_period("{ every = 'daily' }", "2026-05-28T00:00:00Z",
+                 "2026-05-28T00:00:00Z");
+    check_period("{ every = 'daily' }", "2026-05-27T23:59:59Z",
+                 "2026-05-27T00:00:00Z");
+    check_period("{ every = 'daily', at = '08:00' }", "2026-05-28T07:59:59Z",
+                 "2026-05-27T08:00:00Z");
+    check_period("{ every = 'daily', at = '08:00' }", "2026-05-28T08:00:00Z",
+                 "2026-05-28T08:00:00Z");
+    check_period("{ every = 'daily', at = '23:59' }", "2026-01-01T00:00:00Z",
+                 "2025-12-31T23:59:00Z");
+    /* Weekly: Monday (2026-05-25 is one), at 'at', or the day it names. */
+    check_period("{ every = 'weekly' }", "2026-05-28T12:00:00Z",
+                 "2026-05-25T00:00:00Z");
+    check_period("{ every = 'weekly' }", "2026-05-25T00:00:00Z",
+                 "2026-05-25T00:00:00Z");
+    check_period("{ every = 'weekly' }", "2026-05-24T23:59:59Z",
+                 "2026-05-18T00:00:00Z");
+    check_period("{ every = 'weekly', at = '08:00' }", "2026-05-25T07:00:00Z",
+                 "2026-05-18T08:00:00Z");
+    check_period("{ every = 'weekly', at = 'fri 17:30' }",
+                 "2026-05-29T17:29:59Z", "2026-05-22T17:30:00Z");
+    check_period("{ every = 'weekly', at = 'Friday 17:30' }",
+                 "2026-05-29T17:30:00Z", "2026-05-29T17:30:00Z");
+    check_period("{ every = 'weekly', at = 'sun 23:00' }",
+                 "2026-06-01T00:00:00Z", "2026-05-31T23:00:00Z");
+    /* Across a year's end, and before the epoch's first Monday. */
+    check_period("{ every = 'weekly' }", "2027-01-01T10:00:00Z",
+                 "2026-12-28T00:00:00Z");
+    check_period("{ every = 'weekly' }", "1970-01-01T00:00:00Z",
+                 "1969-12-29T00:00:00Z");
+    /* Seconds: multiples since the epoch. */
+    check_period("{ every = 3600 }", "2026-05-28T10:59:59Z",
+                 "2026-05-28T10:00:00Z");
+    check_period("{ every = 7 }", "1970-01-01T00:00:20Z",
+                 "1970-01-01T00:00:14Z");
+}
+
+/* Each bad digest is a load error naming the field and the reason. */
+static void check_bad(const char *digest, const char *want)
+{
+    char text[512];
+    snprintf(text, sizeof text, "email = { dir = 'out',\n  digest = %s }\n",
+             digest);
+    pv_config cfg;
+    pv_buf err = PV_BUF_INIT;
+    CHECK_INT(load_text("bad", text, &cfg, &err), PV_EINVAL);
+    if (!strstr(pv_buf_cstr(&err), want))
+        fprintf(stderr, "digest %s: errors \"%s\" do not say \"%s\"\n", digest,
+                pv_buf_cstr(&err), want);
+    CHECK(strstr(pv_buf_cstr(&err), want) != NULL);
+    /* FILE:LINE: the email table's line. */
+    CHECK(strstr(pv_buf_cstr(&err), "bad.lua:1: ") != NULL);
+    pv_config_free(&cfg);
+    pv_buf_free(&err);
+}
+
+static void test_digest_config(void)
+{
+    check_bad("{ every = 'hourly' }",
+              "email.digest.every 'hourly' is not \"daily\", \"weekly\"");
+    check_bad("{ every = 0 }", "email.digest.every must be between 1");
+    check_bad("{ every = 1.5 }", "email.digest.every must be a whole number");
+    check_bad("{ signals = { 'cytopenia' } }", "email.digest needs 'every'");
+    check_bad("{ every = 'daily', at = '24:00' }",
+              "email.digest.at '24:00' is not a time \"HH:MM\"");
+    check_bad("{ every = 'daily', at = '8:00' }",
+              "email.digest.at '8:00' is not a time");
+    check_bad("{ every = 'daily', at = 'mon 08:00' }",
+              "names a day: only with every = \"weekly\"");
+    check_bad("{ every = 'weekly', at = 'someday 08:00' }",
+              "or a day and a time (\"mon 08:00\")");
+    check_bad("{ every = 60, at = '08:00' }",
+              "email.digest.at needs every = \"daily\" or \"weekly\"");
+    check_bad("{ every = 'daily', signals = { 'cytopenia', 'cytopenia' } }",
+              "email.digest.signals names 'cytopenia' twice");
+    check_bad("{ every = 'daily', signals = { 3 } }",
+              "email.digest.signals[1] must be a string");
+    check_bad("{ every = 'daily', severity = 'severe' }",
+              "email.digest.severity 'severe' is not one of low, medium");
+    check_bad("{ every = 'daily', send_empty = 'yes' }",
+              "email.digest.send_empty must be true or false");
+    check_bad("{ every = 'daily', newest = 5000 }",
+              "email.digest.newest must be between 0 and 1000");
+    check_bad("{ every = 'daily', to = { 'not an address' } }",
+              "email.digest.to 'not an address' is not an address");
+    check_bad("{ every = 'daily', interval = 5 }",
+              "unknown key 'email.digest.interval'");
+    check_bad("'daily'", "email.digest must be a table");
+
+    /* Signals: against the rule pack's (and "engine"), each error on the
+     * line the name is written. */
+    pv_config cfg;
+    pv_buf err = PV_BUF_INIT;
+    CHECK_INT(load_text("signals",
+                        "email = { dir = 'out',\n"
+                        "  digest = { every = 'weekly',\n"
+                        "    signals = { 'cytopenia', 'engine',\n"
+                        "                'thrombosiss' } } }\n",
+                        &cfg, &err),
+              0);
+    pv_strlist known = {0};
+    pv_strlist_add(&known, "cytopenia");
+    pv_strlist_add(&known, "thrombosis");
+    pv_strlist_add(&known, "cytopenia");
+    pv_buf_reset(&err);
+    CHECK_INT(pv_notify_check_digest(&cfg, &known, &err), 1);
+    char want[700];
+    snprintf(want, sizeof want,
+             "%s/signals.lua:4: email.digest.signals: 'thrombosiss' is not a "
+             "signal of the rule pack (known: cytopenia, thrombosis, "
+             "engine)\n",
+             base);
+    CHECK_STR(pv_buf_cstr(&err), want);
+    /* Without the pack: DESIGN.md's list. */
+    pv_buf_reset(&err);
+    CHECK_INT(pv_notify_check_digest(&cfg, NULL, &err), 1);
+    CHECK(strstr(pv_buf_cstr(&err), "not a signal of DESIGN.md's list") !=
+          NULL);
+    pv_strlist_free(&known);
+    pv_config_free(&cfg);
+    pv_buf_free(&err);
+}
+
+/* The digest files written to dir so far. */
+static int digest_files(const char *dir, pv_buf *last)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd,
+             "grep -l '^X-Pvwatch-Digest:' %s/*.eml 2>/dev/null | sort", dir);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        die("popen");
+    char line[600];
+    int n = 0;
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *text = read_file(line);
+        if (text && last) {
+            pv_buf_reset(last);
+            pv_buf_puts(last, text);
+        }
+        free(text);
+        n++;
+    }
+    pclose(p);
+    return n;
+}
+
+static pv_ingest *open_dir_case(const char *dir, pv_config *cfg)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/pv.lua", dir);
+    pv_buf errors = PV_BUF_INIT;
+    pv_ingest *p = NULL;
+    if (pv_config_load(path, cfg, &errors) != 0 ||
+        pv_ingest_open(cfg, NULL, 1, &p, &errors) != 0 || !p) {
+        fprintf(stderr, "%s: %s\n", path, pv_buf_cstr(&errors));
+        exit(2);
+    }
+    pv_buf_free(&errors);
+    return p;
+}
+
+static void test_digest_mail(void)
+{
+    pv_config cfg;
+    pv_ingest *p = open_case("digest",
+                             "database = 'pv.db'\n"
+                             "alert_log = 'alerts.jsonl'\n"
+                             "email = { dir = 'out', min_severity = 'critical',"
+                             " digest = { every = 'daily', at = '08:00', "
+                             "newest = 2 } }\n",
+                             &cfg);
+    char dir[600], out[700];
+    snprintf(dir, sizeof dir, "%s/digest", base);
+    snprintf(out, sizeof out, "%s/out", dir);
+    pv_store *s = pv_ingest_store(p);
+    pv_store_set_clock(s, ts("2026-05-28T07:00:00Z"));
+    for (int i = 0; i < 3; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "d%d", i);
+        CHECK_INT(pv_ingest_engine_alert(p, "test.digest", key, "Digest item",
+                                         "detail", "action"),
+                  0);
+    }
+    /* First sight: the periods start counting; nothing is mailed yet. */
+    pv_notify_drain(pv_ingest_notify(p), 5);
+    CHECK_INT(digest_files(out, NULL), 0);
+    CHECK_INT(q_int(p, "SELECT count(*) FROM rule_state WHERE rule = "
+                       "'pvwatch.notify' AND key = 'digest_period' AND value "
+                       "= '2026-05-27T08:00:00Z'"),
+              1);
+    /* The boundary passes: one digest, of three open alerts. */
+    pv_store_set_clock(s, ts("2026-05-28T08:00:05Z"));
+    CHECK_INT(pv_notify_drain(pv_ingest_notify(p), 5), 1);
+    pv_buf mail = PV_BUF_INIT;
+    CHECK_INT(digest_files(out, &mail), 1);
+    CHECK(strstr(pv_buf_cstr(&mail), "X-Pvwatch-Open: 3\r\n") != NULL);
+    CHECK(strstr(pv_buf_cstr(&mail),
+                 "X-Pvwatch-Digest: 2026-05-28T08:00:00Z\r\n") != NULL);
+    CHECK(strstr(pv_buf_cstr(&mail), "\r\nengine: 3 open (critical 0, high "
+                                     "3, medium 0, low 0)\r\n") != NULL);
+    CHECK(strstr(pv_buf_cstr(&mail), "  newest 2 of 3:\r\n") != NULL);
+    CHECK(strstr(pv_buf_cstr(&mail), "oldest open: 1h 00m (alert 1, opened "
+                                     "2026-05-28T07:00:00Z)") != NULL);
+    CHECK(strstr(pv_buf_cstr(&mail), "To: safety-officer@localhost\r\n") !=
+          NULL);
+    CHECK_INT(q_int(p, "SELECT count(*) FROM outbox WHERE alert_id = 0 AND "
+                       "status = 'sent' AND channel = "
+                       "'email:safety-officer@localhost'"),
+              1);
+    /* The same period again, and after a restart: nothing more. */
+    pv_store_set_clock(s, ts("2026-05-29T07:59:59Z"));
+    pv_notify_drain(pv_ingest_notify(p), 5);
+    CHECK_INT(digest_files(out, NULL), 1);
+    pv_ingest_close(p);
+    pv_config_free(&cfg);
+    p = open_dir_case(dir, &cfg);
+    s = pv_ingest_store(p);
+    pv_store_set_clock(s, ts("2026-05-29T07:59:59Z"));
+    pv_notify_drain(pv_ingest_notify(p), 5);
+    CHECK_INT(digest_files(out, NULL), 1);
+    /* An acknowledged and a closed alert leave the next digest. */
+    sqlite3_exec(pv_store_db(s),
+                 "UPDATE alerts SET status = 'acknowledged' WHERE id = 1;"
+                 "UPDATE alerts SET status = 'closed' WHERE id = 2",
+                 NULL, NULL, NULL);
+    /* Down over two boundaries: one digest, of the latest. */
+    pv_store_set_clock(s, ts("2026-05-31T09:00:00Z"));
+    CHECK_INT(pv_notify_drain(pv_ingest_notify(p), 5), 1);
+    CHECK_INT(digest_files(out, &mail), 2);
+    CHECK(strstr(pv_buf_cstr(&mail), "X-Pvwatch-Open: 1\r\n") != NULL);
+    CHECK(strstr(pv_buf_cstr(&mail), "2026-05-31T08:00:00Z") != NULL);
+    CHECK(strstr(pv_buf_cstr(&mail), "- alert 3  patient ") != NULL);
+    CHECK(strstr(pv_buf_cstr(&mail), "- alert 1  patient ") == NULL);
+    /* Nothing open: no mail (send_empty is false), the period is done. */
+    sqlite3_exec(pv_store_db(s), "UPDATE alerts SET status = 'closed'", NULL,
+                 NULL, NULL);
+    pv_store_set_clock(s, ts("2026-06-01T08:00:00Z"));
+    pv_notify_drain(pv_ingest_notify(p), 5);
+    CHECK_INT(digest_files(out, NULL), 2);
+    CHECK_INT(q_int(p, "SELECT count(*) FROM rule_state WHERE key = "
+                       "'digest_period' AND value = '2026-06-01T08:00:00Z'"),
+              1);
+    pv_ingest_close(p);
+    pv_config_free(&cfg);
+    pv_buf_free(&mail);
+
+    /* send_empty = true: "no open alerts". */
+    p = open_case("digest_empty",
+                  "database = 'pv.db'\n"
+                  "alert_log = 'alerts.jsonl'\n"
+                  "email = { dir = 'out', to = { 'a@example.org' }, digest = {"
+                  " every = 60, send_empty = true, to = 'd@example.org' } }\n",
+                  &cfg);
+    snprintf(out, sizeof out, "%s/digest_empty/out", base);
+    s = pv_ingest_store(p);
+    pv_store_set_clock(s, ts("2026-05-28T07:00:30Z"));
+    pv_notify_drain(pv_ingest_notify(p), 5);
+    pv_store_set_clock(s, ts("2026-05-28T07:01:00Z"));
+    pv_notify_drain(pv_ingest_notify(p), 5);
+    pv_buf last = PV_BUF_INIT;
+    CHECK_INT(digest_files(out, &last), 1);
+    CHECK(strstr(pv_buf_cstr(&last), "No open alerts at ") != NULL);
+    CHECK(strstr(pv_buf_cstr(&last), "To: d@example.org\r\n") != NULL);
+    CHECK(strstr(pv_buf_cstr(&last), "X-Pvwatch-Open: 0\r\n") != NULL);
+    pv_buf_free(&last);
+    pv_ingest_close(p);
+    pv_config_free(&cfg);
+}
+
 int main(void)
 {
     if (!mkdtemp(base))
@@ -484,6 +805,9 @@ int main(void)
     test_backoff();
     test_durable_only();
     test_no_email();
+    test_digest_period();
+    test_digest_config();
+    test_digest_mail();
     if (!getenv("PV_KEEP_TMP")) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);

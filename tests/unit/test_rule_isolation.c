@@ -4,6 +4,7 @@
  * or stall the engine). Each case is named after the bug it pins; each
  * ingests real labs through the pipeline on an in-memory database and
  * checks what was stored and which alerts came out. */
+#include <stdarg.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <limits.h>
@@ -46,10 +47,14 @@ static void store_history(pv_ingest *p, const char *pid, int n, double value)
     CHECK_INT(pv_store_commit(s), 0);
 }
 
-static long long count_sql(pv_ingest *p, const char *fmt, const char *arg)
+__attribute__((format(printf, 2, 3))) static long long
+count_sql(pv_ingest *p, const char *fmt, ...)
 {
     char sql[512];
-    snprintf(sql, sizeof sql, fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
     return q_int(p, sql);
 }
 

@@ -18,6 +18,7 @@
 #include "test.h"
 #include "tmpl.h"
 #include "web.h"
+#include "web_cache.h"
 
 #define XSS "<script>alert(1)</script>"
 
@@ -771,8 +772,9 @@ static void test_alert_and_patient(void)
     pv_buf_free(&again.body);
     pv_buf_free(&resp.body);
 
-    /* Acknowledged: no acknowledge form; closed: none at all; the closed
-     * alert's evidence is not JSON and shows as text. */
+    /* Acknowledged: no acknowledge form; closed: only the comment form
+     * (pv_alerts_do takes a comment in any status); the closed alert's
+     * evidence is not JSON and shows as text. */
     resp = (pv_web_resp){0};
     CHECK_INT(pv_web_alert(&q.r, 3, &resp), 0);
     html = pv_buf_cstr(&resp.body);
@@ -783,7 +785,11 @@ static void test_alert_and_patient(void)
     resp = (pv_web_resp){0};
     CHECK_INT(pv_web_alert(&q.r, 2, &resp), 0);
     html = pv_buf_cstr(&resp.body);
-    CHECK(strstr(html, "class=\"act act-") == NULL);
+    CHECK_INT(count_of(html, "class=\"act act-"), 1);
+    CHECK(strstr(html, "action=\"/alerts/2/comment\"") != NULL);
+    CHECK(strstr(html, "/alerts/2/ack") == NULL);
+    CHECK(strstr(html, "/alerts/2/assign") == NULL);
+    CHECK(strstr(html, "/alerts/2/close") == NULL);
     CHECK(strstr(html, "not json &lt;b&gt;") != NULL);
     /* The outcome's label, in the facts and in the trail. */
     CHECK_INT(count_of(html, "Intervention: dose interrupted"), 2);
@@ -849,6 +855,94 @@ static void test_alert_and_patient(void)
     CHECK_INT(pv_web_rules(&q.r, &resp), 0);
     CHECK_INT(resp.status, 400);
     pv_buf_free(&resp.body);
+
+    /* The rules page and the grouped worklist are kept a few seconds
+     * (web_cache.h) while the alerts' version (max alerts.id, max
+     * alert_actions.id) stays: a reload is a hit; a change the version
+     * does not see (a rule renamed by hand) is not shown until a new
+     * alert, or a new action, makes the next request a miss. */
+    pv_web_cache_clear();
+    unsigned long hits = 0, misses = 0;
+    const char *pages[] = {"", "group=rule"};
+    for (size_t k = 0; k < 2; k++) {
+        int rules = k == 0;
+        const char *mark = rules ? "data-rule=\"" : "data-key=\"";
+        char want[64];
+        req_init(&q, s, &reviewer, pages[k]);
+        for (int i = 0; i < 2; i++) {
+            resp = (pv_web_resp){0};
+            CHECK_INT(rules ? pv_web_rules(&q.r, &resp)
+                            : pv_web_worklist(&q.r, &resp),
+                      0);
+            CHECK(strstr(pv_buf_cstr(&resp.body), k ? "rule_z" : "rule_a") !=
+                  NULL);
+            /* The header (the user, the CSRF token) is never cached. */
+            CHECK(strstr(pv_buf_cstr(&resp.body), reviewer.csrf) != NULL);
+            pv_buf_free(&resp.body);
+        }
+        pv_web_cache_counts(&hits, &misses);
+        CHECK_INT((long)hits, 1);
+        CHECK_INT((long)misses, 1);
+        exec(s, k ? "UPDATE alerts SET rule = 'rule_b' WHERE rule = 'rule_z'"
+                  : "UPDATE alerts SET rule = 'rule_z' WHERE rule = 'rule_a'");
+        snprintf(want, sizeof want, "%s%s\"", mark, k ? "rule_b" : "rule_z");
+        resp = (pv_web_resp){0};
+        CHECK_INT(rules ? pv_web_rules(&q.r, &resp)
+                        : pv_web_worklist(&q.r, &resp),
+                  0);
+        CHECK(strstr(pv_buf_cstr(&resp.body), want) == NULL); /* cached */
+        pv_buf_free(&resp.body);
+        if (rules)
+            add_alert(s, "P9", "rule_new", "neutropenia", "low", "new", "open",
+                      "2026-05-03T09:00:00Z", NULL, NULL);
+        else
+            exec(s, "INSERT INTO alert_actions (alert_id, at, actor, action, "
+                    "note) VALUES (3, '2026-05-03T10:00:00Z', 'rita', "
+                    "'commented', 'hand-over')");
+        resp = (pv_web_resp){0};
+        CHECK_INT(rules ? pv_web_rules(&q.r, &resp)
+                        : pv_web_worklist(&q.r, &resp),
+                  0);
+        CHECK(strstr(pv_buf_cstr(&resp.body), want) != NULL); /* fresh */
+        if (rules)
+            CHECK(strstr(pv_buf_cstr(&resp.body), "data-rule=\"rule_new\"") !=
+                  NULL);
+        pv_buf_free(&resp.body);
+        pv_web_cache_counts(&hits, &misses);
+        CHECK_INT((long)hits, 2);
+        CHECK_INT((long)misses, 2);
+        pv_web_cache_clear();
+    }
+
+    /* The login form carries a local next= (hidden field, escaped), and
+     * never one that leaves the site. */
+    const char *nexts[][2] = {
+        {"next=%2Falerts%2F1%3Fx%3D1%26y%3D%22", "/alerts/1?x=1&amp;y=&quot;"},
+        {"next=%2F%2Fevil.example%2Fx", ""},
+        {"next=%2F%5Cevil.example", ""},
+        {"next=https%3A%2F%2Fevil.example%2F", ""},
+        {"next=%2Fa%0D%0ASet-Cookie%3A+x", ""},
+        {"next=javascript%3Aalert(1)", ""},
+        {"", ""},
+    };
+    for (size_t k = 0; k < sizeof nexts / sizeof nexts[0]; k++) {
+        char want[128];
+        req_init(&q, s, NULL, nexts[k][0]);
+        resp = (pv_web_resp){0};
+        CHECK_INT(pv_web_login_page(&q.r, NULL, &resp), 0);
+        snprintf(want, sizeof want, "name=\"next\" value=\"%s\"", nexts[k][1]);
+        CHECK(strstr(pv_buf_cstr(&resp.body), want) != NULL);
+        if (!strstr(pv_buf_cstr(&resp.body), want))
+            fprintf(stderr, "login page for '%s': no %s\n", nexts[k][0], want);
+        pv_buf_free(&resp.body);
+    }
+    CHECK_INT(pv_web_local_path("/rules"), 1);
+    CHECK_INT(pv_web_local_path("//evil.example"), 0);
+    CHECK_INT(pv_web_local_path("/\\evil.example"), 0);
+    CHECK_INT(pv_web_local_path("/a b"), 0);
+    CHECK_INT(pv_web_local_path("http://evil.example/"), 0);
+    CHECK_INT(pv_web_local_path(""), 0);
+    CHECK_INT(pv_web_local_path(NULL), 0);
 
     /* The login page, the error page, the flash line: escaped, and the
      * login page shows nobody as logged in. */
