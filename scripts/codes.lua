@@ -477,14 +477,6 @@ for _, analyte in ipairs(ANALYTES) do
     LOINC_ANALYTE[code] = analyte
   end
 end
-for name, parts in pairs(UNIONS) do
-  local all = {}
-  for _, part in ipairs(parts) do
-    for _, code in ipairs(LOINC[part]) do all[#all + 1] = code end
-  end
-  LOINC_SETS[name] = all
-end
-
 --[[
 codes.loinc_set(name) -> list of LOINC code strings, or nil if unknown.
 
@@ -563,13 +555,25 @@ for name, entries in pairs(ICD) do
   for i, e in ipairs(entries) do prefixes[i] = e[1] end
   ICD_SETS[name] = prefixes
 end
-for name, parts in pairs(ICD_UNIONS) do
-  local prefixes = {}
-  for _, part in ipairs(parts) do
-    for _, e in ipairs(ICD[part]) do prefixes[#prefixes + 1] = e[1] end
+-- The union sets (UNIONS, ICD_UNIONS) from their parts: now, and again
+-- after a site's codes.extend adds to a part.
+local function rebuild_unions()
+  for name, parts in pairs(UNIONS) do
+    local all = {}
+    for _, part in ipairs(parts) do
+      for _, code in ipairs(LOINC[part]) do all[#all + 1] = code end
+    end
+    LOINC_SETS[name] = all
   end
-  ICD_SETS[name] = prefixes
+  for name, parts in pairs(ICD_UNIONS) do
+    local prefixes = {}
+    for _, part in ipairs(parts) do
+      for _, e in ipairs(ICD[part]) do prefixes[#prefixes + 1] = e[1] end
+    end
+    ICD_SETS[name] = prefixes
+  end
 end
+rebuild_unions()
 
 --[[
 codes.icd_set(name) -> list of ICD-10-CM prefixes (as written, with dots),
@@ -1259,23 +1263,6 @@ local function combination_row(name)
     if c[1] == name then return c end
   end
   return nil
-end
-
-local function rebuild_unions()
-  for name, parts in pairs(UNIONS) do
-    local all = {}
-    for _, part in ipairs(parts) do
-      for _, code in ipairs(LOINC[part]) do all[#all + 1] = code end
-    end
-    LOINC_SETS[name] = all
-  end
-  for name, parts in pairs(ICD_UNIONS) do
-    local prefixes = {}
-    for _, part in ipairs(parts) do
-      for _, e in ipairs(ICD[part]) do prefixes[#prefixes + 1] = e[1] end
-    end
-    ICD_SETS[name] = prefixes
-  end
 end
 
 -- Each extender checks the whole list first and returns a function that

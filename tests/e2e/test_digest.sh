@@ -14,30 +14,9 @@
 
 FEEDS=$PV_SOURCE_DIR/examples/feeds
 
-if ! "$PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
-    echo "python3-aiosmtpd is not installed (apt-get install -y python3-aiosmtpd)" >&2
-    exit 1
-fi
+# shellcheck source=tests/e2e/smtp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/smtp.sh"
 
-free_port() {
-    "$PYTHON" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-# shellcheck disable=SC2317 # called through wait_for's eval
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-SMTP_PID=""
-smtp_start() {
-    "$PYTHON" -m aiosmtpd -n -l "127.0.0.1:$1" -c aiosmtpd.handlers.Mailbox "$2" \
-        >>"$T/smtp-$1.log" 2>&1 &
-    SMTP_PID=$!
-    BG_PIDS+=("$SMTP_PID")
-    wait_for "port_open $1" 10 || {
-        cat "$T/smtp-$1.log" >&2
-        exit 1
-    }
-}
 # digests MAILDIR: one line per digest mail, oldest first:
 # "OPEN<TAB>PERIOD<TAB>MESSAGE-ID<TAB>BODY-FILE".
 digests() {

@@ -22,56 +22,8 @@ MED_HDR='patient_id,drug,start,dose,dose_unit'
 PLUGIN_SHA=$(sha256sum "$PV_TEST_PLUGINS/cytopenia.lua" | cut -d' ' -f1)
 EMDASH=$(printf '\xe2\x80\x94')
 
-if ! "$PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
-    echo "python3-aiosmtpd is not installed (apt-get install -y python3-aiosmtpd)" >&2
-    exit 1
-fi
-
-# ---------------------------------------------------------------------------
-# SMTP servers
-
-# free_port: a TCP port free on 127.0.0.1 right now.
-free_port() {
-    "$PYTHON" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# port_open PORT: something accepts connections on 127.0.0.1:PORT.
-# shellcheck disable=SC2317 # called through wait_for's eval
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# smtp_start PORT MAILDIR [HANDLER]: aiosmtpd on PORT; mails land in
-# MAILDIR/new (MAILDIR is created by aiosmtpd's Mailbox: it must not exist,
-# or already be a maildir). With HANDLER (module.Class from tests/e2e), that
-# handler instead. Sets SMTP_PID; waits until the port accepts.
-SMTP_PID=""
-smtp_start() {
-    local port=$1 maildir=$2 handler=${3:-}
-    if [ -n "$handler" ]; then
-        PYTHONPATH=$E2E_DIR "$PYTHON" -m aiosmtpd -n -l "127.0.0.1:$port" \
-            -c "$handler" >>"$T/smtp-$port.log" 2>&1 &
-    else
-        "$PYTHON" -m aiosmtpd -n -l "127.0.0.1:$port" \
-            -c aiosmtpd.handlers.Mailbox "$maildir" >>"$T/smtp-$port.log" 2>&1 &
-    fi
-    SMTP_PID=$!
-    BG_PIDS+=("$SMTP_PID")
-    if ! wait_for "port_open $port" 10; then
-        echo "aiosmtpd did not start on port $port:" >&2
-        cat "$T/smtp-$port.log" >&2
-        exit 1
-    fi
-}
-
-# smtp_stop PID PORT: stops the server and waits until the port refuses.
-smtp_stop() {
-    kill -TERM "$1" 2>/dev/null
-    wait_for "! kill -0 $1" 10 || kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-    wait_for "! port_open $2" 10 || fail "port $2 still open after stopping the server"
-}
+# shellcheck source=tests/e2e/smtp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/smtp.sh"
 
 # mail_count MAILDIR: messages delivered to MAILDIR/new.
 mail_count() {

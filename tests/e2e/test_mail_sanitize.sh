@@ -16,18 +16,8 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 E2E_DIR=$PV_SOURCE_DIR/tests/e2e
-if ! "$PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
-    echo "python3-aiosmtpd is not installed (apt-get install -y python3-aiosmtpd)" >&2
-    exit 1
-fi
-free_port() {
-    "$PYTHON" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-# shellcheck disable=SC2317 # called through wait_for's eval
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# shellcheck source=tests/e2e/smtp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/smtp.sh"
 
 mkdir -p plugins raw
 cat >plugins/hostile.lua <<'LUA'

@@ -218,4 +218,52 @@ PV_HARNESS_FN void expect_engine_alert_of(pv_ingest *p, const char *rule,
         PV_FAIL_("engine alert of %s lacks \"%s\": \"%s\"", rule, phrases, buf);
 }
 
+/* Loads the current plugin directory and expects failure with each
+ * needle in the errors ("@" stands for the plugin directory), every line
+ * naming a file; pv_ingest_open refuses the same plugins. */
+PV_HARNESS_FN void expect_plugins_refused(const char *n1, const char *n2)
+{
+    pv_store *store = NULL;
+    char err[256];
+    CHECK_INT(pv_store_open(":memory:", &store, err, sizeof err), 0);
+    static int sentinel;
+    pv_rules *rules = (pv_rules *)&sentinel; /* must be reset to NULL */
+    pv_buf errors = PV_BUF_INIT;
+    CHECK_INT(pv_rules_load(&cfg, store, &rules, &errors), PV_ELUA);
+    CHECK(rules == NULL);
+    const char *needles[] = {n1, n2};
+    for (int i = 0; i < 2; i++) {
+        if (!needles[i])
+            continue;
+        char want[PATH_MAX + 256];
+        if (needles[i][0] == '@')
+            snprintf(want, sizeof want, "%s%s", plugdir, needles[i] + 1);
+        else
+            snprintf(want, sizeof want, "%s", needles[i]);
+        if (strstr(pv_buf_cstr(&errors), want))
+            pv_test_passed++;
+        else
+            PV_FAIL_("%s: errors lack \"%s\": \"%s\"", plugdir, want,
+                     pv_buf_cstr(&errors));
+    }
+    /* One line per problem, each naming a file (no traceback lines). */
+    for (const char *l = pv_buf_cstr(&errors); *l;) {
+        if (strncmp(l, base, strlen(base)) == 0)
+            pv_test_passed++;
+        else
+            PV_FAIL_("error line does not name a file: \"%.*s\"",
+                     (int)strcspn(l, "\n"), l);
+        l += strcspn(l, "\n");
+        l += *l == '\n';
+    }
+    pv_buf_free(&errors);
+    pv_store_close(store);
+
+    /* pv_ingest_open refuses the same set as a configuration error. */
+    pv_ingest *p = NULL;
+    CHECK_INT(pv_ingest_open(&cfg, ":memory:", 0, &p, &errors), PV_EINVAL);
+    CHECK(p == NULL);
+    pv_buf_free(&errors);
+}
+
 #endif

@@ -23,50 +23,6 @@ static char base[] = "/tmp/pv_test_rule_triggers.XXXXXX";
     "when = function() return pv.alert { severity = 'low', title = 't' } "     \
     "end }\n"
 
-/* Loads the current plugin directory, expecting failure with both needles
- * in the errors ("@" stands for the plugin directory), every line naming a
- * file; pv_ingest_open refuses the same plugins. */
-static void expect_load_error(const char *n1, const char *n2)
-{
-    pv_store *store = NULL;
-    char err[256];
-    CHECK_INT(pv_store_open(":memory:", &store, err, sizeof err), 0);
-    pv_rules *rules = NULL;
-    pv_buf errors = PV_BUF_INIT;
-    CHECK_INT(pv_rules_load(&cfg, store, &rules, &errors), PV_ELUA);
-    CHECK(rules == NULL);
-    const char *needles[] = {n1, n2};
-    for (int i = 0; i < 2; i++) {
-        if (!needles[i])
-            continue;
-        char want[PATH_MAX + 256];
-        if (needles[i][0] == '@')
-            snprintf(want, sizeof want, "%s%s", plugdir, needles[i] + 1);
-        else
-            snprintf(want, sizeof want, "%s", needles[i]);
-        if (strstr(pv_buf_cstr(&errors), want))
-            pv_test_passed++;
-        else
-            PV_FAIL_("%s: errors lack \"%s\": \"%s\"", plugdir, want,
-                     pv_buf_cstr(&errors));
-    }
-    for (const char *l = pv_buf_cstr(&errors); *l;) {
-        if (strncmp(l, base, strlen(base)) == 0)
-            pv_test_passed++;
-        else
-            PV_FAIL_("error line does not name a file: \"%.*s\"",
-                     (int)strcspn(l, "\n"), l);
-        l += strcspn(l, "\n");
-        l += *l == '\n';
-    }
-    pv_buf_free(&errors);
-    pv_store_close(store);
-    pv_ingest *p = NULL;
-    CHECK_INT(pv_ingest_open(&cfg, ":memory:", 0, &p, &errors), PV_EINVAL);
-    CHECK(p == NULL);
-    pv_buf_free(&errors);
-}
-
 /* One plugin file t.lua with rule 'bad.trigger' and the given trigger. */
 static void bad_trigger(const char *dir, const char *trigger, const char *why)
 {
@@ -78,7 +34,7 @@ static void bad_trigger(const char *dir, const char *trigger, const char *why)
              "  %s,\n  " FIRE,
              trigger);
     write_plugin("t.lua", src);
-    expect_load_error("@/t.lua: rule bad.trigger: ", why);
+    expect_plugins_refused("@/t.lua: rule bad.trigger: ", why);
 }
 
 static void test_never_fire(void)
@@ -192,7 +148,7 @@ static void test_site_module(void)
                  "codes.extend('vte', { 'I80.2' })\n"
                  "return pv.rule { name = 'x.ext', signal = 'test', on = { "
                  "lab = 'neutrophils' },\n  " FIRE);
-    expect_load_error("@/x.lua:2:", "only by the site module");
+    expect_plugins_refused("@/x.lua:2:", "only by the site module");
 
     /* A misspelt set and a code of the wrong shape name the site line. */
     write_script(site, "site.lua",
@@ -201,7 +157,7 @@ static void test_site_module(void)
     use_plugin_dir("site_bad_set");
     write_plugin("c.lua", "return pv.rule { name = 'c.r', signal = 'test', "
                           "on = { lab = 'neutrophils' },\n  " FIRE);
-    expect_load_error(
+    expect_plugins_refused(
         "site_scripts/site.lua:2: codes.extend('immunosupressants')"
         ": unknown set 'immunosupressants'",
         "@/c.lua");
@@ -213,9 +169,10 @@ static void test_site_module(void)
     write_plugin("d.lua", "local codes = require 'codes'\n"
                           "return pv.rule { name = 'd.r', signal = 'test', "
                           "on = { event = 'vte' },\n  " FIRE);
-    expect_load_error("site_scripts/site.lua:3: codes.extend('vte'): entry 1 "
-                      "'26499-4' is not an ICD-10-CM code",
-                      "@/d.lua");
+    expect_plugins_refused(
+        "site_scripts/site.lua:3: codes.extend('vte'): entry 1 "
+        "'26499-4' is not an ICD-10-CM code",
+        "@/d.lua");
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/site.lua", site);
     unlink(path);
