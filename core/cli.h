@@ -41,6 +41,10 @@ int pv_cli_serve(int argc, char **argv);
 /* pvwatch users ...: the console's users (cli_users.c, issue 16). */
 int pv_cli_users(int argc, char **argv);
 
+/* pvwatch report disproportionality FILE...: PRR, ROR, IC and EBGM over
+ * spontaneous reports (cli_report.c, issue 18). */
+int pv_cli_report(int argc, char **argv);
+
 /* Prints each line of text on stderr as "pvwatch: LINE", control
  * characters escaped (the lines quote file names and values). */
 void pv_cli_print_lines(const char *text);

@@ -65,6 +65,9 @@ static const char usage_main[] =
     "                                    the review console alone, for the\n"
     "                                    database of CONFIG\n"
     "  users   [-c CONFIG] add|list|...  the review console's users\n"
+    "  report  disproportionality FILE... [--drug NAME] [--min-count N]\n"
+    "                                    PRR, ROR, IC and EBGM over\n"
+    "                                    spontaneous reports\n"
     "  version                           print the version\n"
     "\n"
     "'pvwatch COMMAND --help' describes one command. Without -c, pvwatch\n"
@@ -921,6 +924,7 @@ int main(int argc, char **argv)
         {"send", pv_cli_send},     {"outbox", cmd_outbox},
         {"status", pv_cli_status}, {"rules", pv_cli_rules},
         {"serve", pv_cli_serve},   {"users", pv_cli_users},
+        {"report", pv_cli_report},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

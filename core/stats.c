@@ -259,8 +259,10 @@ double pv_ebgm_quantile(const struct pv_ebgm_prior *t, double qn, double n,
     double q1 = pv_gamma_quantile(p, t->alpha1 + n, t->beta1 + e);
     double q2 = pv_gamma_quantile(p, t->alpha2 + n, t->beta2 + e);
     double lo = q1 < q2 ? q1 : q2, hi = q1 < q2 ? q2 : q1;
-    for (int i = 0; i < 200 && hi - lo > 1e-13 * hi; i++) {
-        double mid = 0.5 * (lo + hi);
+    /* The mixture quantile lies between the components' quantiles:
+     * geometric bisection to 1e-9 relative (the reports print 4 digits). */
+    for (int i = 0; i < 200 && hi - lo > 1e-9 * hi; i++) {
+        double mid = lo > 0 ? sqrt(lo * hi) : 0.5 * (lo + hi);
         if (mix_cdf(t, qn, n, e, mid) < p)
             lo = mid;
         else

@@ -31,11 +31,11 @@ mkdir -p feeds
 
 run_cases() {
     section "commands ($1)"
-    assert_match "^alerts check ingest outbox replay rules run send serve status test users version " \
+    assert_match "^alerts check ingest outbox replay report rules run send serve status test users version " \
         "$(complete_words pvwatch '' | sed 's/--[a-z]* //g; s/help //')" \
         "every command"
     assert_eq "status " "$(complete_words pvwatch st)" "'st' -> status"
-    assert_eq "replay rules run " "$(complete_words pvwatch r)" "'r' -> replay rules run"
+    assert_eq "replay report rules run " "$(complete_words pvwatch r)" "'r' -> replay rules run"
 
     section "options ($1)"
     assert_eq "--config --help --json " "$(complete_words pvwatch status --)" \
