@@ -574,6 +574,7 @@ static int disproportionality(int argc, char **argv)
     long min_count = 3;
     const char **files = calloc((size_t)argc, sizeof *files);
     size_t nfiles = 0;
+    int rc = 2;
     if (!files)
         return 1;
     for (int i = 1; i < argc; i++) {
@@ -586,8 +587,7 @@ static int disproportionality(int argc, char **argv)
             if (i + 1 >= argc) {
                 fprintf(stderr, "pvwatch report: %s needs a value\n%s", a,
                         usage_report);
-                free(files);
-                return 2;
+                goto usage;
             }
             if (slot) {
                 *slot = argv[++i];
@@ -600,15 +600,13 @@ static int disproportionality(int argc, char **argv)
                             "pvwatch report: --min-count %s: not a whole "
                             "number of at least 1\n",
                             argv[i]);
-                    free(files);
-                    return 2;
+                    goto usage;
                 }
             }
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "pvwatch report: unknown option %s\n%s", a,
                     usage_report);
-            free(files);
-            return 2;
+            goto usage;
         } else {
             files[nfiles++] = a;
         }
@@ -618,24 +616,21 @@ static int disproportionality(int argc, char **argv)
         strcmp(format, "json")) {
         fprintf(stderr, "pvwatch report: --format %s: text, csv or json\n",
                 format);
-        free(files);
-        return 2;
+        goto usage;
     }
     if (prior_s && parse_prior(prior_s, &prior)) {
         fprintf(stderr,
                 "pvwatch report: --prior %s: five positive numbers "
                 "A1,B1,A2,B2,P with P below 1\n",
                 prior_s);
-        free(files);
-        return 2;
+        goto usage;
     }
     if (!nfiles) {
         fprintf(stderr, "pvwatch report: no files given\n%s", usage_report);
-        free(files);
-        return 2;
+        goto usage;
     }
     struct table t = {0};
-    int rc = 0;
+    rc = 0;
     for (size_t i = 0; i < nfiles && !rc; i++)
         if (read_file(&t, files[i]))
             rc = 1;
@@ -693,6 +688,7 @@ static int disproportionality(int argc, char **argv)
     free(t.cases.val);
     names_free(&t.drugs);
     names_free(&t.events);
+usage:
     free(files);
     return rc;
 }

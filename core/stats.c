@@ -4,7 +4,6 @@
  * checked against published figures in tests/unit/test_stats.c. */
 #include "stats.h"
 
-#include <float.h>
 #include <math.h>
 #include <stddef.h>
 
